@@ -1,0 +1,5 @@
+"""`python -m lspguard` is the management CLI."""
+
+from .cli import main
+
+raise SystemExit(main())

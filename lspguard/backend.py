@@ -1,0 +1,207 @@
+"""One generation of the language-server process: spawn, pipes, stderr, bounded stop.
+
+The child gets its own process group (so a stop reaches the `go list` children gopls spawns) and,
+on Linux, PR_SET_PDEATHSIG=SIGKILL, so it dies even if the proxy is SIGKILLed. Stop escalates
+goodbye (shutdown/exit, supplied by the session) -> SIGTERM -> SIGKILL, each step bounded, and runs
+shielded from cancellation: no exit path of the proxy leaves a gopls behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import cast
+
+import anyio
+
+from .errors import BackendError
+from .pipes import READ_SIZE, FrameReader, PipeWriter
+
+__all__ = ["Backend"]
+
+log = logging.getLogger(__name__)
+stderr_log = logging.getLogger("lspguard.backend.stderr")
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup(parent_pid: int) -> Callable[[], None]:
+    """preexec_fn: own process group, and die with the proxy (Linux)."""
+    libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+    def setup() -> None:
+        os.setpgid(0, 0)
+        if libc is not None:
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent_pid:  # the proxy died before prctl took effect
+                os._exit(1)
+
+    return setup
+
+
+class _Protocol(asyncio.SubprocessProtocol):
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement, but do not subclass, asyncio's transport classes.
+        out = cast(asyncio.ReadTransport,
+                   cast(asyncio.SubprocessTransport, transport).get_pipe_transport(1))
+        if hasattr(out, "max_size"):  # asyncio's pipe transport reads 256 KiB otherwise
+            out.max_size = READ_SIZE
+        self.backend.reader.attach(out.pause_reading, out.resume_reading)
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd == 1:
+            self.backend.reader.feed(data)
+        else:
+            self.backend.on_stderr(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1:
+            self.backend.reader.feed_eof()
+        elif fd == 0:
+            self.backend.writer.connection_lost(exc)
+        elif fd == 2:
+            self.backend.on_stderr(b"", eof=True)
+
+    def pause_writing(self) -> None:  # the child's stdin is full
+        self.backend.writer.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.backend.writer.resume_writing()
+
+    def process_exited(self) -> None:
+        self.backend.on_exited()
+
+
+class Backend:
+    """The language server of one generation, and the pipes to it."""
+
+    def __init__(self, argv: Sequence[str], *, env_overlay: Mapping[str, str] | None = None,
+                 generation: int = 1, reader: FrameReader,
+                 stderr_tail_lines: int = 200, cwd: str | None = None) -> None:
+        self.argv = list(argv)
+        self.env_overlay = dict(env_overlay or {})
+        self.generation = generation
+        self.reader = reader
+        self.writer = PipeWriter(f"server#{generation}")
+        self.cwd = cwd
+        self.stderr_tail: deque[str] = deque(maxlen=stderr_tail_lines)
+        self.stderr_listeners: list[Callable[[str], None]] = []
+        self.exited = anyio.Event()
+        self.started_at: float | None = None
+        self.exited_at: float | None = None
+        self.pid: int | None = None
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._stderr_partial = b""
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._transport is None else self._transport.get_returncode()
+
+    def describe_exit(self) -> str:
+        """'exit code 2' or 'killed by SIGKILL' (or 'running')."""
+        rc = self.returncode
+        if rc is None:
+            return "running"
+        if rc < 0:
+            try:
+                return f"killed by {signal.Signals(-rc).name}"
+            except ValueError:
+                return f"killed by signal {-rc}"
+        return f"exit code {rc}"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        env = {**os.environ, **self.env_overlay}
+        try:
+            transport, _ = await loop.subprocess_exec(
+                lambda: _Protocol(self), *self.argv,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=env, cwd=self.cwd, preexec_fn=_child_setup(os.getpid()),
+            )
+        except OSError as exc:
+            raise BackendError(f"cannot start {self.argv[0]!r}: {exc}") from exc
+        self._transport = transport
+        self.pid = transport.get_pid()
+        self.started_at = time.monotonic()
+        self.writer.bind(cast(asyncio.WriteTransport, transport.get_pipe_transport(0)))
+        log.info("backend #%d started: pid %d: %s", self.generation, self.pid,
+                 " ".join(self.argv))
+        if self.env_overlay:
+            log.info("backend #%d env overlay: %s", self.generation, self.env_overlay)
+
+    def send(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    def on_exited(self) -> None:
+        self.exited_at = time.monotonic()
+        log.info("backend #%d (pid %s) exited: %s", self.generation, self.pid,
+                 self.describe_exit())
+        self.exited.set()
+
+    def on_stderr(self, data: bytes, eof: bool = False) -> None:
+        chunk = self._stderr_partial + data
+        lines = chunk.split(b"\n")
+        self._stderr_partial = b"" if eof else lines.pop()
+        for raw in lines:
+            if not raw and eof:
+                continue
+            line = raw.decode("utf-8", "replace").rstrip("\r")
+            self.stderr_tail.append(line)
+            stderr_log.info("[#%d] %s", self.generation, line)
+            for listener in self.stderr_listeners:
+                listener(line)
+
+    def signal_group(self, sig: signal.Signals) -> bool:
+        """Send `sig` to the backend's process group; False if it is already gone."""
+        if self.pid is None:
+            return False
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # pgid reused by someone else's process: leave it alone
+            return False
+        return True
+
+    async def stop(self, timeout: float,
+                   goodbye: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Stop the process, escalating; bounded by about 3 x `timeout` + 1 s; never cancelled."""
+        if self._transport is None:
+            return
+        with anyio.CancelScope(shield=True):
+            if not self.exited.is_set() and goodbye is not None:
+                with anyio.move_on_after(timeout):
+                    await goodbye()
+                with anyio.move_on_after(timeout):
+                    await self.exited.wait()
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                if self.exited.is_set():
+                    break
+                log.info("backend #%d (pid %s): sending %s", self.generation, self.pid, sig.name)
+                self.signal_group(sig)
+                if sig is signal.SIGKILL and not self.exited.is_set() and self.pid is not None:
+                    _kill_quietly(self.pid)
+                with anyio.move_on_after(timeout if sig is signal.SIGTERM else 1.0):
+                    await self.exited.wait()
+            # Children (e.g. `go list`) may outlive a gopls that exited: end the whole group.
+            self.signal_group(signal.SIGKILL)
+            self.writer.close()
+            self._transport.close()
+
+
+def _kill_quietly(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,131 @@
+"""`lspguard`: the management command line (run, install-shim, status, ...).
+
+The gopls drop-in shim has its own entry point (shim.py) so that `gopls version` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import ConfigError, LspguardError
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"lspguard: {exc}", file=sys.stderr)
+        return 2
+    except LspguardError as exc:
+        print(f"lspguard: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lspguard",
+        description="Supervising proxy for language servers (gopls first).")
+    parser.add_argument("--version", action="version", version=f"lspguard {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    run = sub.add_parser("run", help="guard any stdio language server: lspguard run -- CMD...")
+    run.add_argument("--config", help="config file (default: LSPGUARD_CONFIG, .lspguard.toml, "
+                     "user config dir)")
+    run.add_argument("--log-stderr", action="store_true", default=None,
+                     help="also log to stderr (never stdout)")
+    run.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+    run.set_defaults(func=_cmd_run)
+
+    shim = sub.add_parser("install-shim",
+                          help="write DIR/gopls, a drop-in for go.alternateTools.gopls")
+    shim.add_argument("directory", type=Path)
+    shim.add_argument("--config", type=Path, help="config file the shim should always use")
+    shim.add_argument("--force", action="store_true", help="overwrite an existing file")
+    shim.set_defaults(func=_cmd_install_shim)
+
+    demo = sub.add_parser("demo", help="run a scripted editor session through lspguard against "
+                          "real gopls on the bundled sample module and say what happened")
+    demo.add_argument("--workspace", type=Path, help="Go module to open (default: bundled sample)")
+    demo.add_argument("--gopls", help="the real gopls (default: LSPGUARD_GOPLS or PATH)")
+    demo.set_defaults(func=_cmd_demo)
+
+    status = sub.add_parser("status", help="list live lspguard sessions")
+    status.add_argument("--json", action="store_true", help="print the raw status documents")
+    status.set_defaults(func=_cmd_status)
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .config import resolve_config
+    from .proxy import run_proxy
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        print("lspguard run: give the server command after --, e.g. "
+              "lspguard run -- gopls serve", file=sys.stderr)
+        return 2
+    config = resolve_config(args.config)
+    return run_proxy([*command, *config.backend.args], config, log_stderr=args.log_stderr)
+
+
+def _cmd_install_shim(args: argparse.Namespace) -> int:
+    from .shim import install_shim
+
+    path = install_shim(args.directory, config=args.config, force=args.force)
+    print(f"wrote {path}")
+    print("In VS Code settings (workspace or user):")
+    print(json.dumps({"go.alternateTools": {"gopls": str(path)}}, indent=2))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(workspace=args.workspace, gopls=args.gopls)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .status import read_statuses
+
+    docs = read_statuses()
+    if args.json:
+        print(json.dumps(docs, indent=2))
+        return 0
+    if not docs:
+        print("no live lspguard sessions")
+        return 0
+    for doc in docs:
+        backend = doc.get("backend", {})
+        hs = doc.get("handshake", {})
+        uptime = time.strftime("%H:%M:%S", time.gmtime(doc.get("uptime_s", 0)))
+        print(f"pid {doc['pid']}  {doc.get('state')}  up {uptime}  "
+              f"backend pid {backend.get('pid')} gen {backend.get('generation')}  "
+              f"restarts {doc.get('restarts')}")
+        print(f"  workspace: {', '.join(doc.get('workspace_folders') or []) or '-'}")
+        print(f"  handshake: initialize {hs.get('initialize_ms')} ms, "
+              f"{hs.get('first_work_title') or 'first work'} {hs.get('first_work_ms')} ms")
+        for method, lat in sorted(doc.get("latency", {}).items()):
+            print(f"  {method}: n={lat['count']} p50 {lat['p50_ms']} ms p99 {lat['p99_ms']} ms")
+        print(f"  log: {doc.get('log_file')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,186 @@
+"""Sans-I/O LSP base-protocol framing (``Content-Length: N\\r\\n\\r\\n<N bytes>``).
+
+Modelled on h11: the decoder does no I/O. Feed it bytes with ``receive_data`` (``b""`` means
+end of stream) and pull frames with ``next_frame``, which returns a ``Frame`` or ``NEED_DATA``
+(or ``EOF`` once the stream ended cleanly). Malformed input raises ``RemoteProtocolError`` with
+what was wrong and the stream offset; ``resync`` then skips to the next plausible header so a
+session can go on after logging it.
+
+Frames keep their original bytes (``raw``) so the relay can forward exactly what it received.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+from .errors import LocalProtocolError, RemoteProtocolError
+
+__all__ = ["DEFAULT_MAX_FRAME_BYTES", "EOF", "NEED_DATA", "Frame", "FrameDecoder", "encode_frame"]
+
+DEFAULT_MAX_FRAME_BYTES: Final = 256 * 1024 * 1024
+MAX_HEADER_BYTES: Final = 8 * 1024
+_HEADER_END: Final = b"\r\n\r\n"
+_CONTENT_LENGTH: Final = b"content-length"
+
+
+class _Sentinel(enum.Enum):
+    NEED_DATA = "NEED_DATA"
+    EOF = "EOF"
+
+    def __repr__(self) -> str:
+        return self.value
+
+
+NEED_DATA: Final = _Sentinel.NEED_DATA
+EOF: Final = _Sentinel.EOF
+
+
+class Frame:
+    """One complete message: ``raw`` is the frame as received, ``body`` the JSON payload."""
+
+    __slots__ = ("body_start", "offset", "raw")
+
+    def __init__(self, raw: bytes, body_start: int, offset: int) -> None:
+        self.raw = raw
+        self.body_start = body_start
+        self.offset = offset  # stream offset of the frame's first header byte
+
+    @property
+    def body(self) -> memoryview:
+        return memoryview(self.raw)[self.body_start :]
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Frame) and (self.raw, self.body_start) == (
+            other.raw,
+            other.body_start,
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.raw)
+
+    def __repr__(self) -> str:
+        body = bytes(self.body[:60])
+        return f"Frame(offset={self.offset}, body={body!r}{'...' if len(self.body) > 60 else ''})"
+
+
+class FrameDecoder:
+    """Incremental decoder for one direction of an LSP byte stream."""
+
+    def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
+        self.max_frame_bytes = max_frame_bytes
+        self._buf = bytearray()
+        self._consumed = 0  # stream offset of _buf[0]
+        self._body_start = -1  # >= 0 while the current frame's header is parsed
+        self._length = 0
+        self._eof = False
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as frames."""
+        return len(self._buf)
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Add bytes from the peer; ``b""`` marks the end of the stream."""
+        if not data:
+            self._eof = True
+        else:
+            self._buf += data
+
+    def next_frame(self) -> Frame | _Sentinel:
+        """Return the next complete frame, NEED_DATA, or EOF; raise on malformed input."""
+        buf = self._buf
+        if self._body_start < 0:
+            end = buf.find(_HEADER_END)
+            if end < 0:
+                if len(buf) > MAX_HEADER_BYTES:
+                    raise RemoteProtocolError(
+                        f"no end of header after {len(buf)} bytes: {_snippet(buf)}",
+                        self._consumed,
+                    )
+                return self._end_or_need(buf)
+            self._length = self._parse_headers(bytes(buf[:end]))
+            self._body_start = end + len(_HEADER_END)
+        total = self._body_start + self._length
+        if len(buf) < total:
+            if self._eof:
+                raise RemoteProtocolError(
+                    f"stream ended inside a frame body: have {len(buf) - self._body_start} of "
+                    f"{self._length} bytes",
+                    self._consumed,
+                )
+            return NEED_DATA
+        if total == len(buf):
+            raw = bytes(buf)
+        else:  # one copy, not two (a bytearray slice would copy first)
+            with memoryview(buf) as view, view[:total] as part:
+                raw = part.tobytes()
+        frame = Frame(raw, self._body_start, self._consumed)
+        del buf[:total]
+        self._consumed += total
+        self._body_start = -1
+        return frame
+
+    def resync(self) -> int:
+        """After an error, drop bytes up to the next ``Content-Length`` header; return how many."""
+        buf = self._buf
+        self._body_start = -1
+        idx = bytes(buf[1:]).lower().find(_CONTENT_LENGTH)
+        dropped = len(buf) if idx < 0 else idx + 1
+        del buf[:dropped]
+        self._consumed += dropped
+        return dropped
+
+    def _end_or_need(self, buf: bytearray) -> _Sentinel:
+        if not self._eof:
+            return NEED_DATA
+        if buf.strip():
+            raise RemoteProtocolError(
+                f"stream ended inside a frame header: {_snippet(buf)}", self._consumed
+            )
+        return EOF
+
+    def _parse_headers(self, block: bytes) -> int:
+        length: int | None = None
+        for line in block.split(b"\r\n"):
+            name, sep, value = line.partition(b":")
+            if not sep:
+                raise RemoteProtocolError(
+                    f"header line without ':': {line[:80]!r}", self._consumed
+                )
+            if name.strip().lower() != _CONTENT_LENGTH:
+                continue  # Content-Type and unknown headers are tolerated
+            text = value.strip()
+            if not text.isdigit():
+                raise RemoteProtocolError(
+                    f"Content-Length is not a non-negative integer: {text[:40]!r}", self._consumed
+                )
+            if length is not None and int(text) != length:
+                raise RemoteProtocolError("conflicting Content-Length headers", self._consumed)
+            length = int(text)
+        if length is None:
+            raise RemoteProtocolError(
+                f"frame header without Content-Length: {block[:80]!r}", self._consumed
+            )
+        if length > self.max_frame_bytes:
+            raise RemoteProtocolError(
+                f"frame of {length} bytes exceeds the cap of {self.max_frame_bytes} bytes "
+                "(proxy.max_frame_bytes)",
+                self._consumed,
+            )
+        return length
+
+
+def encode_frame(body: bytes) -> bytes:
+    """Frame a JSON body for sending."""
+    if not isinstance(body, bytes | bytearray):
+        raise LocalProtocolError(f"frame body must be bytes, not {type(body).__name__}")
+    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+def _snippet(buf: bytes | bytearray) -> str:
+    head = bytes(buf[:60])
+    return repr(head) + ("..." if len(buf) > 60 else "")

@@ -1,0 +1,196 @@
+"""Byte plumbing between pipes and the relay: asyncio transports, not stream coroutines.
+
+Forwarding happens inside the read callback (parse frames, peek, write the original bytes), so a
+message costs no task switch. Back-pressure is explicit: a reader pauses while the writer it feeds
+is above its high-water mark. asyncio's own pipe transport reads 256 KiB at a time, which on glibc
+costs an mmap/munmap per read (shared/bench/README.md); we cap reads at 64 KiB, and uvloop (used
+when installed) reads into a preallocated buffer anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from typing import Any, cast
+
+import anyio
+
+from .errors import RemoteProtocolError
+from .framing import NEED_DATA, Frame, FrameDecoder
+
+__all__ = ["HIGH_WATER", "READ_SIZE", "FrameReader", "PipeWriter", "open_stdio"]
+
+log = logging.getLogger(__name__)
+
+HIGH_WATER = 1 << 20
+READ_SIZE = 64 * 1024
+
+
+class FrameReader:
+    """Splits one direction's bytes into frames and hands each to `on_frame`, synchronously.
+
+    A malformed frame is reported through `on_error` and skipped (the decoder resyncs to the next
+    header): bad input is logged, never fatal to the session. `done` is set at end of stream.
+    """
+
+    def __init__(self, name: str, on_frame: Callable[[Frame], None],
+                 on_error: Callable[[RemoteProtocolError], None],
+                 max_frame_bytes: int) -> None:
+        self.name = name
+        self.on_frame = on_frame
+        self.on_error = on_error
+        self.decoder = FrameDecoder(max_frame_bytes)
+        self.done = anyio.Event()
+        self.bytes_in = 0
+        self.frames_in = 0
+        self._pause: Callable[[], None] = _noop
+        self._resume: Callable[[], None] = _noop
+
+    def attach(self, pause: Callable[[], None], resume: Callable[[], None]) -> None:
+        """Give the reader the source transport's pause/resume for back-pressure."""
+        self._pause, self._resume = pause, resume
+
+    def pause(self) -> None:
+        self._pause()
+
+    def resume(self) -> None:
+        self._resume()
+
+    def feed(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        self.decoder.receive_data(data)
+        self._drain()
+
+    def feed_eof(self) -> None:
+        if self.done.is_set():
+            return
+        self.decoder.receive_data(b"")
+        self._drain()
+        self.done.set()
+
+    def _drain(self) -> None:
+        next_frame = self.decoder.next_frame
+        while True:
+            try:
+                frame = next_frame()
+            except RemoteProtocolError as exc:
+                dropped = self.decoder.resync()
+                log.warning("%s: malformed frame, skipped %d bytes: %s", self.name, dropped, exc)
+                self.on_error(exc)
+                continue
+            if not isinstance(frame, Frame):  # NEED_DATA or EOF
+                return
+            self.frames_in += 1
+            try:
+                self.on_frame(frame)
+            except Exception:  # a bug of ours must not silently kill the transport
+                log.exception("%s: error handling %r", self.name, frame)
+
+
+class PipeWriter:
+    """One writer per destination, so frames never interleave; pauses feeders when full."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.transport: asyncio.WriteTransport | None = None
+        self.closed = anyio.Event()
+        self.feeders: list[FrameReader] = []
+        self.bytes_out = 0
+        self.error: BaseException | None = None
+
+    def bind(self, transport: asyncio.WriteTransport) -> None:
+        self.transport = transport
+        transport.set_write_buffer_limits(high=HIGH_WATER)
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            log.debug("%s: dropped %d bytes written after close", self.name, len(data))
+            return
+        transport.write(data)
+        self.bytes_out += len(data)
+
+    @property
+    def buffered(self) -> int:
+        return 0 if self.transport is None else self.transport.get_write_buffer_size()
+
+    async def flush(self, timeout: float) -> None:
+        """Wait (bounded) until everything written has left the buffer."""
+        with anyio.move_on_after(timeout):
+            while self.transport is not None and not self.transport.is_closing() and self.buffered:
+                await anyio.sleep(0.005)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    # asyncio.Protocol callbacks for the write side
+    def pause_writing(self) -> None:
+        for feeder in self.feeders:
+            feeder.pause()
+
+    def resume_writing(self) -> None:
+        for feeder in self.feeders:
+            feeder.resume()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.error = exc
+        self.closed.set()
+
+
+class _ReadProtocol(asyncio.Protocol):
+    def __init__(self, reader: FrameReader) -> None:
+        self.reader = reader
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.ReadTransport, transport)  # uvloop's are not subclasses
+        if hasattr(transport, "max_size"):  # asyncio's _UnixReadPipeTransport, not uvloop
+            transport.max_size = READ_SIZE
+        self.reader.attach(transport.pause_reading, transport.resume_reading)
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+
+    def eof_received(self) -> bool:
+        self.reader.feed_eof()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.reader.feed_eof()
+
+
+class _WriteProtocol(asyncio.Protocol):
+    def __init__(self, writer: PipeWriter) -> None:
+        self.writer = writer
+
+    def pause_writing(self) -> None:
+        self.writer.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.writer.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.writer.connection_lost(exc)
+
+
+async def open_stdio(reader: FrameReader, writer: PipeWriter) -> None:
+    """Connect our stdin to `reader` and our stdout to `writer`.
+
+    fd 1 is then pointed at stderr, so a stray print can never corrupt the LSP stream.
+    """
+    loop = asyncio.get_running_loop()
+    stdin = os.fdopen(os.dup(0), "rb", buffering=0)
+    stdout = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+    try:
+        await loop.connect_read_pipe(lambda: _ReadProtocol(reader), stdin)
+        transport, _ = await loop.connect_write_pipe(lambda: _WriteProtocol(writer), stdout)
+    except ValueError as exc:  # e.g. stdin is a regular file
+        raise OSError(f"lspguard needs pipes or sockets on stdin/stdout: {exc}") from exc
+    writer.bind(transport)
+
+
+def _noop(*_: Any) -> None:
+    return None

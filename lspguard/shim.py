@@ -1,0 +1,555 @@
+"""The drop-in `gopls` shim: what VS Code Go's `go.alternateTools.gopls` points at.
+
+vscode-go keys its gopls-only UI on the basename `gopls`, so lspguard installs a small script
+*named* `gopls` (`install_shim`). When run, the shim decides from its arguments (`classify`)
+whether this is an LSP stdio session or any other gopls command:
+
+* LSP stdio session (no subcommand or `serve`, not listening on a port) -> run the guarded proxy
+  around the real gopls (`lspguard.proxy.run_proxy`, imported lazily);
+* everything else (`version`, `version -json`, `bug`, `stats`, `help`, `check`, ...) -> `execv`
+  the real gopls with the same arguments, so output and exit status are byte-identical.
+
+The real gopls is found by `find_real_gopls`, which never returns the shim itself (no exec loop,
+even through symlinks, copies or hard links).
+
+This module is imported on every `gopls version` call vscode-go makes, so it imports only the
+standard library and `lspguard.errors` at module level; anything heavy is imported lazily in
+LSP mode.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lspguard.errors import BackendError, ConfigError, LspguardError, ShimLoopError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "SHIM_MARKER",
+    "Classification",
+    "ShimMode",
+    "classify",
+    "explain",
+    "find_real_gopls",
+    "install_shim",
+    "is_shim",
+    "main",
+]
+
+#: The line that identifies an installed shim (searched for in the first 512 bytes).
+SHIM_MARKER = "# lspguard-shim"
+_MARKER_BYTES = SHIM_MARKER.encode()
+_MARKER_WINDOW = 512
+
+#: Environment variable counting nested shim invocations (guards against loops that go through
+#: a wrapper script the path checks cannot see, e.g. backend.gopls = a script that runs `gopls`).
+_DEPTH_ENV = "LSPGUARD_SHIM_DEPTH"
+_MAX_DEPTH = 8
+
+EXIT_NOT_FOUND = 127  # the real gopls is missing, or resolves to a shim (loop)
+EXIT_CANNOT_EXEC = 126  # found, but execv failed (permissions, bad format)
+EXIT_CONFIG = 2  # the lspguard config is broken
+
+
+# --------------------------------------------------------------------------------------------
+# Argument classification
+# --------------------------------------------------------------------------------------------
+
+
+class ShimMode(enum.Enum):
+    """What the shim does with a command line."""
+
+    LSP = "lsp"  # an LSP session on stdin/stdout: run it under the proxy
+    PASSTHROUGH = "passthrough"  # anything else: exec the real gopls unchanged
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """`classify`'s verdict plus why, for logs and `lspguard doctor`."""
+
+    mode: ShimMode
+    reason: str
+    subcommand: str | None = None
+
+
+# gopls v0.21.1 flags (internal/cmd: Application, Serve; internal/tool: Profile).  `gopls -h`
+# lists the app flag set, `gopls serve -h` the serve flag set.  Value kinds matter because Go's
+# flag package takes the next argument as the value of a non-bool flag given without `=`.
+_STR, _INT, _DUR = "string", "int", "duration"
+
+_SERVE_VALUE_FLAGS: dict[str, str] = {
+    "debug": _STR,
+    "listen": _STR,
+    "listen.timeout": _DUR,
+    "logfile": _STR,
+    "mcp.listen": _STR,
+    "mode": _STR,
+    "port": _INT,
+    "remote.debug": _STR,
+    "remote.listen.timeout": _DUR,
+    "remote.logfile": _STR,
+}
+_SERVE_BOOL_FLAGS = frozenset({"rpc.trace"})
+
+_APP_VALUE_FLAGS: dict[str, str] = {
+    **_SERVE_VALUE_FLAGS,
+    "remote": _STR,
+    "profile.alloc": _STR,
+    "profile.block": _STR,
+    "profile.cpu": _STR,
+    "profile.mem": _STR,
+    "profile.trace": _STR,
+    "ocagent": _STR,  # removed from gopls in 2023; still parsed so old setups classify right
+}
+_APP_BOOL_FLAGS = _SERVE_BOOL_FLAGS | {"v", "verbose", "vv", "veryverbose"}
+_APP_ONLY_FLAGS = (set(_APP_VALUE_FLAGS) - set(_SERVE_VALUE_FLAGS)) | (
+    _APP_BOOL_FLAGS - _SERVE_BOOL_FLAGS
+)
+
+# Go's flag package answers -h / -help (any spelling, any value) with usage and exit 0.
+_HELP_FLAGS = frozenset({"h", "help"})
+
+# `gopls -v help` (v0.21.1), plus older names; used only to decide whether the word after an
+# unknown flag is that flag's value or the subcommand.
+_SUBCOMMANDS = frozenset({
+    "serve", "version", "bug", "help", "api-json", "licenses", "call_hierarchy", "check",
+    "codeaction", "codelens", "definition", "execute", "fix", "folding_ranges", "format", "mcp",
+    "highlight", "implementation", "imports", "remote", "inspect", "links", "prepare_rename",
+    "references", "rename", "semtok", "signature", "stats", "symbols", "workspace_symbol",
+    "vulncheck", "workspace",
+})
+
+_GO_BOOLS = frozenset({"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false",
+                       "False"})
+_GO_DURATION = re.compile(
+    r"[-+]?(?:0|(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)"
+)
+
+
+def _go_int(text: str) -> int | None:
+    """Parse like Go's strconv.ParseInt(text, 0, 64); None if Go would reject it."""
+    body = text[1:] if text[:1] in "+-" else text
+    low = body.lower()
+    base = 10
+    if low.startswith(("0x", "0o", "0b")):
+        base = {"x": 16, "o": 8, "b": 2}[low[1]]
+        low = low[2:]
+    elif len(low) > 1 and low.startswith("0"):
+        base, low = 8, low[1:]
+    elif "_" in low:
+        return None  # Go allows underscores only after a base prefix
+    if not low or low.startswith("_") or low.endswith("_") or "__" in low:
+        return None
+    try:
+        value = int(low.replace("_", ""), base)
+    except ValueError:
+        return None
+    return -value if text.startswith("-") else value
+
+
+class _Parse:
+    """The state of one pass over gopls's command line, mirroring Go's flag.FlagSet.Parse."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.error: str | None = None  # set when gopls itself would reject the command line
+
+    def flags(self, args: Sequence[str], i: int, *, serve: bool) -> int:
+        """Consume flags from args[i:]; return the index of the first positional argument."""
+        value_flags = _SERVE_VALUE_FLAGS if serve else _APP_VALUE_FLAGS
+        bool_flags = _SERVE_BOOL_FLAGS if serve else _APP_BOOL_FLAGS
+        while i < len(args):
+            arg = args[i]
+            if len(arg) < 2 or arg[0] != "-":
+                return i  # first positional argument ("-" alone is positional, as in Go)
+            dashes = 2 if arg[1] == "-" else 1
+            if arg == "--":
+                return i + 1  # terminator: the rest is positional
+            body = arg[dashes:]
+            if not body or body[0] in "-=":
+                self.error = f"bad flag syntax: {arg}"
+                return i
+            i += 1
+            name, eq, value = body.partition("=")
+            if name in _HELP_FLAGS:
+                self.error = f"{arg} asks for help"
+                return i
+            if name in bool_flags:
+                if eq and value not in _GO_BOOLS:
+                    self.error = f"invalid boolean value {value!r} for -{name}"
+                    return i
+                continue
+            kind = value_flags.get(name)
+            if kind is not None:
+                if not eq:
+                    if i >= len(args):
+                        self.error = f"flag needs an argument: -{name}"
+                        return i
+                    value = args[i]
+                    i += 1
+                if (kind == _INT and _go_int(value) is None) or (
+                    kind == _DUR and not _GO_DURATION.fullmatch(value)
+                ):
+                    self.error = f"invalid value {value!r} for flag -{name}"
+                    return i
+                self.values[name] = value  # Go: the last occurrence wins
+                continue
+            if serve and name in _APP_ONLY_FLAGS:
+                self.error = f"-{name} is a global flag; gopls rejects it after 'serve'"
+                return i
+            # A flag this table does not know (a newer gopls?).  Go would need to know whether it
+            # takes a value; we guess: a following word that is neither a flag nor a known
+            # subcommand is its value.  This keeps unknown flags from turning an LSP session
+            # into passthrough; only a real subcommand does that.
+            if (not eq and i < len(args) and not args[i].startswith("-")
+                    and args[i] not in _SUBCOMMANDS):
+                i += 1
+        return i
+
+
+def explain(args: Sequence[str]) -> Classification:
+    """Classify a gopls command line and say why (see `classify` for the rule)."""
+    parse = _Parse()
+    i = parse.flags(args, 0, serve=False)
+    subcommand: str | None = None
+    if parse.error is None and i < len(args):
+        subcommand = args[i]
+        if subcommand != "serve":
+            return Classification(ShimMode.PASSTHROUGH, f"subcommand {subcommand!r}", subcommand)
+        i = parse.flags(args, i + 1, serve=True)
+        if parse.error is None and i < len(args):
+            return Classification(
+                ShimMode.PASSTHROUGH, f"'serve' takes no arguments, got {args[i]!r}", subcommand
+            )
+    if parse.error is not None:
+        return Classification(ShimMode.PASSTHROUGH, parse.error, subcommand)
+    listen = parse.values.get("listen", "")
+    if listen:
+        return Classification(
+            ShimMode.PASSTHROUGH, f"-listen={listen}: a daemon, not a stdio session", subcommand
+        )
+    port = _go_int(parse.values.get("port", "0"))
+    if port:
+        return Classification(
+            ShimMode.PASSTHROUGH, f"-port={port}: a daemon, not a stdio session", subcommand
+        )
+    mode = parse.values.get("mode")
+    if mode is not None and mode != "stdio":
+        return Classification(ShimMode.PASSTHROUGH, f"-mode={mode} is not stdio", subcommand)
+    return Classification(ShimMode.LSP, "LSP session on stdio", subcommand)
+
+
+def classify(args: Sequence[str]) -> ShimMode:
+    """Decide whether `gopls ARGS` is an LSP stdio session (proxy it) or not (exec gopls).
+
+    Rule: gopls's global flags are parsed the way Go's flag package does (`-f`, `--f`, `-f=v`,
+    `-f v` for non-bool flags, `--` ends flags).  The command is LSP when the subcommand is
+    absent or `serve` (whose own flags are parsed too), no `-listen`/`-port` makes gopls a
+    daemon, and `-mode`, if given, is `stdio`.  Passthrough is any other subcommand, `-h`/`-help`,
+    and any command line gopls would reject (bad flag syntax, bad values, arguments after
+    `serve`, global flags after `serve`) so that gopls prints its own error.  Unknown flags do not
+    by themselves make a command passthrough; an unknown bare flag followed by a word that is not
+    a gopls subcommand is assumed to take that word as its value.
+    """
+    return explain(args).mode
+
+
+# --------------------------------------------------------------------------------------------
+# Finding the real gopls
+# --------------------------------------------------------------------------------------------
+
+
+def is_shim(path: Path) -> bool:
+    """True if `path` (followed through symlinks) is an lspguard shim: has the marker line."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_MARKER_WINDOW)
+    except OSError:
+        return False
+    return any(line.strip() == _MARKER_BYTES for line in head.splitlines())
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _is_self(path: str, self_path: Path | None) -> bool:
+    """Same file as the running shim: equal realpath, or same inode (hard link, bind mount)."""
+    if self_path is None:
+        return False
+    if os.path.realpath(path) == os.path.realpath(self_path):
+        return True
+    ident = _file_id(path)
+    return ident is not None and ident == _file_id(str(self_path))
+
+
+def _is_executable_file(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _fallback_dirs(environ: Mapping[str, str]) -> list[str]:
+    """Where `go install` puts gopls ($GOBIN, each $GOPATH/bin, ~/go/bin): searched after PATH,
+    as vscode-go does, because editors are often started with a PATH lacking them."""
+    dirs: list[str] = []
+    if environ.get("GOBIN"):
+        dirs.append(environ["GOBIN"])
+    gopath = environ.get("GOPATH", "")
+    if gopath:
+        dirs.extend(os.path.join(p, "bin") for p in gopath.split(os.pathsep) if p)
+    else:
+        home = environ.get("HOME", "")
+        if home:
+            dirs.append(os.path.join(home, "go", "bin"))
+    return dirs
+
+
+def _search(
+    name: str, dirs: Sequence[str], self_path: Path | None, skipped: list[str]
+) -> Path | None:
+    seen: set[str] = set()
+    for d in dirs:
+        candidate = os.path.abspath(os.path.join(d or ".", name))  # "" in PATH means cwd
+        real = os.path.realpath(candidate)
+        if real in seen:
+            continue
+        seen.add(real)
+        if not _is_executable_file(candidate):
+            continue
+        if _is_self(candidate, self_path) or is_shim(Path(candidate)):
+            skipped.append(candidate if real == candidate else f"{candidate} -> {real}")
+            continue
+        return Path(candidate)
+    return None
+
+
+def _explicit(setting: str, value: str, fix: str, environ: Mapping[str, str],
+              self_path: Path | None) -> Path:
+    """Resolve a gopls named by config or LSPGUARD_GOPLS; loops are errors, not skipped."""
+    if os.sep not in value and (os.altsep is None or os.altsep not in value):
+        # A bare command name: look it up like a shell would, skipping shims.
+        skipped: list[str] = []
+        dirs = environ.get("PATH", os.defpath).split(os.pathsep)
+        found = _search(value, dirs, self_path, skipped)
+        if found is None:
+            extra = f" (skipped lspguard shims: {', '.join(skipped)})" if skipped else ""
+            raise BackendError(f"{setting}={value!r}: no such command on PATH{extra}; {fix}")
+        return found
+    path = os.path.abspath(os.path.expanduser(value))
+    real = os.path.realpath(path)
+    if _is_self(path, self_path) or is_shim(Path(path)):
+        where = path if real == path else f"{path} -> {real}"
+        raise ShimLoopError(
+            f"{setting}={value!r} points at the lspguard gopls shim ({where}), which would run "
+            f"itself forever; {fix}"
+        )
+    if not os.path.exists(path):
+        raise BackendError(f"{setting}={value!r}: no such file; {fix}")
+    if not _is_executable_file(path):
+        raise BackendError(f"{setting}={value!r}: not an executable file; {fix}")
+    return Path(path)
+
+
+def find_real_gopls(
+    configured: str = "",
+    *,
+    environ: Mapping[str, str] | None = None,
+    self_path: Path | None = None,
+) -> Path:
+    """Return the real gopls: `configured` (config `backend.gopls`), else $LSPGUARD_GOPLS, else
+    the first `gopls` on PATH (then $GOBIN, $GOPATH/bin, ~/go/bin) that is not the shim.
+
+    Why so careful: the shim is itself named `gopls` and usually on PATH, so a naive lookup execs
+    the shim again forever.  Candidates that are `self_path` (by realpath or inode) or carry the
+    shim marker are skipped; an explicit setting that points at a shim raises ShimLoopError.
+    """
+    env = os.environ if environ is None else environ
+    if configured:
+        return _explicit(
+            "backend.gopls", configured,
+            "set backend.gopls in the lspguard config to the real gopls binary "
+            "(e.g. $(go env GOPATH)/bin/gopls), or leave it empty to search PATH",
+            env, self_path,
+        )
+    from_env = env.get("LSPGUARD_GOPLS", "")
+    if from_env:
+        return _explicit(
+            "LSPGUARD_GOPLS", from_env,
+            "set LSPGUARD_GOPLS to the real gopls binary (e.g. $(go env GOPATH)/bin/gopls), "
+            "or unset it to search PATH",
+            env, self_path,
+        )
+    path_dirs = env.get("PATH", os.defpath).split(os.pathsep)
+    fallback = _fallback_dirs(env)
+    skipped: list[str] = []
+    found = _search("gopls", [*path_dirs, *fallback], self_path, skipped)
+    if found is not None:
+        return found
+    searched = f"PATH={env.get('PATH', os.defpath)!r}"
+    if fallback:
+        searched += f" and {', '.join(fallback)}"
+    extra = f"; skipped lspguard shims: {', '.join(skipped)}" if skipped else ""
+    raise BackendError(
+        f"cannot find the real gopls: searched {searched}{extra}; install it with "
+        "'go install golang.org/x/tools/gopls@latest', or set LSPGUARD_GOPLS "
+        "(or backend.gopls in the lspguard config) to its path"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Installing the shim
+# --------------------------------------------------------------------------------------------
+
+_UNSAFE_IN_SHEBANG = re.compile(r"\s")
+
+
+def _shebang(python: str) -> str:
+    """The interpreter line(s).  Linux splits `#!` lines at whitespace and truncates them
+    (128 bytes on older kernels), so odd interpreter paths go through /bin/sh instead."""
+    if len(python) < 120 and not _UNSAFE_IN_SHEBANG.search(python):
+        return f"#!{python}\n"
+    if any(c in python for c in "'\\\n\r"):
+        raise ValueError(f"cannot write a shim for a Python interpreter at {python!r}")
+    # Valid as sh (exec python on this file) and as Python (a string-literal statement).
+    return f"#!/bin/sh\n'exec' '{python}' \"$0\" \"$@\"\n"
+
+
+def _shim_text(config: Path | None) -> str:
+    source_root = str(Path(__file__).resolve().parent.parent)
+    lines = [
+        _shebang(os.path.abspath(sys.executable)).rstrip("\n"),
+        SHIM_MARKER,
+        '"""gopls shim written by lspguard (`lspguard install-shim`); do not edit.',
+        "",
+        "LSP sessions run under the lspguard proxy; every other gopls command is exec'd on the",
+        'real gopls unchanged.  Remove this file to stop using lspguard."""',
+        "import os",
+        "import sys",
+    ]
+    if config is not None:
+        lines.append(f"os.environ.setdefault('LSPGUARD_CONFIG', {str(config)!r})")
+    lines += [
+        f"if {source_root!r} not in sys.path:",
+        f"    sys.path.append({source_root!r})  # found only if lspguard is not installed",
+        "from lspguard.shim import main",
+        "raise SystemExit(main())",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def install_shim(directory: Path, *, config: Path | None = None, force: bool = False) -> Path:
+    """Write an executable `directory/gopls` shim (0755, atomically) and return its path.
+
+    The shim runs this Python (`sys.executable`); with `config` it pins LSPGUARD_CONFIG unless
+    the environment already sets it.  An existing shim is replaced; any other existing file
+    (the real gopls, say) raises FileExistsError unless `force`.
+    """
+    directory = Path(os.path.abspath(os.path.expanduser(directory)))
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "gopls"
+    if (target.exists() or target.is_symlink()) and not force and not is_shim(target):
+        raise FileExistsError(
+            f"{target} exists and is not an lspguard shim (is it the real gopls?); choose another "
+            "directory or pass force=True (--force) to overwrite it"
+        )
+    if config is not None:
+        config = Path(os.path.abspath(os.path.expanduser(config)))
+    data = _shim_text(config).encode()
+    fd, tmp = tempfile.mkstemp(prefix=".gopls.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fchmod(f.fileno(), 0o755)  # explicit: not subject to the umask
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+
+def _fail(message: str, code: int) -> int:
+    """One line on stderr (never stdout: in LSP mode stdout belongs to the protocol)."""
+    text = " ".join(message.split("\n"))
+    try:
+        sys.stderr.write(f"lspguard: {text}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    return code
+
+
+def _self_path() -> Path | None:
+    """The running shim script, from argv[0] (the kernel passes the full path for scripts)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if not argv0 or argv0 == "-c":
+        return None
+    return Path(os.path.abspath(argv0))
+
+
+def _exec(real: Path, args: Sequence[str]) -> int:
+    """Replace this process with the real gopls.  Python ignores SIGPIPE and SIGXFSZ and
+    ignored signals survive exec, so restore the defaults gopls would have had."""
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            signal.signal(sig, signal.SIG_DFL)
+    try:
+        os.execv(real, [str(real), *args])
+    except OSError as e:
+        return _fail(f"cannot execute the real gopls {real}: {e.strerror or e}", EXIT_CANNOT_EXEC)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run as `gopls ARGS`: proxy an LSP session, or exec the real gopls for anything else."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        depth = int(os.environ.get(_DEPTH_ENV, "0") or "0")
+    except ValueError:
+        depth = 0
+    if depth >= _MAX_DEPTH:
+        return _fail(
+            f"the gopls shim was re-entered {depth} times ({_DEPTH_ENV}); backend.gopls or "
+            "LSPGUARD_GOPLS runs something that runs the shim again; point it at the real gopls",
+            EXIT_NOT_FOUND,
+        )
+    os.environ[_DEPTH_ENV] = str(depth + 1)
+    try:
+        from lspguard.config import resolve_config
+
+        config = resolve_config()
+        real = find_real_gopls(config.backend.gopls, self_path=_self_path())
+        if classify(args) is ShimMode.PASSTHROUGH:
+            return _exec(real, args)
+        from lspguard.proxy import run_proxy
+
+        return run_proxy([str(real), *args, *config.backend.args], config)
+    except ConfigError as e:
+        return _fail(str(e), EXIT_CONFIG)
+    except BackendError as e:  # includes ShimLoopError
+        return _fail(str(e), EXIT_NOT_FOUND)
+    except LspguardError as e:
+        return _fail(str(e), 1)
+    except KeyboardInterrupt:
+        return 130
