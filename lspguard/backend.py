@@ -9,6 +9,7 @@ shielded from cancellation: no exit path of the proxy leaves a gopls behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import os
@@ -17,13 +18,15 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import anyio
 
 from .errors import BackendError
 from .pipes import READ_SIZE, FrameReader, PipeWriter
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 __all__ = ["Backend"]
 
@@ -53,8 +56,8 @@ class _Protocol(asyncio.SubprocessProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement, but do not subclass, asyncio's transport classes.
-        out = cast(asyncio.ReadTransport,
-                   cast(asyncio.SubprocessTransport, transport).get_pipe_transport(1))
+        out = cast("asyncio.ReadTransport",
+                   cast("asyncio.SubprocessTransport", transport).get_pipe_transport(1))
         if hasattr(out, "max_size"):  # asyncio's pipe transport reads 256 KiB otherwise
             out.max_size = READ_SIZE
         self.backend.reader.attach(out.pause_reading, out.resume_reading)
@@ -134,7 +137,7 @@ class Backend:
         self._transport = transport
         self.pid = transport.get_pid()
         self.started_at = time.monotonic()
-        self.writer.bind(cast(asyncio.WriteTransport, transport.get_pipe_transport(0)))
+        self.writer.bind(cast("asyncio.WriteTransport", transport.get_pipe_transport(0)))
         log.info("backend #%d started: pid %d: %s", self.generation, self.pid,
                  " ".join(self.argv))
         if self.env_overlay:
@@ -174,17 +177,18 @@ class Backend:
             return False
         return True
 
-    async def stop(self, timeout: float,
+    async def stop(self, grace: float,
                    goodbye: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Stop the process, escalating; bounded by about 3 x `timeout` + 1 s; never cancelled."""
+        """Stop the process, escalating; bounded by about 2 x `grace` + 1 s; never cancelled.
+
+        `goodbye` (shutdown + exit, from the session) returns once the process has exited.
+        """
         if self._transport is None:
             return
         with anyio.CancelScope(shield=True):
             if not self.exited.is_set() and goodbye is not None:
-                with anyio.move_on_after(timeout):
+                with anyio.move_on_after(grace):
                     await goodbye()
-                with anyio.move_on_after(timeout):
-                    await self.exited.wait()
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 if self.exited.is_set():
                     break
@@ -192,7 +196,7 @@ class Backend:
                 self.signal_group(sig)
                 if sig is signal.SIGKILL and not self.exited.is_set() and self.pid is not None:
                     _kill_quietly(self.pid)
-                with anyio.move_on_after(timeout if sig is signal.SIGTERM else 1.0):
+                with anyio.move_on_after(grace if sig is signal.SIGTERM else 1.0):
                     await self.exited.wait()
             # Children (e.g. `go list`) may outlive a gopls that exited: end the whole group.
             self.signal_group(signal.SIGKILL)
@@ -201,7 +205,5 @@ class Backend:
 
 
 def _kill_quietly(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

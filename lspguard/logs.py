@@ -7,9 +7,12 @@ import logging.handlers
 import os
 import sys
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import paths
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["setup_session_logging"]
 

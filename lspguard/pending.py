@@ -10,6 +10,10 @@ import enum
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["Direction", "LatencyStats", "PendingRequest", "PendingTable"]
 
@@ -70,7 +74,8 @@ class PendingTable:
     def __len__(self) -> int:
         return len(self._items)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[PendingRequest]:
+        """A snapshot: the table may change while the caller iterates."""
         return iter(list(self._items.values()))
 
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
 from .errors import RemoteProtocolError
-from .framing import NEED_DATA, Frame, FrameDecoder
+from .framing import Frame, FrameDecoder
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["HIGH_WATER", "READ_SIZE", "FrameReader", "PipeWriter", "open_stdio"]
 
@@ -116,11 +118,12 @@ class PipeWriter:
     def buffered(self) -> int:
         return 0 if self.transport is None else self.transport.get_write_buffer_size()
 
-    async def flush(self, timeout: float) -> None:
-        """Wait (bounded) until everything written has left the buffer."""
-        with anyio.move_on_after(timeout):
-            while self.transport is not None and not self.transport.is_closing() and self.buffered:
-                await anyio.sleep(0.005)
+    async def aclose(self, within: float) -> None:
+        """Close after the buffered bytes are written (transports flush on close); bounded."""
+        self.close()
+        if self.transport is not None:
+            with anyio.move_on_after(within):
+                await self.closed.wait()
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -145,7 +148,7 @@ class _ReadProtocol(asyncio.Protocol):
         self.reader = reader
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport = cast(asyncio.ReadTransport, transport)  # uvloop's are not subclasses
+        transport = cast("asyncio.ReadTransport", transport)  # uvloop's are not subclasses
         if hasattr(transport, "max_size"):  # asyncio's _UnixReadPipeTransport, not uvloop
             transport.max_size = READ_SIZE
         self.reader.attach(transport.pause_reading, transport.resume_reading)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import anyio
@@ -15,6 +14,8 @@ from .pipes import open_stdio
 from .session import Session
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .config import Config
 
 __all__ = ["run_proxy"]

@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -30,6 +29,8 @@ from .pipes import FrameReader, PipeWriter
 from .status import StatusFile
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
     from .config import Config
     from .errors import RemoteProtocolError
 
@@ -161,8 +162,7 @@ class Session:
             initialized = self.handshake.initialize_ms is not None
             await backend.stop(self.config.proxy.stop_timeout,
                                self._goodbye if initialized or self.exit_received else None)
-        await self.client_out.flush(1.0)
-        self.client_out.close()
+        await self.client_out.aclose(within=1.0)
         self._set_state("exited")
         log.info("session over (%s); exit code %d; %d frames from the editor, %d from the "
                  "server", self.end_reason, self.exit_code, self.client_reader.frames_in,
@@ -197,7 +197,7 @@ class Session:
             return
         try:
             msg = peek(frame.body)
-        except Exception as exc:  # noqa: BLE001 - any undecodable body is reported, not fatal
+        except Exception as exc:
             self._client_error(exc)
             return
         kind = msg.kind
@@ -225,7 +225,7 @@ class Session:
     def _from_server(self, frame: Frame) -> None:
         try:
             msg = peek(frame.body)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._server_error(exc)
             return
         kind = msg.kind
@@ -255,14 +255,14 @@ class Session:
         self.handshake.on_initialize_sent()
         try:
             params = decode_full(frame.body).get("params")
-        except Exception:  # noqa: BLE001 - forwarded anyway; the server will complain
+        except Exception:
             params = None
         self.initialize_params = params if isinstance(params, dict) else None
 
     def _on_progress(self, frame: Frame) -> None:
         try:
             params = decode_full(frame.body).get("params")
-        except Exception:  # noqa: BLE001
+        except Exception:
             return
         self.handshake.on_progress(params)
         if self.handshake.first_work_ms is not None:

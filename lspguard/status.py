@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import psutil
 
 from . import paths
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 __all__ = ["StatusFile", "read_statuses"]
 
@@ -35,7 +37,8 @@ class StatusFile:
 
     def write(self) -> None:
         try:
-            paths.write_private_file(self.path, msgspec.json.format(_encoder.encode(self._snapshot())))
+            document = msgspec.json.format(_encoder.encode(self._snapshot()))
+            paths.write_private_file(self.path, document)
             self.writes += 1
         except OSError as exc:  # a status file is a convenience: never fail the session for it
             log.warning("cannot write status file %s: %s", self.path, exc)

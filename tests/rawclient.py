@@ -1,0 +1,95 @@
+"""A deliberately dumb blocking LSP client over pipes, for process-lifecycle tests.
+
+pygls clients own their process; these tests need to kill, signal and orphan things by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def find_gopls() -> str | None:
+    found = os.environ.get("LSPGUARD_GOPLS") or shutil.which("gopls")
+    if found:
+        return found
+    gopath = Path(os.environ.get("GOPATH", Path.home() / "go"))
+    candidate = gopath / "bin" / "gopls"
+    return str(candidate) if candidate.exists() else None
+
+
+def frame(message: dict[str, Any]) -> bytes:
+    body = json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+class RawClient:
+    """Writes frames to a process's stdin and reads frames from its stdout, with deadlines."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        self.proc = proc
+        self._buf = b""
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(frame(message))
+        self.proc.stdin.flush()
+
+    def read_message(self, timeout: float) -> dict[str, Any] | None:
+        """The next message, or None at EOF; raises TimeoutError past the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            head, sep, rest = self._buf.partition(b"\r\n\r\n")
+            if sep:
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                if len(rest) >= length:
+                    self._buf = rest[length:]
+                    return json.loads(rest[:length])  # type: ignore[no-any-return]
+            if not self._fill(deadline):
+                return None
+
+    def wait_response(self, req_id: int | str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.read_message(max(0.0, deadline - time.monotonic()))
+            if msg is None:
+                raise EOFError(f"stream ended before the response to {req_id}")
+            if msg.get("id") == req_id and "method" not in msg:
+                return msg
+            if "method" in msg and "id" in msg:  # answer server requests so it goes on
+                self.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
+
+    def initialize(self, root: Path, timeout: float = 30) -> dict[str, Any]:
+        self.send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "processId": os.getpid(), "rootUri": root.as_uri(), "capabilities": {},
+            "workspaceFolders": [{"uri": root.as_uri(), "name": root.name}]}})
+        result = self.wait_response(1, timeout)
+        self.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        return result
+
+    def _fill(self, deadline: float) -> bool:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            raise TimeoutError("no data from the server before the deadline")
+        data = os.read(fd, 65536)
+        if not data:
+            return False
+        self._buf += data
+        return True
+
+
+def lspguard_command(*server: str) -> list[str]:
+    return [sys.executable, "-m", "lspguard", "run", "--", *server]

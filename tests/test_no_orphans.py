@@ -1,0 +1,159 @@
+"""No exit path of the proxy leaves a gopls behind, and the exit code mirrors the LSP spec."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from .rawclient import RawClient, find_gopls, lspguard_command
+
+GOPLS = find_gopls()
+pytestmark = [pytest.mark.gopls,
+              pytest.mark.skipif(GOPLS is None, reason="gopls not installed (.ci/run installs it)")]
+
+GONE_WITHIN = 15.0  # generous: stop escalation is bounded by ~3 x stop_timeout
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "go.mod").write_text("module example.com/ws\n\ngo 1.22\n")
+    (ws / "main.go").write_text("package main\n\nfunc main() {}\n")
+    return ws
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "LSPGUARD_STATE_DIR": str(tmp_path / "state"),
+            "LSPGUARD_RUNTIME_DIR": str(tmp_path / "run")}
+
+
+@pytest.fixture
+def session(workspace: Path, env: dict[str, str]) -> Iterator[tuple[RawClient, psutil.Process]]:
+    """A proxy guarding real gopls, initialized; yields the client and the gopls process."""
+    assert GOPLS is not None
+    proc = subprocess.Popen(lspguard_command(GOPLS), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, env=env, cwd=workspace)
+    client = RawClient(proc)
+    try:
+        client.initialize(workspace)
+        yield client, gopls_child(proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+
+
+def gopls_child(proxy_pid: int) -> psutil.Process:
+    children = [p for p in psutil.Process(proxy_pid).children() if "gopls" in p.name()]
+    assert len(children) == 1, children
+    return children[0]
+
+
+def assert_gone(*procs: psutil.Process) -> None:
+    _, alive = psutil.wait_procs(list(procs), timeout=GONE_WITHIN)
+    assert not alive, f"still running: {alive}"
+
+
+def test_normal_shutdown_and_exit_is_exit_code_0(session: tuple[RawClient, psutil.Process]) -> None:
+    client, gopls = session
+    client.send({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
+    assert client.wait_response(2, 10)["result"] is None
+    client.send({"jsonrpc": "2.0", "method": "exit"})
+    assert client.proc.wait(GONE_WITHIN) == 0
+    assert_gone(gopls)
+
+
+def test_exit_without_shutdown_is_exit_code_1(session: tuple[RawClient, psutil.Process]) -> None:
+    client, gopls = session
+    client.send({"jsonrpc": "2.0", "method": "exit"})
+    assert client.proc.wait(GONE_WITHIN) == 1
+    assert_gone(gopls)
+
+
+@pytest.mark.parametrize("hung", [False, True], ids=["gopls-running", "gopls-stopped"])
+def test_editor_closes_stdin(session: tuple[RawClient, psutil.Process], hung: bool) -> None:
+    client, gopls = session
+    if hung:
+        gopls.suspend()
+    assert client.proc.stdin is not None
+    client.proc.stdin.close()
+    assert client.proc.wait(GONE_WITHIN) == 1
+    assert_gone(gopls)
+
+
+@pytest.mark.parametrize("hung", [False, True], ids=["gopls-running", "gopls-stopped"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_proxy_gets_a_signal(session: tuple[RawClient, psutil.Process],
+                             sig: signal.Signals, hung: bool) -> None:
+    """Handled, not fatal (exit code 1, not -sig); a stopped gopls can't exit on EOF by itself."""
+    client, gopls = session
+    if hung:
+        gopls.suspend()
+    client.proc.send_signal(sig)
+    assert client.proc.wait(GONE_WITHIN) == 1
+    assert_gone(gopls)
+
+
+def test_proxy_is_sigkilled_while_gopls_is_stopped(
+        session: tuple[RawClient, psutil.Process]) -> None:
+    """Only PR_SET_PDEATHSIG can end a stopped gopls whose proxy was SIGKILLed."""
+    client, gopls = session
+    gopls.suspend()
+    client.proc.kill()
+    client.proc.wait(GONE_WITHIN)
+    assert_gone(gopls)
+
+
+def test_gopls_crashes(session: tuple[RawClient, psutil.Process]) -> None:
+    client, gopls = session
+    gopls.send_signal(signal.SIGKILL)
+    assert client.proc.wait(GONE_WITHIN) == 1
+    assert_gone(gopls)
+    while (msg := client.read_message(5)) is not None:  # the editor then sees EOF
+        assert "method" in msg
+
+
+def test_editor_is_killed(workspace: Path, env: dict[str, str], tmp_path: Path) -> None:
+    """The editor process owning the proxy's pipes dies: its pipes close, the proxy cleans up."""
+    assert GOPLS is not None
+    script = tmp_path / "editor.py"
+    script.write_text(textwrap.dedent(f"""
+        import subprocess, sys
+        sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
+        from pathlib import Path
+        from tests.rawclient import RawClient, lspguard_command
+        proc = subprocess.Popen(lspguard_command({GOPLS!r}), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE)
+        RawClient(proc).initialize(Path({str(workspace)!r}))
+        print(proc.pid, flush=True)
+        sys.stdin.read()  # block until killed
+    """))
+    editor = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, env=env, cwd=workspace, text=True)
+    try:
+        assert editor.stdout is not None
+        proxy = psutil.Process(int(editor.stdout.readline()))
+        gopls = gopls_child(proxy.pid)
+        editor.kill()
+        editor.wait(10)
+        assert_gone(proxy, gopls)
+    finally:
+        if editor.poll() is None:
+            editor.kill()
+        editor.wait(10)
+        for pipe in (editor.stdin, editor.stdout):
+            if pipe is not None:
+                pipe.close()
