@@ -6,6 +6,7 @@ The gopls drop-in shim has its own entry point (shim.py) so that `gopls version`
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = ["main"]
+
+# Modules that add their own subcommands: each defines `register_cli(subparsers) -> None` and
+# keeps heavy imports inside its command functions (the CLI must start fast).
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="list live lspguard sessions")
     status.add_argument("--json", action="store_true", help="print the raw status documents")
     status.set_defaults(func=_cmd_status)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register_cli(sub)
     return parser
 
 
