@@ -72,6 +72,9 @@ USER_CONFIG_FILE = "config.toml"
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 
+_Key = tuple[str | int, ...]
+"""A position in a config document: ("backend", "args", 2) is backend.args[2]."""
+
 
 # --------------------------------------------------------------------------------------------
 # Schema
@@ -81,10 +84,10 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 class _InvalidValue(ConfigError):
     """A field has the right type but a bad value; the loader adds the file and section."""
 
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
-        self.key = key
+    def __init__(self, key: str | _Key, problem: str) -> None:
+        self.key: _Key = (key,) if isinstance(key, str) else key
         self.problem = problem
+        super().__init__(f"{_dotted(self.key)}: {problem}")
 
 
 def _check_seconds(key: str, value: float) -> None:
@@ -117,15 +120,15 @@ class BackendConfig:
             raise _InvalidValue("gopls", "must not contain a NUL character")
         for i, arg in enumerate(self.args):
             if "\0" in arg:
-                raise _InvalidValue(f"args[{i}]", "must not contain a NUL character")
+                raise _InvalidValue(("args", i), "must not contain a NUL character")
         for name, value in self.env.items():
             if not name or "=" in name or "\0" in name:
                 raise _InvalidValue(
-                    f"env.{_key_str(name)}",
+                    ("env", name),
                     "is not a valid environment variable name (empty, or has '=' or NUL)",
                 )
             if "\0" in value:
-                raise _InvalidValue(f"env.{_key_str(name)}", "must not contain a NUL character")
+                raise _InvalidValue(("env", name), "must not contain a NUL character")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +174,6 @@ class Config:
 # Keys and type descriptions (for messages)
 # --------------------------------------------------------------------------------------------
 
-_Key = tuple[str | int, ...]
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+\Z")
 _TOML_NAMES: dict[type, str] = {
     bool: "bool", int: "int", float: "float", str: "str", list: "array", dict: "table",
@@ -387,7 +389,7 @@ class _Loader:
         try:
             return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
         except _InvalidValue as e:
-            self.fail((*key, e.key), e.problem)
+            self.fail((*key, *e.key), e.problem)
         except ConfigError as e:
             self.fail(key, str(e))
 

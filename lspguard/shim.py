@@ -272,6 +272,8 @@ def classify(args: Sequence[str]) -> ShimMode:
 def is_shim(path: Path) -> bool:
     """True if `path` (followed through symlinks) is an lspguard shim: has the marker line."""
     try:
+        if not os.path.isfile(path):  # never open a FIFO or device: it could block
+            return False
         with open(path, "rb") as f:
             head = f.read(_MARKER_WINDOW)
     except OSError:
