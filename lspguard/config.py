@@ -50,12 +50,16 @@ from lspguard.errors import ConfigError
 
 __all__ = [
     "CONFIG_ENV",
+    "DEFAULT_DEADLINES",
     "USER_CONFIG_FILE",
     "WORKSPACE_CONFIG_FILE",
     "BackendConfig",
     "Config",
+    "FallbackBackend",
     "LogLevel",
     "ProxyConfig",
+    "RestartConfig",
+    "WatchdogConfig",
     "config_from_dict",
     "config_to_toml",
     "find_config",
@@ -160,12 +164,127 @@ class ProxyConfig:
         _check_seconds("status_interval", self.status_interval)
 
 
+# Deadlines (seconds) of methods whose default differs from `watchdog.default_deadline`.
+# `watchdog.deadlines` in a config file overrides single entries of this table.
+DEFAULT_DEADLINES: Mapping[str, float] = MappingProxyType({
+    "textDocument/hover": 10.0,
+    "textDocument/completion": 10.0,
+    "textDocument/definition": 10.0,
+    "textDocument/signatureHelp": 10.0,
+    "textDocument/documentHighlight": 10.0,
+    "textDocument/semanticTokens/full": 15.0,
+    "textDocument/semanticTokens/range": 15.0,
+    "textDocument/inlayHint": 15.0,
+    "shutdown": 10.0,
+    # Long by nature: gopls runs tests, `go generate` and vulncheck through executeCommand.
+    "workspace/executeCommand": 600.0,
+    "workspace/symbol": 60.0,
+    "textDocument/references": 60.0,
+    "textDocument/rename": 60.0,
+})
+
+
+@dataclass(frozen=True, slots=True)
+class WatchdogConfig:
+    """When a backend counts as hung (DESIGN.md section 4)."""
+
+    enabled: bool = True
+    tick: float = 1.0
+    """Seconds between watchdog checks."""
+    handshake_timeout: float = 30.0
+    """Seconds `initialize` may take before the verdict handshake_timeout."""
+    default_deadline: float = 30.0
+    """Seconds a request may take when `deadlines` and the built-in table don't name it."""
+    deadlines: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False)
+    """Per-method deadlines in seconds, on top of the built-in table."""
+    busy_cpu_percent: float = 20.0
+    """Backend tree CPU (% of one core) above which a late server counts as busy, not stuck."""
+    busy_grace_factor: float = 3.0
+    """A busy server gets deadline x this before the verdict busy_spin."""
+    stuck_grace_factor: float = 2.0
+    """A server with flat CPU that still answers pings gets deadline x this (it may be waiting
+    on the network, e.g. downloading modules) before the verdict deadlocked."""
+    ping_timeout: float = 2.0
+    """Seconds a liveness ping (unknown method) may go unanswered while requests are late."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "deadlines", MappingProxyType(dict(self.deadlines)))
+        for key in ("tick", "handshake_timeout", "default_deadline", "ping_timeout"):
+            _check_seconds(key, getattr(self, key))
+        for method, seconds in self.deadlines.items():
+            _check_seconds(f"deadlines.{method}", seconds)
+        for key in ("busy_grace_factor", "stuck_grace_factor"):
+            if not getattr(self, key) >= 1:
+                raise _InvalidValue(key, f"must be >= 1, got {getattr(self, key)}")
+        if not 0 < self.busy_cpu_percent <= 100 * 1024:
+            raise _InvalidValue("busy_cpu_percent", f"must be > 0, got {self.busy_cpu_percent}")
+
+    def deadline_for(self, method: str) -> float:
+        return self.deadlines.get(method) or DEFAULT_DEADLINES.get(method, self.default_deadline)
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackBackend:
+    """One step of the fallback chain: another server command (e.g. a forked gopls build)."""
+
+    command: tuple[str, ...]
+    """argv of the fallback server (stdio LSP)."""
+    name: str = ""
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "command", tuple(self.command))
+        object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+        if not self.command:
+            raise _InvalidValue("command", "must name a program")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.command[0]
+
+
+@dataclass(frozen=True, slots=True)
+class RestartConfig:
+    """How lspguard restarts a hung or crashed backend (DESIGN.md section 5)."""
+
+    enabled: bool = True
+    max_restarts: int = 4
+    """At most this many restarts within `window` seconds (like vscode-languageclient)..."""
+    window: float = 180.0
+    """...after which lspguard stops restarting and answers requests with an error."""
+    hang_env: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({"GODEBUG": "asyncpreemptoff=1"}), hash=False)
+    """Env overlay from the first restart on (GODEBUG values are merged, not replaced)."""
+    fallback: tuple[FallbackBackend, ...] = ()
+    """Backends tried from the second restart on, in order; the last one is kept."""
+    backoff_initial: float = 0.2
+    """Seconds before the first retry of a failed start; doubles each retry."""
+    backoff_max: float = 5.0
+    start_attempts: int = 3
+    """Tries to start (spawn + initialize) one generation before counting it as failed."""
+    queue_limit: int = 1000
+    """Editor requests held while restarting; past this they get ContentModified."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hang_env", MappingProxyType(dict(self.hang_env)))
+        object.__setattr__(self, "fallback", tuple(self.fallback))
+        _check_count("max_restarts", self.max_restarts, minimum=0)
+        _check_seconds("window", self.window)
+        _check_seconds("backoff_initial", self.backoff_initial)
+        _check_seconds("backoff_max", self.backoff_max)
+        _check_count("start_attempts", self.start_attempts, minimum=1)
+        _check_count("queue_limit", self.queue_limit, minimum=0)
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration. Each field but ``source`` is a TOML section."""
 
     backend: BackendConfig = field(default_factory=BackendConfig)
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
+    watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
+    restart: RestartConfig = field(default_factory=RestartConfig)
     source: str = field(default="<defaults>", metadata={"toml": False})
     """Not a TOML key: where this config came from (a file path, or "<defaults>")."""
 

@@ -28,7 +28,7 @@ class Message(msgspec.Struct, gc=False):
 
     id: int | str | None = None
     method: str | None = None
-    error: msgspec.Raw | None = None
+    error: msgspec.Raw = msgspec.Raw()  # kept raw: only its presence matters here
 
     @property
     def kind(self) -> Kind:
@@ -38,7 +38,7 @@ class Message(msgspec.Struct, gc=False):
 
     @property
     def is_error(self) -> bool:
-        return self.error is not None
+        return len(self.error) > 0 and bytes(self.error) != b"null"
 
 
 _peek_decoder = msgspec.json.Decoder(Message)
@@ -52,7 +52,7 @@ def peek(body: bytes | memoryview) -> Message:
         msg = _peek_decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise RemoteProtocolError(f"not a JSON-RPC message: {exc}") from None
-    if msg.method is None and msg.id is None and msg.error is None:
+    if msg.method is None and msg.id is None and not msg.is_error:
         raise RemoteProtocolError("JSON-RPC message with neither method nor id")
     return msg
 

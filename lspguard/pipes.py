@@ -47,6 +47,7 @@ class FrameReader:
         self.done = anyio.Event()
         self.bytes_in = 0
         self.frames_in = 0
+        self.eof = False  # end of stream seen: a malformed tail then means "died mid-message"
         self._pause: Callable[[], None] = _noop
         self._resume: Callable[[], None] = _noop
 
@@ -68,6 +69,7 @@ class FrameReader:
     def feed_eof(self) -> None:
         if self.done.is_set():
             return
+        self.eof = True
         self.decoder.receive_data(b"")
         self._drain()
         self.done.set()

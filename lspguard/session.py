@@ -1,46 +1,58 @@
 """One editor connection: the relay between the editor and the current backend generation.
 
 Both directions are forwarded inside the read callbacks (see pipes.py): each frame is peeked for
-kind/id/method, the pending table is updated, and the original bytes are written on. The session's
-task group holds the watchers (editor gone, backend exited, signals, status file); when one of them
-ends the session, `_finish` runs shielded: goodbye to the backend (shutdown/exit), then SIGTERM,
-then SIGKILL, then the last bytes to the editor. The exit code mirrors the LSP spec: 0 after
-shutdown + exit, 1 otherwise.
+kind/id/method, the pending table, the client mirror and the server effects are updated, and the
+original bytes are written on. Only a few messages are rewritten: server->client request ids of
+generation 2 and later (a new process counts from 1 again), and registrations the editor already
+holds. While a restart is under way (recovery.py), editor requests and notifications are held in
+order and forwarded once the new generation has been given the editor's state.
+
+The task group holds the watchers (editor gone, backend exited, signals, status file, watchdog);
+when one of them ends the session, `_finish` runs shielded: goodbye to the backend (shutdown,
+exit), then SIGTERM, then SIGKILL. The exit code mirrors the LSP spec: 0 after shutdown + exit.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import os
 import signal
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from lsprotocol.types import LSPErrorCodes
 
-from . import __version__
 from .backend import Backend
+from .effects import ServerEffects
 from .framing import Frame, encode_frame
 from .handshake import HandshakeTimer
-from .peek import Kind, decode_full, encode, peek
-from .pending import Direction, LatencyStats, PendingTable
+from .mirror import DOCUMENT_METHODS, ClientMirror
+from .peek import Kind, Message, decode_full, encode, peek
+from .pending import Direction, LatencyStats, PendingRequest, PendingTable
 from .pipes import FrameReader, PipeWriter
 from .status import StatusFile
+from .verdict import Verdict, VerdictKind
+from .watchdog import PING_METHOD, Watchdog
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
     from .config import Config
-    from .errors import RemoteProtocolError
+    from .recovery import Recovery
 
-__all__ = ["Session"]
+__all__ = ["RecentMessage", "Session"]
 
 log = logging.getLogger(__name__)
 
 C2S = Direction.CLIENT_TO_SERVER
 S2C = Direction.SERVER_TO_CLIENT
-_OWN_ID_PREFIX = "lspguard-"
+OWN_ID_PREFIX = "lspguard-"
+_SMALL_BODY = 64 * 1024
+
+# (monotonic, wall, direction, generation, kind, id, method, size, body if small)
+RecentMessage = tuple[float, float, str, int, str, Any, str | None, int, bytes | None]
 
 
 class Session:
@@ -57,23 +69,40 @@ class Session:
         self.pending = PendingTable()
         self.latency = LatencyStats()
         self.handshake = HandshakeTimer()
+        self.mirror = ClientMirror()
+        self.effects = ServerEffects()
         self.client_reader = FrameReader("client", self._from_client, self._client_error,
                                          self.max_frame_bytes)
         self.client_out = PipeWriter("client")
         self.backend: Backend | None = None
+        self.backend_label = "primary"
         self.generation = 0
         self.state = "starting"
         self.end_reason: str | None = None
         self.shutdown_requested = False
         self.exit_received = False
-        self.initialize_params: dict[str, Any] | None = None
+        self.exit_forwarded = False
+        self.recovering = False
+        self.degraded: str | None = None  # why requests are answered with errors
+        self.held: deque[tuple[Frame, Message]] = deque()  # editor messages held during a restart
+        self.held_requests = 0
+        self.verdicts: list[Verdict] = []
+        self.bundles: list[str] = []
+        self.recent: deque[RecentMessage] = deque(maxlen=200)
+        self.timeline: deque[dict[str, Any]] = deque(maxlen=2000)
         self.protocol_errors = {"client": 0, "server": 0}
         self.started_wall = time.time()
         self.started = time.monotonic()
         self.status = status or StatusFile(self.status_snapshot)
+        self.watchdog = Watchdog(config.watchdog, self)
+        self.recovery: Recovery | None = None
+        # Writes the incident bundle for a verdict (or on demand) before anything is killed.
+        self.snapshot_hook: Callable[[Verdict | None], Awaitable[str | None]] | None = None
         self._ended = anyio.Event()
+        self._tg: anyio.abc.TaskGroup | None = None
         self._own_ids = itertools.count(1)
-        self._own_waiters: dict[str, anyio.Event] = {}
+        self._own_callbacks: dict[str, Callable[[Frame], None]] = {}
+        self._remapped: dict[str, tuple[int, Any]] = {}  # editor-visible id -> (gen, server id)
         self._debug = log.isEnabledFor(logging.DEBUG)
 
     # ---------------------------------------------------------------- lifecycle
@@ -82,16 +111,20 @@ class Session:
         """Start the backend, then connect the editor (`connect_editor` wires `client_reader` and
         `client_out` to its pipes); run until either side ends the session; return the exit code.
         """
+        from .recovery import Recovery
+
+        self.recovery = Recovery(self)
         try:
             async with anyio.create_task_group() as tg:
+                self._tg = tg
                 tg.start_soon(self._watch_signals)
-                await self._start_backend()
+                await self.start_backend(self.command, self.config.backend.env, "primary")
                 await connect_editor()
                 self._set_state("initializing")
                 tg.start_soon(self._watch_editor)
-                assert self.backend is not None
-                tg.start_soon(self._watch_backend, self.backend)
                 tg.start_soon(self._status_loop)
+                if self.config.watchdog.enabled:
+                    tg.start_soon(self.watchdog.run)
                 await self._ended.wait()
                 tg.cancel_scope.cancel()
         finally:
@@ -111,19 +144,24 @@ class Session:
             self._set_state("stopping")
         self._ended.set()
 
-    async def _start_backend(self) -> None:
+    async def start_backend(self, argv: Sequence[str], env: Mapping[str, str],
+                            label: str) -> Backend:
+        """Spawn the next generation and make it current (its frames are relayed from now on)."""
         self.generation += 1
-        reader = FrameReader(f"server#{self.generation}", self._from_server, self._server_error,
-                             self.max_frame_bytes)
-        backend = Backend(self.command, env_overlay=self.config.backend.env,
-                          generation=self.generation, reader=reader,
+        gen = self.generation
+        reader = FrameReader(f"server#{gen}", lambda f: self._from_server(gen, f),
+                             lambda e: self._server_error(gen, e), self.max_frame_bytes)
+        backend = Backend(argv, env_overlay=env, generation=gen, reader=reader,
                           stderr_tail_lines=self.config.proxy.stderr_tail_lines)
-        # Back-pressure: each side's reader pauses while the writer it feeds is full.
-        backend.writer.feeders.append(self.client_reader)
+        backend.writer.feeders.append(self.client_reader)  # back-pressure onto the editor
         self.client_out.feeders = [reader]
+        self.backend, self.backend_label = backend, label
+        self.effects.new_generation(gen)
         await backend.start()
-        self.backend = backend
+        assert self._tg is not None
+        self._tg.start_soon(self._watch_backend, backend)
         self.status.write()
+        return backend
 
     async def _watch_editor(self) -> None:
         async with anyio.create_task_group() as tg:
@@ -140,10 +178,15 @@ class Session:
 
     async def _watch_backend(self, backend: Backend) -> None:
         await backend.exited.wait()
-        with anyio.move_on_after(1.0):  # forward what it wrote before dying
+        with anyio.move_on_after(1.0):  # relay what it wrote before dying
             await backend.reader.done.wait()
-        if not self.exit_received:
-            self.end(f"the language server (pid {backend.pid}) {backend.describe_exit()}")
+        if backend is not self.backend or self.end_reason or self.exit_forwarded:
+            return
+        self.report(Verdict(VerdictKind.CRASHED,
+                            f"The language server (pid {backend.pid}) {backend.describe_exit()}.",
+                            backend.generation,
+                            {"returncode": backend.returncode,
+                             "stderr_tail": list(backend.stderr_tail)[-20:]}))
 
     async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
@@ -159,38 +202,118 @@ class Session:
     async def _finish(self) -> None:
         backend = self.backend
         if backend is not None:
-            initialized = self.handshake.initialize_ms is not None
+            talkative = self.mirror.initialize_result is not None or self.exit_forwarded
             await backend.stop(self.config.proxy.stop_timeout,
-                               self._goodbye if initialized or self.exit_received else None)
+                               self._goodbye if talkative else None)
         await self.client_out.aclose(within=1.0)
         self._set_state("exited")
-        log.info("session over (%s); exit code %d; %d frames from the editor, %d from the "
-                 "server", self.end_reason, self.exit_code, self.client_reader.frames_in,
-                 backend.reader.frames_in if backend else 0)
+        log.info("session over (%s); exit code %d; %d frames from the editor, %d restarts",
+                 self.end_reason, self.exit_code, self.client_reader.frames_in,
+                 max(0, self.generation - 1))
         self.status.remove()
 
     async def _goodbye(self) -> None:
-        """Let the backend exit on its own terms: shutdown (unless the editor sent it), exit."""
-        assert self.backend is not None
-        if not self.exit_received:
-            if not self.shutdown_requested:
+        """Let the backend exit on its own terms: shutdown and exit (unless already sent)."""
+        backend = self.backend
+        assert backend is not None
+        if not self.exit_forwarded:
+            if not self.shutdown_requested or self.recovering:
                 await self.request_server("shutdown", None)
-            self.backend.send(_frame({"jsonrpc": "2.0", "method": "exit"}))
-        await self.backend.exited.wait()
+            backend.send(_frame({"jsonrpc": "2.0", "method": "exit"}))
+        await backend.exited.wait()
 
-    async def request_server(self, method: str, params: Any) -> None:
-        """Send a request of lspguard's own to the backend and wait for its answer."""
+    # ---------------------------------------------------------------- verdicts
+
+    @property
+    def watching(self) -> bool:
+        return not (self.recovering or self.end_reason or self.degraded or self.exit_forwarded)
+
+    def backend_pid(self) -> int | None:
+        return self.backend.pid if self.backend else None
+
+    def handshake_pending_since(self) -> float | None:
+        return self.handshake.initialize_sent if self.handshake.awaiting_initialize else None
+
+    def client_requests(self) -> Iterable[PendingRequest]:
+        gen = self.generation
+        return (r for r in self.pending.in_direction(C2S) if r.generation == gen)
+
+    def send_ping(self, on_answer: Callable[[], None]) -> None:
+        if self.backend is not None:
+            self.send_own_request(self.backend.send, PING_METHOD, None, lambda _: on_answer())
+
+    def report(self, verdict: Verdict) -> None:
+        """A verdict on the current generation: record it and, if allowed, restart."""
+        if self.end_reason or (self.recovering and verdict.kind is not VerdictKind.MANUAL):
+            return
+        if verdict.generation != self.generation and verdict.kind is not VerdictKind.MANUAL:
+            return
+        self.verdicts.append(verdict)
+        log.warning("generation %d: %s", verdict.generation, verdict.summary)
+        self.status.write()
+        if not self.config.restart.enabled:
+            if verdict.kind is VerdictKind.CRASHED:
+                self.end(verdict.summary)
+            return
+        assert self._tg is not None and self.recovery is not None
+        self.recovering = True
+        self._set_state("restarting")
+        self._tg.start_soon(self.recovery.recover, verdict)
+
+    # ---------------------------------------------------------------- own requests
+
+    def send_own_request(self, send: Callable[[bytes], None], method: str, params: Any,
+                         on_answer: Callable[[Frame], None] | None = None) -> str:
+        """Send a request of lspguard's own (to either side); its answer goes to `on_answer`."""
+        req_id = f"{OWN_ID_PREFIX}{next(self._own_ids)}"
+        self._own_callbacks[req_id] = on_answer or (lambda _: None)
+        send(_frame({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params}))
+        return req_id
+
+    async def request_server(self, method: str, params: Any) -> Any:
+        """Send a request of lspguard's own to the backend; return its decoded answer."""
         assert self.backend is not None
-        req_id = f"{_OWN_ID_PREFIX}{next(self._own_ids)}"
-        done = self._own_waiters[req_id] = anyio.Event()
-        self.backend.send(_frame({"jsonrpc": "2.0", "id": req_id, "method": method,
-                                  "params": params}))
+        return await self._request(self.backend.send, method, params)
+
+    async def request_client(self, method: str, params: Any) -> Any:
+        return await self._request(self.client_out.write, method, params)
+
+    async def _request(self, send: Callable[[bytes], None], method: str, params: Any) -> Any:
+        done = anyio.Event()
+        box: list[Any] = []
+
+        def answered(frame: Frame) -> None:
+            box.append(decode_full(frame.body))
+            done.set()
+
+        req_id = self.send_own_request(send, method, params, answered)
         try:
             await done.wait()
         finally:
-            self._own_waiters.pop(req_id, None)
+            self._own_callbacks.pop(req_id, None)
+        return box[0]
 
-    # ---------------------------------------------------------------- hot path
+    def notify_client(self, method: str, params: Any) -> None:
+        self.client_out.write(_frame({"jsonrpc": "2.0", "method": method, "params": params}))
+
+    def reply_client(self, req_id: Any, *, result: Any = None,
+                     error: tuple[int, str] | None = None) -> None:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id}
+        if error is None:
+            message["result"] = result
+        else:
+            message["error"] = {"code": error[0], "message": error[1]}
+        self.client_out.write(_frame(message))
+
+    def _own_answer(self, msg: Message, frame: Frame) -> bool:
+        if isinstance(msg.id, str) and msg.id.startswith(OWN_ID_PREFIX):
+            callback = self._own_callbacks.pop(msg.id, None)
+            if callback is not None:
+                callback(frame)
+            return True
+        return False
+
+    # ---------------------------------------------------------------- editor -> server
 
     def _from_client(self, frame: Frame) -> None:
         if self.exit_received:
@@ -200,81 +323,199 @@ class Session:
         except Exception as exc:
             self._client_error(exc)
             return
-        kind = msg.kind
-        if kind is Kind.REQUEST:
-            assert msg.method is not None and msg.id is not None
-            self.pending.add(C2S, msg.id, msg.method, self.generation)
-            if msg.method == "initialize":
-                self._on_initialize(frame)
-            elif msg.method == "shutdown":
+        self._remember(frame, msg, "c2s")
+        if msg.kind is Kind.RESPONSE:
+            self._client_response(frame, msg)
+        elif self.recovering or self.degraded or self.backend is None:
+            self.hold_or_answer(frame, msg)
+        else:
+            self.forward_client(frame, msg)
+
+    def forward_client(self, frame: Frame, msg: Message) -> None:
+        """Send an editor request or notification to the current backend, keeping the books."""
+        method = msg.method
+        assert method is not None and self.backend is not None
+        if msg.id is not None:
+            self.pending.add(C2S, msg.id, method, self.generation)
+            if method == "initialize":
+                self.handshake.on_initialize_sent()
+                self.mirror.on_initialize(_params(frame))
+            elif method == "shutdown":
                 self.shutdown_requested = True
-        elif kind is Kind.RESPONSE:
-            if msg.id is not None:
-                self.pending.pop(S2C, msg.id)
-        elif msg.method == "initialized":
+        elif method in DOCUMENT_METHODS:
+            self.mirror.record(method, frame.body)
+        elif method == "initialized":
             self.handshake.on_initialized_sent()
-        elif msg.method == "exit":
-            self.exit_received = True
+            self.mirror.initialized = True
+        elif method == "workspace/didChangeConfiguration":
+            self.mirror.on_configuration(_params(frame))
+        elif method == "exit":
+            self.exit_received = self.exit_forwarded = True
             self.end("the editor sent exit" + (" after shutdown" if self.shutdown_requested
                                               else " without shutdown"))
         if self._debug:
-            log.debug("client -> server: %s %s %s", kind.value, msg.id, msg.method)
-        assert self.backend is not None
+            log.debug("client -> server#%d: %s %s %s", self.generation, msg.kind.value, msg.id,
+                      method)
         self.backend.send(frame.raw)
 
-    def _from_server(self, frame: Frame) -> None:
+    def hold_or_answer(self, frame: Frame, msg: Message) -> None:
+        """During a restart: hold the message; when degraded: answer requests with an error."""
+        if msg.method == "shutdown" and msg.id is not None:
+            self.shutdown_requested = True
+            self.reply_client(msg.id, result=None)
+            return
+        if msg.method == "exit":
+            self.exit_received = True
+            self.end("the editor sent exit while the language server was "
+                     + ("restarting" if self.recovering else "down"))
+            return
+        if self.recovering:
+            if msg.id is not None and self.held_requests >= self.config.restart.queue_limit:
+                self.reply_client(msg.id, error=(LSPErrorCodes.ContentModified,
+                                                 "the language server is restarting"))
+                return
+            self.held_requests += msg.id is not None
+            self.held.append((frame, msg))
+            return
+        if msg.id is not None:
+            self.reply_client(msg.id, error=(LSPErrorCodes.RequestFailed,
+                                             f"{msg.method} failed: {self.degraded}"))
+        elif msg.method in DOCUMENT_METHODS:
+            self.mirror.record(msg.method, frame.body)  # so a manual restart has the state
+        elif msg.method == "workspace/didChangeConfiguration":
+            self.mirror.on_configuration(_params(frame))
+
+    def release_held(self) -> None:
+        """Forward what the editor sent during the restart, in order."""
+        while self.held and self.backend is not None and not self.recovering:
+            frame, msg = self.held.popleft()
+            self.forward_client(frame, msg)
+        self.held_requests = 0
+
+    def _client_response(self, frame: Frame, msg: Message) -> None:
+        """The editor answers a server request (or one of lspguard's own)."""
+        if self._own_answer(msg, frame):
+            return
+        assert msg.id is not None
+        req = self.pending.pop(S2C, msg.id)
+        target_gen, server_id = self._remapped.pop(str(msg.id), (None, msg.id))
+        gen = target_gen if target_gen is not None else (req.generation if req else None)
+        if gen != self.generation or self.backend is None:
+            log.info("dropped the editor's answer to %s %r of dead generation %s",
+                     req.method if req else "request", msg.id, gen)
+            return
+        if target_gen is not None:  # restore the id the server used
+            message = decode_full(frame.body)
+            message["id"] = server_id
+            self.backend.send(_frame(message))
+        else:
+            self.backend.send(frame.raw)
+
+    # ---------------------------------------------------------------- server -> editor
+
+    def _from_server(self, gen: int, frame: Frame) -> None:
+        if gen != self.generation:
+            return  # a dead generation's last words: the editor has moved on
         try:
             msg = peek(frame.body)
         except Exception as exc:
-            self._server_error(exc)
+            self._server_error(gen, exc)
             return
+        self._remember(frame, msg, "s2c")
         kind = msg.kind
+        out: bytes | None = frame.raw
         if kind is Kind.RESPONSE:
-            if isinstance(msg.id, str) and msg.id.startswith(_OWN_ID_PREFIX):
-                waiter = self._own_waiters.get(msg.id)
-                if waiter is not None:
-                    waiter.set()
-                return  # an answer to lspguard itself: the editor never asked
-            if msg.id is not None:
-                req = self.pending.pop(C2S, msg.id)
-                if req is not None:
-                    self.latency.record(req.method, time.monotonic() - req.started)
-                    if req.method == "initialize":
-                        self.handshake.on_initialize_answered()
-                        self._set_state("running")
+            if self._own_answer(msg, frame):
+                return
+            self._server_response(frame, msg)
         elif kind is Kind.REQUEST:
-            assert msg.method is not None and msg.id is not None
-            self.pending.add(S2C, msg.id, msg.method, self.generation)
-        elif msg.method == "$/progress" and self.handshake.watching_progress:
-            self._on_progress(frame)
-        if self._debug:
-            log.debug("server -> client: %s %s %s", kind.value, msg.id, msg.method)
-        self.client_out.write(frame.raw)
+            out = self._server_request(frame, msg, gen)
+        elif msg.method == "$/progress":
+            params = _params(frame)
+            if params is not None:
+                self.effects.on_progress(params, gen)
+                if self.handshake.watching_progress:
+                    self.handshake.on_progress(params)
+                    if self.handshake.first_work_ms is not None:
+                        self.status.write()
+        elif msg.method == "textDocument/publishDiagnostics":
+            self.effects.on_diagnostics(frame.body, gen)
+        if out is not None:
+            self.client_out.write(out)
 
-    def _on_initialize(self, frame: Frame) -> None:
-        self.handshake.on_initialize_sent()
-        try:
-            params = decode_full(frame.body).get("params")
-        except Exception:
-            params = None
-        self.initialize_params = params if isinstance(params, dict) else None
-
-    def _on_progress(self, frame: Frame) -> None:
-        try:
-            params = decode_full(frame.body).get("params")
-        except Exception:
+    def _server_response(self, frame: Frame, msg: Message) -> None:
+        if msg.id is None:
             return
-        self.handshake.on_progress(params)
-        if self.handshake.first_work_ms is not None:
-            self.status.write()
+        req = self.pending.pop(C2S, msg.id)
+        if req is None:
+            return
+        now = time.monotonic()
+        self.latency.record(req.method, now - req.started)
+        self.timeline.append({"method": req.method, "start": self.started_wall + (
+            req.started - self.started), "duration_ms": round((now - req.started) * 1000, 2),
+            "generation": req.generation, "ok": not msg.is_error})
+        if req.method == "initialize":
+            self.handshake.on_initialize_answered()
+            message = decode_full(frame.body)
+            self.mirror.on_initialize_result(message.get("result"))
+            self._set_state("running")
 
-    def _client_error(self, exc: Exception | RemoteProtocolError) -> None:
+    def _server_request(self, frame: Frame, msg: Message, gen: int) -> bytes | None:
+        """Book-keep a server request; return the bytes to forward (None: answered here)."""
+        assert msg.method is not None and msg.id is not None
+        raw: bytes = frame.raw
+        message: dict[str, Any] | None = None
+        if msg.method == "client/registerCapability":
+            message = decode_full(frame.body)
+            regs = (message.get("params") or {}).get("registrations") or []
+            forward, duplicate = self.effects.filter_registrations(regs)
+            if duplicate:
+                log.info("swallowed %d registration(s) the editor already holds: %s",
+                         len(duplicate), [r.get("id") for r in duplicate])
+            if not forward:
+                assert self.backend is not None
+                self.backend.send(_frame({"jsonrpc": "2.0", "id": msg.id, "result": None}))
+                return None
+            stale = self.effects.conflicting(forward)
+            if stale:
+                self.send_own_request(self.client_out.write, "client/unregisterCapability",
+                                      {"unregisterations": stale})
+            self.effects.on_registered(forward)
+            message["params"]["registrations"] = forward
+        elif msg.method == "client/unregisterCapability":
+            params = _params(frame) or {}
+            self.effects.on_unregistered(params.get("unregisterations") or [])
+        client_id: Any = msg.id
+        if gen > 1:  # ids of a new process restart at 1: keep them apart from the old ones'
+            client_id = f"g{gen}:{msg.id}"
+            self._remapped[client_id] = (gen, msg.id)
+            message = message or decode_full(frame.body)
+            message["id"] = client_id
+        self.pending.add(S2C, client_id, msg.method, gen)
+        return _frame(message) if message is not None else raw
+
+    # ---------------------------------------------------------------- errors, history
+
+    def _remember(self, frame: Frame, msg: Message, direction: str) -> None:
+        size = len(frame.raw)
+        self.recent.append((time.monotonic(), time.time(), direction, self.generation,
+                            msg.kind.value, msg.id, msg.method, size,
+                            bytes(frame.body) if size <= _SMALL_BODY else None))
+
+    def _client_error(self, exc: Exception) -> None:
         self.protocol_errors["client"] += 1
         log.error("malformed message from the editor (dropped): %s", exc)
 
-    def _server_error(self, exc: Exception | RemoteProtocolError) -> None:
+    def _server_error(self, gen: int, exc: Exception) -> None:
         self.protocol_errors["server"] += 1
-        log.error("malformed message from the language server (dropped): %s", exc)
+        log.error("malformed message from the language server #%d (dropped): %s", gen, exc)
+        backend = self.backend
+        if backend is not None and backend.reader.eof:
+            return  # it died mid-message: the exit watcher reports the crash
+        if gen == self.generation:
+            self.report(Verdict(VerdictKind.PROTOCOL_ERROR,
+                                f"The language server sent a malformed message: {exc}.", gen,
+                                {"error": str(exc)}))
 
     # ---------------------------------------------------------------- status
 
@@ -284,51 +525,21 @@ class Session:
             self.state = state
             self.status.write()
 
-    def workspace_folders(self) -> list[str]:
-        params = self.initialize_params or {}
-        folders = params.get("workspaceFolders") or []
-        uris = [f.get("uri") for f in folders if isinstance(f, dict) and f.get("uri")]
-        if not uris and params.get("rootUri"):
-            uris = [params["rootUri"]]
-        return [str(u) for u in uris]
-
     def status_snapshot(self) -> dict[str, Any]:
-        now = time.monotonic()
-        backend = self.backend
-        oldest = sorted(self.pending, key=lambda r: r.started)[:20]
-        return {
-            "schema": 1,
-            "pid": os.getpid(),
-            "lspguard_version": __version__,
-            "state": self.state,
-            "started_at": self.started_wall,
-            "uptime_s": round(now - self.started, 1),
-            "workspace_folders": self.workspace_folders(),
-            "cwd": os.getcwd(),
-            "config": self.config.source,
-            "log_file": self.log_file,
-            "backend": {
-                "argv": self.command,
-                "pid": backend.pid if backend else None,
-                "generation": self.generation,
-                "env_overlay": dict(self.config.backend.env),
-            },
-            "restarts": max(0, self.generation - 1),
-            "last_verdict": None,
-            "handshake": self.handshake.as_dict(),
-            "pending": [{"direction": r.direction.value, "id": r.id, "method": r.method,
-                         "age_ms": round(r.age(now) * 1000, 1)} for r in oldest],
-            "latency": self.latency.summary(),
-            "counters": {
-                "frames_from_client": self.client_reader.frames_in,
-                "frames_from_server": backend.reader.frames_in if backend else 0,
-                "bytes_from_client": self.client_reader.bytes_in,
-                "bytes_from_server": backend.reader.bytes_in if backend else 0,
-                "protocol_errors": dict(self.protocol_errors),
-            },
-            "end_reason": self.end_reason,
-        }
+        from .status import session_status
+
+        return session_status(self)
+
+
+def _params(frame: Frame) -> dict[str, Any] | None:
+    try:
+        params = decode_full(frame.body).get("params")
+    except Exception:
+        return None
+    return params if isinstance(params, dict) else None
 
 
 def _frame(message: dict[str, Any]) -> bytes:
     return encode_frame(encode(message))
+
+

@@ -38,10 +38,20 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def session(workspace: Path, env: dict[str, str]) -> Iterator[tuple[RawClient, psutil.Process]]:
+def restart_enabled() -> bool:
+    return True
+
+
+@pytest.fixture
+def session(workspace: Path, env: dict[str, str], tmp_path: Path,
+            restart_enabled: bool) -> Iterator[tuple[RawClient, psutil.Process]]:
     """A proxy guarding real gopls, initialized; yields the client and the gopls process."""
     assert GOPLS is not None
-    proc = subprocess.Popen(lspguard_command(GOPLS), stdin=subprocess.PIPE,
+    config = tmp_path / "lspguard.toml"
+    config.write_text(f"[restart]\nenabled = {str(restart_enabled).lower()}\n")
+    command = lspguard_command(GOPLS)
+    command[4:4] = ["--config", str(config)]
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, env=env, cwd=workspace)
     client = RawClient(proc)
     try:
@@ -117,7 +127,8 @@ def test_proxy_is_sigkilled_while_gopls_is_stopped(
     assert_gone(gopls)
 
 
-def test_gopls_crashes(session: tuple[RawClient, psutil.Process]) -> None:
+@pytest.mark.parametrize("restart_enabled", [False])
+def test_gopls_crashes_without_restart(session: tuple[RawClient, psutil.Process]) -> None:
     client, gopls = session
     gopls.send_signal(signal.SIGKILL)
     assert client.proc.wait(GONE_WITHIN) == 1
@@ -157,3 +168,29 @@ def test_editor_is_killed(workspace: Path, env: dict[str, str], tmp_path: Path) 
         for pipe in (editor.stdin, editor.stdout):
             if pipe is not None:
                 pipe.close()
+
+
+def test_gopls_crash_with_restart_leaves_one_gopls(
+        session: tuple[RawClient, psutil.Process]) -> None:
+    """The crashed generation is reaped, exactly one new gopls runs, and it goes on exit."""
+    client, gopls = session
+    gopls.send_signal(signal.SIGKILL)
+    assert_gone(gopls)
+    # A request that races into the dying generation gets ContentModified (the editor asks
+    # again); one sent during the restart is held and answered by the new generation.
+    for req_id in range(100, 110):
+        client.send({"jsonrpc": "2.0", "id": req_id, "method": "workspace/symbol",
+                     "params": {"query": "main"}})
+        answer = client.wait_response(req_id, 30)
+        if "result" in answer:
+            break
+        assert answer["error"]["code"] == -32801
+    else:
+        raise AssertionError("no answer from the restarted gopls")
+    client.send({"jsonrpc": "2.0", "id": 7, "method": "shutdown"})
+    assert client.wait_response(7, 30)["result"] is None
+    new = gopls_child(client.proc.pid)
+    assert new.pid != gopls.pid
+    client.send({"jsonrpc": "2.0", "method": "exit"})
+    assert client.proc.wait(GONE_WITHIN) == 0
+    assert_gone(new)

@@ -1,0 +1,298 @@
+"""Restart a hung or crashed backend so the editor barely notices (DESIGN.md section 5).
+
+Order of a restart: evidence first (the bundle is written before anything is killed); in-flight
+editor requests answered with ContentModified (VS Code drops those silently); the dead process
+stopped; its open progress ended; then the next backend of the escalation chain is started
+(tenacity retries a failed start with backoff) and given the editor's state: the cached
+`initialize` (its result is not forwarded: the editor already has one), `initialized`, the last
+configuration, a `didOpen` per open document with its current text and version. Then the held
+editor messages are released, the editor is asked to refresh what it supports, and diagnostics
+only the dead generation published are cleared once the new one has loaded.
+
+Escalation: restart 1 runs the same backend with the hang overlay (GODEBUG=asyncpreemptoff=1);
+restarts 2.. walk the fallback chain. A budget (max restarts per window) ends the restarts: the
+editor stays connected, requests get a clear error, and the user is told once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import tenacity
+from lsprotocol.types import LSPErrorCodes, MessageType
+
+from .errors import BackendError
+from .pending import Direction
+from .verdict import Verdict, VerdictKind
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .session import Session
+
+__all__ = ["Recovery", "RestartBudget", "merge_env"]
+
+log = logging.getLogger(__name__)
+
+# Diagnostics of a dead generation are cleared once the new one finished its first work, or
+# after this many seconds, whichever comes first.
+_DIAGNOSTICS_SETTLE_S = 15.0
+_REFRESH = (  # (client capability path, request)
+    (("workspace", "semanticTokens", "refreshSupport"), "workspace/semanticTokens/refresh"),
+    (("workspace", "inlayHint", "refreshSupport"), "workspace/inlayHint/refresh"),
+    (("workspace", "codeLens", "refreshSupport"), "workspace/codeLens/refresh"),
+    (("workspace", "diagnostics", "refreshSupport"), "workspace/diagnostic/refresh"),
+)
+
+
+class RestartBudget:
+    """At most `limit` restarts within `window` seconds (vscode-languageclient: 4 in 3 min)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self.times: deque[float] = deque()
+
+    def take(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        while self.times and now - self.times[0] > self.window:
+            self.times.popleft()
+        if len(self.times) >= self.limit:
+            return False
+        self.times.append(now)
+        return True
+
+
+def merge_env(base: Mapping[str, str], overlay: Mapping[str, str],
+              inherited: Mapping[str, str]) -> dict[str, str]:
+    """`base` + `overlay`; GODEBUG settings are merged with what is already set, not replaced."""
+    env = dict(base)
+    for key, value in overlay.items():
+        current = env.get(key, inherited.get(key, "")) if key == "GODEBUG" else ""
+        env[key] = ",".join(p for p in (current, value) if p)
+    return env
+
+
+class Recovery:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        restart = session.config.restart
+        self.budget = RestartBudget(restart.max_restarts, restart.window)
+        self.level = 0  # 0 primary, 1 primary + hang overlay, 2.. fallback chain
+        self.restarts = 0
+        self.last_duration_s: float | None = None
+
+    def next_backend(self) -> tuple[list[str], dict[str, str], str]:
+        """argv, env overlay and label for escalation level `self.level`."""
+        import os
+
+        s = self.session
+        restart = s.config.restart
+        base = dict(s.config.backend.env)
+        chain = restart.fallback
+        if self.level <= 1 or not chain:
+            env = base if self.level == 0 else merge_env(base, restart.hang_env, os.environ)
+            label = "primary" if self.level == 0 else "primary + hang overlay"
+            return s.command, env, label
+        step = chain[min(self.level - 2, len(chain) - 1)]
+        return list(step.command), merge_env(dict(step.env), restart.hang_env, os.environ), \
+            f"fallback {step.label}"
+
+    async def recover(self, verdict: Verdict) -> None:
+        s = self.session
+        began = time.monotonic()
+        dead = s.backend
+        dead_gen = s.generation
+        bundle = await s.snapshot_hook(verdict) if s.snapshot_hook else None
+        self._answer_in_flight(dead_gen)
+        if dead is not None:
+            await dead.stop(min(s.config.proxy.stop_timeout, 1.0))
+        for token in s.effects.take_open_progress(dead_gen):
+            s.notify_client("$/progress", {"token": token, "value": {"kind": "end"}})
+        manual = verdict.kind is VerdictKind.MANUAL
+        while True:
+            if not manual and not self.budget.take():
+                self._degrade(verdict, bundle)
+                return
+            manual = False
+            self.level += 1
+            argv, env, label = self.next_backend()
+            self._tell_user(verdict, label, bundle)
+            try:
+                await self._start_and_replay(argv, env, label)
+                break
+            except BackendError as exc:
+                log.error("restart with %s failed: %s", label, exc)
+                verdict = Verdict(VerdictKind.CRASHED, f"Restarting with {label} failed: {exc}.",
+                                  s.generation)
+                s.verdicts.append(verdict)
+        self.restarts += 1
+        s.recovering = False
+        s.degraded = None
+        s.release_held()
+        s._set_state("running")
+        self.last_duration_s = round(time.monotonic() - began, 3)
+        log.info("recovered in %.2f s: generation %d (%s)", self.last_duration_s, s.generation,
+                 s.backend_label)
+        self._refresh_client()
+        assert s._tg is not None
+        s._tg.start_soon(self._clear_stale_diagnostics, dead_gen)
+
+    def _answer_in_flight(self, dead_gen: int) -> None:
+        s = self.session
+        for req in s.pending.in_direction(Direction.CLIENT_TO_SERVER):
+            if req.method == "initialize":
+                continue  # answered with the new generation's result by _replay
+            if req.generation <= dead_gen:
+                s.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
+                s.reply_client(req.id, error=(LSPErrorCodes.ContentModified,
+                                              "the language server was restarted"))
+
+    async def _start_and_replay(self, argv: list[str], env: dict[str, str], label: str) -> None:
+        s = self.session
+        restart = s.config.restart
+        progress = await self._begin_progress(label)
+        try:
+            async for attempt in tenacity.AsyncRetrying(
+                    stop=tenacity.stop_after_attempt(restart.start_attempts),
+                    wait=tenacity.wait_exponential(multiplier=restart.backoff_initial,
+                                                   max=restart.backoff_max),
+                    retry=tenacity.retry_if_exception_type(BackendError),
+                    sleep=anyio.sleep, reraise=True):
+                with attempt:
+                    await self._start_once(argv, env, label)
+        finally:
+            if progress is not None:
+                s.notify_client("$/progress", {"token": progress, "value": {"kind": "end"}})
+
+    async def _start_once(self, argv: list[str], env: dict[str, str], label: str) -> None:
+        s = self.session
+        backend = await s.start_backend(argv, env, label)
+        try:
+            with anyio.fail_after(s.config.watchdog.handshake_timeout):
+                await self._replay()
+        except (TimeoutError, BackendError, OSError) as exc:
+            await backend.stop(0.5)
+            raise BackendError(f"{label} did not take the replayed state: "
+                               f"{exc or 'initialize timed out'}") from exc
+
+    async def _replay(self) -> None:
+        """Give the new generation the editor's state, in protocol order."""
+        s = self.session
+        mirror = s.mirror
+        backend = s.backend
+        assert backend is not None
+        if mirror.initialize_params is None:
+            return  # the editor never initialized: it will do so itself
+        exited = backend.exited
+
+        async def ask(method: str, params: Any) -> Any:
+            async with anyio.create_task_group() as tg:
+                async def died() -> None:
+                    await exited.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(died)
+                answer = await s.request_server(method, params)
+                tg.cancel_scope.cancel()
+                return answer
+            raise BackendError(f"the backend {backend.describe_exit()} during {method}")
+
+        answer = await ask("initialize", mirror.initialize_params_for_restart())
+        if "error" in answer:
+            raise BackendError(f"initialize failed: {answer['error']}")
+        if mirror.initialize_result is None:
+            self._answer_editor_initialize(answer)
+        else:
+            self._compare_capabilities(answer.get("result") or {})
+        if not mirror.initialized:
+            return
+        send = backend.send
+        send(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+        if mirror.configuration is not None:
+            send(_frame({"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration",
+                         "params": mirror.configuration}))
+        for doc in mirror.documents():
+            send(_frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+                "textDocument": {"uri": doc.uri, "languageId": doc.language_id,
+                                 "version": doc.version, "text": doc.text}}}))
+
+    def _answer_editor_initialize(self, answer: dict[str, Any]) -> None:
+        """The editor's own initialize was in flight when the first backend hung: this answer
+        is the one it waits for (anything else would make VS Code give up on the server)."""
+        s = self.session
+        for req in s.pending.in_direction(Direction.CLIENT_TO_SERVER):
+            if req.method == "initialize":
+                s.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
+                s.handshake.on_initialize_answered()
+                s.mirror.on_initialize_result(answer.get("result"))
+                s.reply_client(req.id, result=answer.get("result"))
+
+    def _compare_capabilities(self, result: dict[str, Any]) -> None:
+        before = (self.session.mirror.initialize_result or {}).get("capabilities") or {}
+        after = result.get("capabilities") or {}
+        lost = sorted(k for k in before if k not in after)
+        gained = sorted(k for k in after if k not in before)
+        if lost or gained:
+            log.warning("the new backend's capabilities differ: lost %s, gained %s "
+                        "(the editor keeps the first backend's)", lost, gained)
+
+    async def _begin_progress(self, label: str) -> str | None:
+        s = self.session
+        if not s.mirror.client_supports("window", "workDoneProgress"):
+            return None
+        token = f"lspguard-restart-{s.generation + 1}"
+        with anyio.move_on_after(2.0):
+            await s.request_client("window/workDoneProgress/create", {"token": token})
+        s.notify_client("$/progress", {"token": token, "value": {
+            "kind": "begin", "title": "Restarting gopls…", "message": label,
+            "cancellable": False}})
+        return token
+
+    def _tell_user(self, verdict: Verdict, label: str, bundle: str | None) -> None:
+        where = f" Incident report: {bundle}" if bundle else ""
+        self.session.notify_client("window/showMessage", {
+            "type": MessageType.Warning,
+            "message": f"lspguard restarted gopls ({label}): {verdict.summary}{where}"})
+
+    def _degrade(self, verdict: Verdict, bundle: str | None) -> None:
+        s = self.session
+        budget = s.config.restart
+        s.degraded = (f"gopls is not running: it failed {len(self.budget.times)} times within "
+                      f"{budget.window:.0f} s and lspguard stopped restarting it "
+                      f"(last: {verdict.summary})")
+        if bundle:
+            s.degraded += f"; incident report: {bundle}"
+        s.backend = None
+        s.recovering = False
+        s._set_state("degraded")
+        log.error("%s", s.degraded)
+        s.notify_client("window/showMessage", {
+            "type": MessageType.Error,
+            "message": f"lspguard: {s.degraded}. Run `lspguard restart` or reload the window."})
+        held, s.held = list(s.held), deque()
+        for frame, msg in held:  # held requests now fail clearly; notifications are mirrored
+            s.hold_or_answer(frame, msg)
+
+    def _refresh_client(self) -> None:
+        s = self.session
+        for path, method in _REFRESH:
+            if s.mirror.client_supports(*path):
+                s.send_own_request(s.client_out.write, method, None)
+
+    async def _clear_stale_diagnostics(self, dead_gen: int) -> None:
+        s = self.session
+        with anyio.move_on_after(_DIAGNOSTICS_SETTLE_S):
+            await s.effects.idle.wait()
+        for uri in s.effects.stale_diagnostics(set(range(1, dead_gen + 1))):
+            s.notify_client("textDocument/publishDiagnostics", {"uri": uri, "diagnostics": []})
+
+
+def _frame(message: dict[str, Any]) -> bytes:
+    from .framing import encode_frame
+    from .peek import encode
+
+    return encode_frame(encode(message))

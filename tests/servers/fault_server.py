@@ -1,0 +1,206 @@
+"""SCRIPTED FAULT SERVER — a fake LSP server for faults real gopls can't show on demand.
+
+    fault_server.py [--fault KIND] [--on METHOD] [--once-file PATH] [--code N]
+
+Behaves like a small, well-mannered language server (initialize, document sync with its own
+view of the text, hover, a file-watcher registration, work-done progress, diagnostics) until it
+receives METHOD (or, for `hang-initialize`, `initialize`), then misbehaves:
+
+  hang-initialize   never answers initialize (the loop keeps running)
+  hang-method       never answers METHOD; everything else, pings included, still works
+  stop-reading      stops reading stdin (sleeps forever)
+  half-frame        writes half a frame and stalls
+  crash-mid-message writes half a frame and exits with --code
+  exit              exits with --code (non-zero)
+  garbage           writes bytes that are not LSP framing, then carries on
+  busy-spin         spins on the CPU forever
+
+With --once-file, the fault fires only if PATH does not exist yet (and creates it), so the
+server that lspguard restarts behaves. Test-only requests: `fault/documentText` {uri} -> text
+and version as this server sees them; `fault/notes` -> the `seq` of every `fault/note`
+notification received, in order; `fault/echo` -> its params.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.workspace import TextDocument
+
+stdin = sys.stdin.buffer
+stdout = sys.stdout.buffer
+
+
+def write(message: dict[str, Any]) -> None:
+    body = json.dumps(message).encode()
+    stdout.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    stdout.flush()
+
+
+def read() -> dict[str, Any] | None:
+    length = None
+    while True:
+        line = stdin.readline()
+        if not line:
+            return None
+        if line in (b"\r\n", b"\n"):
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    assert length is not None
+    return json.loads(stdin.read(length))  # type: ignore[no-any-return]
+
+
+class Server:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.docs: dict[str, TextDocument] = {}
+        self.notes: list[int] = []
+        self.next_id = 1000
+
+    def fault_armed(self, method: str) -> bool:
+        wanted = "initialize" if self.args.fault == "hang-initialize" else self.args.on
+        if not self.args.fault or method != wanted:
+            return False
+        once = self.args.once_file
+        if once is not None:
+            if Path(once).exists():
+                return False
+            Path(once).write_text(str(os.getpid()))
+        return True
+
+    def misbehave(self, msg: dict[str, Any]) -> bool:
+        """Do the fault; True if the message must not be answered."""
+        fault = self.args.fault
+        half = b'Content-Length: 100\r\n\r\n{"jsonrpc":"2.0","id":'
+        if fault in ("hang-initialize", "hang-method"):
+            return True
+        if fault == "stop-reading":
+            while True:
+                time.sleep(3600)
+        if fault == "half-frame":
+            stdout.write(half)
+            stdout.flush()
+            while True:
+                time.sleep(3600)
+        if fault == "crash-mid-message":
+            stdout.write(half)
+            stdout.flush()
+            os._exit(self.args.code)
+        if fault == "exit":
+            os._exit(self.args.code)
+        if fault == "garbage":
+            stdout.write(b"\x00\xffthis is not LSP\r\n\r\nContent-Length: zz\r\n\r\n")
+            stdout.flush()
+            return False
+        if fault == "busy-spin":
+            while True:
+                pass
+        raise SystemExit(f"unknown fault {fault}")
+
+    def request_client(self, method: str, params: Any) -> None:
+        self.next_id += 1
+        write({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+
+    def handle(self, msg: dict[str, Any]) -> None:
+        method, params = msg.get("method"), msg.get("params") or {}
+        if method is None:
+            return  # an answer to one of our requests
+        if self.fault_armed(method) and self.misbehave(msg):
+            return
+        if "id" not in msg:
+            self.notification(method, params)
+            return
+        try:
+            result = self.request(method, params)
+        except KeyError:
+            write({"jsonrpc": "2.0", "id": msg["id"], "error": {
+                "code": -32601, "message": f"method not found: {method}"}})
+            return
+        write({"jsonrpc": "2.0", "id": msg["id"], "result": result})
+
+    def request(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "initialize":
+            return {"capabilities": {"textDocumentSync": 2, "hoverProvider": True},
+                    "serverInfo": {"name": "fault_server", "version": str(os.getpid())}}
+        if method == "shutdown":
+            return None
+        if method == "textDocument/hover":
+            doc = self.docs[params["textDocument"]["uri"]]
+            line = doc.lines[params["position"]["line"]] if doc.lines else ""
+            return {"contents": {"kind": "plaintext",
+                                 "value": f"v{doc.version}: {line.rstrip()}"}}
+        if method == "fault/documentText":
+            doc = self.docs.get(params["uri"])
+            return None if doc is None else {"text": doc.source, "version": doc.version}
+        if method == "fault/notes":
+            return self.notes
+        if method == "fault/echo":
+            return params
+        raise KeyError(method)
+
+    def notification(self, method: str, params: dict[str, Any]) -> None:
+        if method == "initialized":
+            self.request_client("client/registerCapability", {"registrations": [{
+                "id": "workspace/didChangeWatchedFiles-0",
+                "method": "workspace/didChangeWatchedFiles",
+                "registerOptions": {"watchers": [{"globPattern": "**/*.go"}]}}]})
+            self.request_client("window/workDoneProgress/create", {"token": "load"})
+            write({"jsonrpc": "2.0", "method": "$/progress", "params": {
+                "token": "load", "value": {"kind": "begin", "title": "Loading packages"}}})
+            if self.args.progress_never_ends:
+                return
+            write({"jsonrpc": "2.0", "method": "$/progress", "params": {
+                "token": "load", "value": {"kind": "end"}}})
+        elif method == "textDocument/didOpen":
+            item = params["textDocument"]
+            self.docs[item["uri"]] = TextDocument(item["uri"], item["text"],
+                                                  version=item["version"])
+            write({"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics", "params": {
+                "uri": item["uri"], "diagnostics": [{
+                    "range": {"start": {"line": 0, "character": 0},
+                              "end": {"line": 0, "character": 1}},
+                    "message": f"opened by server pid {os.getpid()}"}]}})
+        elif method == "textDocument/didChange":
+            doc = self.docs[params["textDocument"]["uri"]]
+            for change in params["contentChanges"]:
+                if "range" in change:
+                    r = change["range"]
+                    doc.apply_change(types.TextDocumentContentChangePartial(
+                        range=types.Range(start=types.Position(**r["start"]),
+                                          end=types.Position(**r["end"])),
+                        text=change["text"]))
+                else:
+                    doc.apply_change(types.TextDocumentContentChangeWholeDocument(
+                        text=change["text"]))
+            doc.version = params["textDocument"]["version"]
+        elif method == "textDocument/didClose":
+            self.docs.pop(params["textDocument"]["uri"], None)
+        elif method == "fault/note":
+            self.notes.append(params["seq"])
+        elif method == "exit":
+            raise SystemExit(0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fault", default="")
+    parser.add_argument("--on", default="textDocument/hover")
+    parser.add_argument("--once-file")
+    parser.add_argument("--code", type=int, default=3)
+    parser.add_argument("--progress-never-ends", action="store_true")
+    server = Server(parser.parse_args())
+    while (msg := read()) is not None:
+        server.handle(msg)
+
+
+if __name__ == "__main__":
+    main()
