@@ -59,6 +59,7 @@ __all__ = [
     "LogLevel",
     "ProxyConfig",
     "RestartConfig",
+    "SnapshotConfig",
     "WatchdogConfig",
     "config_from_dict",
     "config_to_toml",
@@ -278,6 +279,31 @@ class RestartConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotConfig:
+    """Incident bundles (DESIGN.md section 6), written on every verdict before any kill."""
+
+    enabled: bool = True
+    budget: float = 5.0
+    """Seconds all collectors together may take (recovery waits at most this long)."""
+    strace_seconds: float = 3.0
+    """Length of the strace sample (when strace exists and ptrace is allowed)."""
+    include_text: bool = False
+    """Keep document text and hover contents in bundles (redacted by default)."""
+    gopls_debug: bool = True
+    """Start gopls with -debug=127.0.0.1:0 (unless set) so a bundle holds a goroutine dump."""
+    keep: int = 20
+    """Bundles kept; older ones are pruned..."""
+    max_mb: int = 200
+    """...as are the oldest past this total size."""
+
+    def __post_init__(self) -> None:
+        _check_seconds("budget", self.budget)
+        _check_seconds("strace_seconds", self.strace_seconds)
+        _check_count("keep", self.keep, minimum=1)
+        _check_count("max_mb", self.max_mb, minimum=1)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration. Each field but ``source`` is a TOML section."""
 
@@ -285,6 +311,7 @@ class Config:
     proxy: ProxyConfig = field(default_factory=ProxyConfig)
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     restart: RestartConfig = field(default_factory=RestartConfig)
+    snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
     source: str = field(default="<defaults>", metadata={"toml": False})
     """Not a TOML key: where this config came from (a file path, or "<defaults>")."""
 

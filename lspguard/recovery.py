@@ -17,6 +17,7 @@ editor stays connected, requests get a clear error, and the user is told once.
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from .verdict import Verdict, VerdictKind
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from .backend import Backend
     from .session import Session
 
 __all__ = ["Recovery", "RestartBudget", "merge_env"]
@@ -102,33 +104,23 @@ class Recovery:
             f"fallback {step.label}"
 
     async def recover(self, verdict: Verdict) -> None:
+        """Restart after `verdict`. Evidence is taken from the hung process while the next
+        generation starts (it is killed only once its bundle is written), so the editor waits
+        about one cold start, not a cold start plus an strace sample."""
         s = self.session
         began = time.monotonic()
-        dead = s.backend
-        dead_gen = s.generation
-        bundle = await s.snapshot_hook(verdict) if s.snapshot_hook else None
+        dead, dead_gen = s.backend, s.generation
         self._answer_in_flight(dead_gen)
-        if dead is not None:
-            await dead.stop(min(s.config.proxy.stop_timeout, 1.0))
         for token in s.effects.take_open_progress(dead_gen):
             s.notify_client("$/progress", {"token": token, "value": {"kind": "end"}})
-        manual = verdict.kind is VerdictKind.MANUAL
-        while True:
-            if not manual and not self.budget.take():
-                self._degrade(verdict, bundle)
-                return
-            manual = False
-            self.level += 1
-            argv, env, label = self.next_backend()
-            self._tell_user(verdict, label, bundle)
-            try:
-                await self._start_and_replay(argv, env, label)
-                break
-            except BackendError as exc:
-                log.error("restart with %s failed: %s", label, exc)
-                verdict = Verdict(VerdictKind.CRASHED, f"Restarting with {label} failed: {exc}.",
-                                  s.generation)
-                s.verdicts.append(verdict)
+        bundle: list[str] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._evidence_then_stop, verdict, dead, bundle)
+            label = await self._escalate(verdict)
+        where = bundle[0] if bundle else None
+        if label is None:
+            self._degrade(verdict, where)
+            return
         self.restarts += 1
         s.recovering = False
         s.degraded = None
@@ -136,10 +128,41 @@ class Recovery:
         s._set_state("running")
         self.last_duration_s = round(time.monotonic() - began, 3)
         log.info("recovered in %.2f s: generation %d (%s)", self.last_duration_s, s.generation,
-                 s.backend_label)
+                 label)
+        self._tell_user(verdict, label, where)
         self._refresh_client()
         assert s._tg is not None
         s._tg.start_soon(self._clear_stale_diagnostics, dead_gen)
+
+    async def _evidence_then_stop(self, verdict: Verdict, dead: Backend | None,
+                                  bundle: list[str]) -> None:
+        s = self.session
+        if s.snapshot_hook is not None:
+            path = await s.snapshot_hook(verdict)
+            if path:
+                bundle.append(path)
+        if dead is not None:
+            await dead.stop(min(s.config.proxy.stop_timeout, 1.0))
+
+    async def _escalate(self, verdict: Verdict) -> str | None:
+        """Start the next backend of the chain until one takes the editor's state; its label,
+        or None once the restart budget is spent."""
+        s = self.session
+        manual = verdict.kind is VerdictKind.MANUAL
+        while True:
+            if not manual and not self.budget.take():
+                return None
+            manual = False
+            self.level += 1
+            argv, env, label = self.next_backend()
+            try:
+                await self._start_and_replay(argv, env, label)
+                return label
+            except BackendError as exc:
+                log.error("restart with %s failed: %s", label, exc)
+                s.verdicts.append(Verdict(VerdictKind.CRASHED,
+                                          f"Restarting with {label} failed: {exc}.",
+                                          s.generation))
 
     def _answer_in_flight(self, dead_gen: int) -> None:
         s = self.session
@@ -260,6 +283,8 @@ class Recovery:
 
     def _degrade(self, verdict: Verdict, bundle: str | None) -> None:
         s = self.session
+        if s.backend is not None and not s.backend.exited.is_set():
+            s.backend.signal_group(signal.SIGKILL)  # a half-started generation
         budget = s.config.restart
         s.degraded = (f"gopls is not running: it failed {len(self.budget.times)} times within "
                       f"{budget.window:.0f} s and lspguard stopped restarting it "

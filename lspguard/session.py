@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import signal
 import time
 from collections import deque
@@ -28,6 +29,7 @@ from .backend import Backend
 from .effects import ServerEffects
 from .framing import Frame, encode_frame
 from .handshake import HandshakeTimer
+from .incident import Evidence, with_gopls_debug
 from .mirror import DOCUMENT_METHODS, ClientMirror
 from .peek import Kind, Message, decode_full, encode, peek
 from .pending import Direction, LatencyStats, PendingRequest, PendingTable
@@ -96,8 +98,10 @@ class Session:
         self.status = status or StatusFile(self.status_snapshot)
         self.watchdog = Watchdog(config.watchdog, self)
         self.recovery: Recovery | None = None
+        self.evidence = Evidence(self)
         # Writes the incident bundle for a verdict (or on demand) before anything is killed.
-        self.snapshot_hook: Callable[[Verdict | None], Awaitable[str | None]] | None = None
+        self.snapshot_hook: Callable[[Verdict | None], Awaitable[str | None]] | None = (
+            self.evidence.snapshot)
         self._ended = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
         self._own_ids = itertools.count(1)
@@ -119,6 +123,7 @@ class Session:
                 self._tg = tg
                 tg.start_soon(self._watch_signals)
                 await self.start_backend(self.command, self.config.backend.env, "primary")
+                await self._serve_control(tg)
                 await connect_editor()
                 self._set_state("initializing")
                 tg.start_soon(self._watch_editor)
@@ -151,8 +156,11 @@ class Session:
         gen = self.generation
         reader = FrameReader(f"server#{gen}", lambda f: self._from_server(gen, f),
                              lambda e: self._server_error(gen, e), self.max_frame_bytes)
+        if self.config.snapshot.enabled and self.config.snapshot.gopls_debug:
+            argv = with_gopls_debug(argv)
         backend = Backend(argv, env_overlay=env, generation=gen, reader=reader,
                           stderr_tail_lines=self.config.proxy.stderr_tail_lines)
+        backend.stderr_listeners.append(self.evidence.on_stderr)
         backend.writer.feeders.append(self.client_reader)  # back-pressure onto the editor
         self.client_out.feeders = [reader]
         self.backend, self.backend_label = backend, label
@@ -162,6 +170,15 @@ class Session:
         self._tg.start_soon(self._watch_backend, backend)
         self.status.write()
         return backend
+
+    async def _serve_control(self, tg: anyio.abc.TaskGroup) -> None:
+        from .control import serve_control, socket_path
+
+        try:
+            await tg.start(serve_control, socket_path(os.getpid()),
+                           self.evidence.control_handlers())
+        except OSError as exc:  # the socket is a convenience: never fail the session for it
+            log.warning("no control socket: %s", exc)
 
     async def _watch_editor(self) -> None:
         async with anyio.create_task_group() as tg:
@@ -241,6 +258,10 @@ class Session:
     def send_ping(self, on_answer: Callable[[], None]) -> None:
         if self.backend is not None:
             self.send_own_request(self.backend.send, PING_METHOD, None, lambda _: on_answer())
+
+    def loading(self) -> bool:
+        gen = self.generation
+        return any(g == gen for _, g in self.effects.open_progress.values())
 
     def report(self, verdict: Verdict) -> None:
         """A verdict on the current generation: record it and, if allowed, restart."""
@@ -323,7 +344,7 @@ class Session:
         except Exception as exc:
             self._client_error(exc)
             return
-        self._remember(frame, msg, "c2s")
+        self._remember(frame, msg, C2S.value)
         if msg.kind is Kind.RESPONSE:
             self._client_response(frame, msg)
         elif self.recovering or self.degraded or self.backend is None:
@@ -421,7 +442,7 @@ class Session:
         except Exception as exc:
             self._server_error(gen, exc)
             return
-        self._remember(frame, msg, "s2c")
+        self._remember(frame, msg, S2C.value)
         kind = msg.kind
         out: bytes | None = frame.raw
         if kind is Kind.RESPONSE:

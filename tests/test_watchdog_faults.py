@@ -37,6 +37,9 @@ stuck_grace_factor = 1.0
 "textDocument/hover" = {HOVER_DEADLINE}
 [restart]
 backoff_initial = 0.1
+[snapshot]
+strace_seconds = 0.5
+budget = 2.0
 """
 
 DOC_URI = "file:///ws/main.go"

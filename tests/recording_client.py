@@ -1,0 +1,154 @@
+"""A real pygls LanguageClient that records what an editor would see, for recovery tests.
+
+It answers the server's requests like VS Code does and keeps a log that tests check against the
+promises of recovery: every request answered exactly once, no registration id held twice, every
+progress begun also ended, fresh diagnostics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+from pygls.protocol import JsonRPCProtocol
+
+
+@dataclass
+class Seen:
+    t: float
+    kind: str  # request / response / notification
+    id: Any
+    method: str | None
+    params: Any
+
+
+@dataclass
+class Record:
+    messages: list[Seen] = field(default_factory=list)
+    active_registrations: dict[str, str] = field(default_factory=dict)
+    duplicate_registrations: list[str] = field(default_factory=list)
+    progress_begun: set[str] = field(default_factory=set)
+    progress_ended: set[str] = field(default_factory=set)
+
+    def answers(self, req_id: Any) -> list[Seen]:
+        return [m for m in self.messages if m.kind == "response" and m.id == req_id]
+
+    def after(self, t: float, method: str) -> list[Seen]:
+        return [m for m in self.messages if m.t >= t and m.method == method]
+
+
+class RecordingClient(LanguageClient):
+    def __init__(self) -> None:
+        super().__init__("lspguard-tests", "1")
+        self.record = Record()
+        self.changed = asyncio.Event()
+        self.requests_sent = 0
+        self._wrap_protocol(self.protocol)
+        self._register_handlers()
+
+    def _wrap_protocol(self, protocol: JsonRPCProtocol) -> None:
+        handle = protocol.handle_message
+        send = protocol.send_request
+
+        def handle_message(message: Any) -> None:
+            self._log(message)
+            handle(message)
+
+        def send_request(method: str, params: Any = None, *args: Any, **kw: Any) -> Any:
+            self.requests_sent += 1
+            return send(method, params, *args, **kw)
+
+        protocol.handle_message = handle_message  # type: ignore[method-assign]
+        protocol.send_request = send_request  # type: ignore[method-assign]
+
+    def _log(self, message: Any) -> None:
+        method = getattr(message, "method", None)
+        msg_id = getattr(message, "id", None)
+        kind = ("response" if method is None else "request" if msg_id is not None
+                else "notification")
+        params = getattr(message, "params", None)
+        self.record.messages.append(Seen(time.monotonic(), kind, msg_id, method, params))
+        self.changed.set()
+
+    def _register_handlers(self) -> None:
+        rec = self.record
+
+        @self.feature(types.CLIENT_REGISTER_CAPABILITY)
+        def register(params: types.RegistrationParams) -> None:
+            for reg in params.registrations:
+                if reg.id in rec.active_registrations:
+                    rec.duplicate_registrations.append(reg.id)
+                rec.active_registrations[reg.id] = reg.method
+
+        @self.feature(types.CLIENT_UNREGISTER_CAPABILITY)
+        def unregister(params: types.UnregistrationParams) -> None:
+            for reg in params.unregisterations:
+                rec.active_registrations.pop(reg.id, None)
+
+        @self.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
+        def create(params: types.WorkDoneProgressCreateParams) -> None:
+            return None
+
+        @self.feature(types.WORKSPACE_CONFIGURATION)
+        def configuration(params: types.ConfigurationParams) -> list[Any]:
+            return [{} for _ in params.items]
+
+        for method in (types.WORKSPACE_SEMANTIC_TOKENS_REFRESH, types.WORKSPACE_INLAY_HINT_REFRESH,
+                       types.WORKSPACE_CODE_LENS_REFRESH):
+            self.feature(method)(lambda params: None)
+
+        @self.feature(types.PROGRESS)
+        def progress(params: types.ProgressParams) -> None:
+            value = params.value
+            kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+            token = json.dumps(params.token)
+            if kind == "begin":
+                rec.progress_begun.add(token)
+            elif kind == "end":
+                rec.progress_ended.add(token)
+
+        for method in (types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, types.WINDOW_SHOW_MESSAGE,
+                       types.WINDOW_LOG_MESSAGE):
+            self.feature(method)(lambda params: None)
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> None:
+        """Wait for a condition on the record, woken by each message (no sleeps)."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self.changed.clear()
+                await self.changed.wait()
+
+
+def initialize_params(workspace: Path) -> types.InitializeParams:
+    return types.InitializeParams(
+        process_id=None,
+        root_uri=workspace.as_uri(),
+        workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name=workspace.name)],
+        capabilities=types.ClientCapabilities(
+            general=types.GeneralClientCapabilities(
+                position_encodings=[types.PositionEncodingKind.Utf16]),
+            window=types.WindowClientCapabilities(work_done_progress=True),
+            workspace=types.WorkspaceClientCapabilities(
+                configuration=True,
+                workspace_folders=True,
+                did_change_watched_files=types.DidChangeWatchedFilesClientCapabilities(
+                    dynamic_registration=True),
+                did_change_configuration=types.DidChangeConfigurationClientCapabilities(
+                    dynamic_registration=True),
+                semantic_tokens=types.SemanticTokensWorkspaceClientCapabilities(
+                    refresh_support=True),
+            ),
+            text_document=types.TextDocumentClientCapabilities(
+                hover=types.HoverClientCapabilities(
+                    content_format=[types.MarkupKind.Markdown, types.MarkupKind.PlainText]),
+                publish_diagnostics=types.PublishDiagnosticsClientCapabilities(),
+            ),
+        ),
+    )

@@ -1,0 +1,294 @@
+"""Real gopls, real pygls client, through the installed shim: faults mid-session and recovery.
+
+After each fault the edited document must still be what the editor has (hover and definition
+on a constant inserted by incremental edits before the fault), diagnostics must be fresh, no
+request may go unanswered or be answered twice, no registration id may be held twice, and every
+progress the editor saw begin must end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import stat
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+
+from lspguard.shim import install_shim
+
+from .conftest import LspguardDirs
+from .recording_client import RecordingClient, initialize_params
+
+pytestmark = [pytest.mark.gopls, pytest.mark.timeout(120)]
+
+DEADLINE = 4.0
+CONFIG = f"""
+[proxy]
+stop_timeout = 1.0
+[watchdog]
+tick = 0.5
+ping_timeout = 1.0
+stuck_grace_factor = 1.0
+busy_grace_factor = 2.0
+[watchdog.deadlines]
+"textDocument/hover" = {DEADLINE}
+"textDocument/definition" = {DEADLINE}
+[restart]
+backoff_initial = 0.1
+[snapshot]
+strace_seconds = 0.5
+budget = 2.0
+"""
+
+# Two incremental edits: the replay must carry the second (42), not the first (41).
+INSERT = "\nconst Answer = 40 + 1\n\nfunc use() int { return Answer }\n"
+USE = types.Position(line=15, character=24)  # `Answer` in `return Answer`
+
+
+class Guarded:
+    def __init__(self, client: RecordingClient, workspace: Path, runtime: Path) -> None:
+        self.client = client
+        self.workspace = workspace
+        self.runtime = runtime
+        self.main_uri = (workspace / "main.go").as_uri()
+
+    def status(self) -> dict[str, Any]:
+        (path,) = (self.runtime / "sessions").glob("*.json")
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+    def gopls(self) -> psutil.Process:
+        return psutil.Process(self.status()["backend"]["pid"])
+
+    async def hover(self) -> str:
+        hover = await self.client.text_document_hover_async(types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=self.main_uri), position=USE))
+        assert hover is not None
+        contents = hover.contents
+        return contents.value if isinstance(contents, types.MarkupContent) else str(contents)
+
+    async def hover_until_answered(self, timeout: float) -> str:
+        """Hover like an editor: a ContentModified answer (restart) means ask again."""
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    return await self.hover()
+                except JsonRpcException as exc:
+                    assert exc.code == -32801, exc  # ContentModified, nothing else
+                    self.content_modified += 1
+
+    content_modified = 0
+
+
+@pytest.fixture
+async def guarded(tmp_path: Path, hello_workspace: Path, real_gopls: Path,
+                  lspguard_dirs: LspguardDirs) -> AsyncIterator[Guarded]:
+    config = tmp_path / "lspguard.toml"
+    config.write_text(CONFIG)
+    shim = install_shim(tmp_path / "bin", config=config)
+    client = RecordingClient()
+    env = {**os.environ, "LSPGUARD_GOPLS": str(real_gopls)}
+    env.update(getattr(guarded, "extra_env", {}))
+    await client.start_io(str(shim), env=env, cwd=str(hello_workspace))
+    g = Guarded(client, hello_workspace, lspguard_dirs.runtime)
+    try:
+        yield g
+    finally:
+        if not client.stopped:
+            try:
+                async with asyncio.timeout(10):
+                    await client.shutdown_async(None)
+                    client.exit(None)
+            except (TimeoutError, JsonRpcException):
+                pass
+            await client.stop()
+
+
+async def start_session(g: Guarded) -> None:
+    c = g.client
+    await asyncio.wait_for(c.initialize_async(initialize_params(g.workspace)), 30)
+    c.initialized(types.InitializedParams())
+    # gopls's first work-done progress ("Setting up workspace" / loading) ends.
+    await c.wait_until(lambda: bool(c.record.progress_begun)
+                       and c.record.progress_begun <= c.record.progress_ended, 60)
+    text = (g.workspace / "main.go").read_text()
+    c.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+        uri=g.main_uri, language_id="go", version=1, text=text)))
+    end = types.Position(line=text.count("\n"), character=0)
+    c.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=g.main_uri, version=2),
+        content_changes=[types.TextDocumentContentChangePartial(
+            range=types.Range(start=end, end=end), text=INSERT)]))
+    one = types.Position(line=13, character=20)
+    c.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=g.main_uri, version=3),
+        content_changes=[types.TextDocumentContentChangePartial(
+            range=types.Range(start=one, end=types.Position(line=13, character=21)),
+            text="2")]))
+    assert "= 40 + 2 // 42" in await g.hover_until_answered(30)
+
+
+async def check_recovered(g: Guarded, fault_at: float, verdict: str) -> dict[str, Any]:
+    c, rec = g.client, g.client.record
+    hover = await g.hover_until_answered(DEADLINE + 30)
+    assert "const Answer untyped int = 40 + 2 // 42" in hover  # replay carried the edits
+    status = g.status()
+    assert status["last_verdict"]["kind"] == verdict, status["last_verdict"]
+    assert status["backend"]["generation"] == 2
+    assert status["last_verdict"]["at"] - fault_at <= DEADLINE + 1.0
+    definition = await c.text_document_definition_async(types.DefinitionParams(
+        text_document=types.TextDocumentIdentifier(uri=g.main_uri), position=USE))
+    assert definition
+    loc = definition[0] if isinstance(definition, list) else definition
+    assert isinstance(loc, types.Location)
+    assert (loc.uri, loc.range.start.line) == (g.main_uri, 13)
+    # The user was told, and the new generation published diagnostics for the open file.
+    assert any(m.method == "window/showMessage" and "restarted" in m.params.message
+               for m in rec.messages)
+    fault_mono = time.monotonic() - (time.time() - fault_at)
+    await c.wait_until(lambda: any(m.params.uri == g.main_uri for m in rec.after(
+        fault_mono, "textDocument/publishDiagnostics")), 30)
+    # Every progress the editor saw begin has ended (including the dead generation's).
+    await c.wait_until(lambda: rec.progress_begun <= rec.progress_ended, 30)
+    assert not rec.duplicate_registrations
+    assert "workspace/didChangeWatchedFiles" in rec.active_registrations.values()
+    # Every request answered exactly once.
+    ids = [m.id for m in rec.messages if m.kind == "response"]
+    assert len(ids) == len(set(ids)) == c.requests_sent
+    return status
+
+
+def godebug_of(pid: int) -> str:
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    values = [e.split(b"=", 1)[1].decode() for e in environ if e.startswith(b"GODEBUG=")]
+    return values[0] if values else ""
+
+
+async def test_sigstop_of_gopls(guarded: Guarded) -> None:
+    await start_session(guarded)
+    first = guarded.gopls()
+    first.suspend()
+    fault_at = time.time()
+    await check_recovered(guarded, fault_at, "stopped")
+    assert not psutil.pid_exists(first.pid) or first.status() == psutil.STATUS_ZOMBIE
+    assert "asyncpreemptoff=1" in godebug_of(guarded.gopls().pid)
+    assert "asyncpreemptoff=1" not in godebug_of(os.getpid())
+
+
+async def test_sigkill_of_gopls(guarded: Guarded) -> None:
+    await start_session(guarded)
+    first = guarded.gopls()
+    fault_at = time.time()
+    first.send_signal(signal.SIGKILL)
+    status = await check_recovered(guarded, fault_at, "crashed")
+    assert "SIGKILL" in status["last_verdict"]["summary"]
+
+
+def hanging_go(bin_dir: Path, marker: Path) -> Path:
+    """A `go` on PATH whose first `go list` never returns, as with an unreachable module path."""
+    import shutil
+
+    real_go = shutil.which("go")
+    assert real_go is not None
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "go"
+    script.write_text(f"""#!/bin/sh
+if [ "$1" = "list" ] && [ ! -e {marker} ]; then
+    echo $$ > {marker}
+    exec sleep 3600
+fi
+exec {real_go} "$@"
+""")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return bin_dir
+
+
+async def test_package_loading_hang(tmp_path: Path, hello_workspace: Path, real_gopls: Path,
+                                    lspguard_dirs: LspguardDirs) -> None:
+    marker = tmp_path / "go-list-hung"
+    bin_dir = hanging_go(tmp_path / "gobin", marker)
+    config = tmp_path / "lspguard.toml"
+    config.write_text(CONFIG)
+    shim = install_shim(tmp_path / "bin", config=config)
+    env = {**os.environ, "LSPGUARD_GOPLS": str(real_gopls),
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    client = RecordingClient()
+    await client.start_io(str(shim), env=env, cwd=str(hello_workspace))
+    g = Guarded(client, hello_workspace, lspguard_dirs.runtime)
+    try:
+        await asyncio.wait_for(client.initialize_async(initialize_params(hello_workspace)), 30)
+        client.initialized(types.InitializedParams())
+        text = (hello_workspace / "main.go").read_text()
+        client.text_document_did_open(types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=g.main_uri, language_id="go", version=1,
+                                                 text=text)))
+        fault_at = time.time()  # gopls's first `go list` is hanging: it waits on its load
+        answer = await g_hover_hello(g, DEADLINE + 30)
+        assert marker.exists(), "the hanging `go list` was never run"
+        assert "Hello returns a friendly greeting" in answer
+        status = g.status()
+        assert status["last_verdict"]["kind"] == "deadlocked", status["last_verdict"]
+        assert status["last_verdict"]["at"] - fault_at <= DEADLINE + 1.0
+        assert status["backend"]["generation"] == 2
+        assert "asyncpreemptoff=1" in godebug_of(g.gopls().pid)
+        rec = client.record
+        await client.wait_until(lambda: rec.progress_begun <= rec.progress_ended, 30)
+        ids = [m.id for m in rec.messages if m.kind == "response"]
+        assert len(ids) == len(set(ids)) == client.requests_sent
+    finally:
+        async with asyncio.timeout(10):
+            await client.shutdown_async(None)
+            client.exit(None)
+        await client.stop()
+
+
+def test_gopls_answers_the_liveness_ping_with_method_not_found(hello_workspace: Path,
+                                                              real_gopls: Path) -> None:
+    """What the watchdog relies on: a live gopls answers an unknown method with -32601."""
+    import subprocess
+
+    from .rawclient import RawClient
+
+    proc = subprocess.Popen([str(real_gopls)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            cwd=hello_workspace)
+    try:
+        client = RawClient(proc)
+        client.initialize(hello_workspace)
+        client.send({"jsonrpc": "2.0", "id": "ping", "method": "lspguard/ping"})
+        answer = client.wait_response("ping", 20)
+        assert answer["error"]["code"] == -32601
+    finally:
+        proc.kill()
+        proc.wait(10)
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+async def g_hover_hello(g: Guarded, timeout: float) -> str:
+    """Hover on greet.Hello in main.go, asking again after ContentModified."""
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                hover = await g.client.text_document_hover_async(types.HoverParams(
+                    text_document=types.TextDocumentIdentifier(uri=g.main_uri),
+                    position=types.Position(line=10, character=28)))
+            except JsonRpcException as exc:
+                assert exc.code == -32801, exc
+                continue
+            assert hover is not None
+            contents = hover.contents
+            return contents.value if isinstance(contents, types.MarkupContent) else str(contents)
+
+
+if sys.platform != "linux":  # pragma: no cover
+    pytest.skip("needs /proc", allow_module_level=True)
