@@ -1,0 +1,210 @@
+"""Doctor check `mounts`: GOMODCACHE, GOCACHE, the gopls cache and the workspace on slow or foreign
+filesystems (Docker Desktop file sharing, 9p, NFS, SMB, sshfs...).
+
+gopls's start is a storm of stat/open/read calls over the module cache, the build cache and the
+workspace. On a host share every metadata call is a round trip out of the VM, which is how
+"Loading packages..." takes minutes in Dev Containers and on macOS Docker Desktop. The filesystem
+of a path is the `/proc/mounts` entry with the longest mount-point prefix of its real path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .context import is_within
+from .model import Finding, Severity
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .context import DoctorContext
+
+__all__ = ["Mount", "check_mounts", "classify", "find_mount", "parse_mounts"]
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    device: str
+    mountpoint: str
+    fstype: str
+    options: str
+
+
+_OCTAL = re.compile(r"\\([0-7]{3})")
+
+
+def _unescape(field: str) -> str:
+    # /proc/mounts writes space, tab, newline and backslash as \040, \011, \012, \134.
+    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
+
+
+def parse_mounts(text: str) -> list[Mount]:
+    """Parse /proc/mounts (or /proc/self/mounts) text; malformed lines are skipped."""
+    mounts = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 4:
+            mounts.append(Mount(_unescape(parts[0]), _unescape(parts[1]), parts[2], parts[3]))
+    return mounts
+
+
+def find_mount(path: str, mounts: list[Mount]) -> Mount | None:
+    """The mount holding `path` (a real path): longest mount point; a later mount on the same
+    point shadows an earlier one, as in the kernel."""
+    best: Mount | None = None
+    for mount in mounts:
+        if is_within(path, mount.mountpoint) and (
+            best is None or len(mount.mountpoint) >= len(best.mountpoint)
+        ):
+            best = mount
+    return best
+
+
+SLOW, MODERATE = "slow", "moderate"
+
+_KNOWN: dict[str, tuple[str, str]] = {
+    "osxfs": (SLOW, "osxfs, Docker for Mac's legacy file sharing"),
+    "fuse.grpcfuse": (SLOW, "gRPC FUSE, Docker Desktop's host file sharing"),
+    "grpcfuse": (SLOW, "gRPC FUSE, Docker Desktop's host file sharing"),
+    "9p": (SLOW, "9p, a VM host share (WSL2 /mnt/<drive>, Lima, QEMU)"),
+    "drvfs": (SLOW, "drvfs, a Windows drive seen from WSL"),
+    "vboxsf": (SLOW, "vboxsf, a VirtualBox shared folder"),
+    "vmhgfs": (SLOW, "a VMware shared folder"),
+    "fuse.vmhgfs-fuse": (SLOW, "a VMware shared folder"),
+    "prl_fs": (SLOW, "a Parallels shared folder"),
+    "fuse.sshfs": (SLOW, "sshfs, a filesystem over SSH"),
+    "sshfs": (SLOW, "sshfs, a filesystem over SSH"),
+    "nfs": (SLOW, "NFS, a network filesystem"),
+    "nfs4": (SLOW, "NFSv4, a network filesystem"),
+    "cifs": (SLOW, "SMB/CIFS, a network filesystem"),
+    "smb3": (SLOW, "SMB3, a network filesystem"),
+    "smbfs": (SLOW, "SMB, a network filesystem"),
+    "afs": (SLOW, "AFS, a network filesystem"),
+    "ceph": (SLOW, "CephFS, a network filesystem"),
+    "glusterfs": (SLOW, "GlusterFS, a network filesystem"),
+    "fuse.glusterfs": (SLOW, "GlusterFS, a network filesystem"),
+    "lustre": (SLOW, "Lustre, a network filesystem"),
+    "davfs": (SLOW, "WebDAV"),
+    "fuse.davfs2": (SLOW, "WebDAV"),
+    "fuse.rclone": (SLOW, "rclone, a cloud storage mount"),
+    "fuse.s3fs": (SLOW, "s3fs, an object storage mount"),
+    "fuse.gcsfuse": (SLOW, "gcsfuse, an object storage mount"),
+    "fuse.mountpoint-s3": (SLOW, "Mountpoint for S3, an object storage mount"),
+    "virtiofs": (MODERATE, "VirtioFS, a VM host share (Docker Desktop, Podman machine, Lima)"),
+    "fakeowner": (MODERATE, "fakeowner, Docker Desktop's host file sharing (over VirtioFS)"),
+}
+
+
+def classify(fstype: str) -> tuple[str, str] | None:
+    """(tier, description) for a filesystem type that is slow for gopls, else None."""
+    if fstype in _KNOWN:
+        return _KNOWN[fstype]
+    if fstype == "fuse" or fstype.startswith(("fuse.", "fuseblk")):
+        return MODERATE, f"{fstype}, a FUSE filesystem (every stat is a trip to a user daemon)"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    key: str  # finding id suffix
+    label: str
+    severity: dict[str, Severity]
+    why: str
+    fix: str
+
+
+_CACHE_SEV = {SLOW: Severity.ERROR, MODERATE: Severity.WARNING}
+_OTHER_SEV = {SLOW: Severity.WARNING, MODERATE: Severity.INFO}
+
+_TARGETS = {
+    "gomodcache": _Target(
+        "gomodcache", "GOMODCACHE", _CACHE_SEV,
+        "gopls (through `go list` and its import scanner for unimported completions) stats and "
+        "reads thousands of files in the module cache at startup; over {desc} every one of "
+        "those calls leaves the VM, turning seconds into minutes of \"Loading packages...\", "
+        "and the go command's file locks in cache/download are unreliable on such shares.",
+        "Put the module cache on the container's own disk, e.g. a named volume: in "
+        "devcontainer.json \"mounts\": [\"source=gomodcache,target=/go/pkg/mod,type=volume\"] "
+        "with \"containerEnv\": {\"GOMODCACHE\": \"/go/pkg/mod\"} (or `go env -w "
+        "GOMODCACHE=<local dir>` outside containers).",
+    ),
+    "gocache": _Target(
+        "gocache", "GOCACHE", _CACHE_SEV,
+        "gopls's package loading (`go list -export`) and builds read, write and lock many small "
+        "files in the build cache; over {desc} that is slow and file locking can stall.",
+        "Put the build cache on the container's own disk, e.g. a named volume mounted at "
+        "/root/.cache/go-build with \"containerEnv\": {\"GOCACHE\": \"/root/.cache/go-build\"} "
+        "(or `go env -w GOCACHE=<local dir>`).",
+    ),
+    "goplscache": _Target(
+        "goplscache", "The gopls cache", _OTHER_SEV,
+        "gopls persists type information and analysis facts there, writing thousands of small "
+        "files during its first load; over {desc} that slows every start.",
+        "Set GOPLSCACHE to a directory on a local filesystem (gopls uses $GOPLSCACHE/gopls).",
+    ),
+    "workspace": _Target(
+        "workspace", "The workspace", _OTHER_SEV,
+        "gopls and the editor's file watcher stat every file of the workspace; over {desc} this "
+        "is many times slower than a native filesystem. It is often unavoidable for the "
+        "sources, which is why the caches must not be on such a filesystem too.",
+        "On macOS Docker Desktop choose VirtioFS as the file sharing implementation, add "
+        "consistency=cached to the bind mount, or clone the repository into a container volume "
+        "(Dev Containers: \"Clone Repository in Container Volume\"). Over SSH or NFS, open the "
+        "folder on the machine that holds it (VS Code Remote-SSH) instead of through a mount.",
+    ),
+}
+
+
+def _real_existing(path: Path) -> str:
+    """Real path of `path`, or of its nearest existing ancestor (caches may not exist yet)."""
+    current = os.path.abspath(path)
+    while not os.path.exists(current):
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return os.path.realpath(current)
+
+
+def check_mounts(ctx: DoctorContext) -> list[Finding]:
+    """Report each of the four trees gopls depends on that sits on a slow or foreign fs."""
+    mounts = parse_mounts(ctx.read_mounts())
+    if not mounts:
+        return [Finding("mounts.unavailable", Severity.INFO, "No mount table",
+                        found="/proc/mounts is missing or empty (not Linux?); filesystem types "
+                              "were not checked.")]
+    paths: dict[str, Path | None] = {
+        "gomodcache": ctx.gomodcache, "gocache": ctx.gocache,
+        "goplscache": ctx.goplscache, "workspace": ctx.workspace,
+    }
+    findings = []
+    for key, path in paths.items():
+        target = _TARGETS[key]
+        if path is None:
+            continue
+        real = _real_existing(path)
+        mount = find_mount(real, mounts)
+        if mount is None:
+            continue
+        where = f"{target.label} {path}"
+        if not os.path.exists(path):
+            where += f" (not created yet; its parent {real})"
+        elif real != os.path.abspath(path):
+            where += f" (really {real})"
+        on = f"{mount.fstype} (mounted at {mount.mountpoint} from {mount.device})"
+        kind = classify(mount.fstype)
+        if kind is None:
+            findings.append(Finding(f"mounts.{key}", Severity.OK,
+                                    f"{target.label} is on a local filesystem",
+                                    found=f"{where} is on {on}.", path=str(path)))
+            continue
+        tier, desc = kind
+        findings.append(Finding(
+            f"mounts.{key}", target.severity[tier],
+            f"{target.label} is on a {tier} filesystem: {mount.fstype}",
+            found=f"{where} is on {on}: {desc}.",
+            why=target.why.format(desc=desc), fix=target.fix, path=str(path)))
+    return findings

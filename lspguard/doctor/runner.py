@@ -1,0 +1,122 @@
+"""Run the doctor's checks against one workspace and collect a Report.
+
+The checks poke at exactly the things that hang gopls (network mounts, symlink loops, a `go`
+that downloads toolchains), so each runs in its own daemon thread with a deadline: a check that
+does not finish, or raises, becomes a finding instead of hanging or crashing the doctor.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .context import DoctorContext, Limits, default_go_env
+from .devcontainer import check_devcontainer
+from .goenv import check_goenv
+from .latency import check_latency
+from .model import Finding, Report, Severity
+from .mounts import check_mounts
+from .symlinks import check_symlinks
+from .toolchain import check_toolchain, load_go_env
+from .writable import check_writable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Mapping
+
+__all__ = ["CHECKS", "run_check", "run_doctor"]
+
+#: Every check, in report order. Keys are the first part of each finding id.
+CHECKS: dict[str, Callable[[DoctorContext], list[Finding]]] = {
+    "toolchain": check_toolchain,
+    "goenv": check_goenv,
+    "mounts": check_mounts,
+    "writable": check_writable,
+    "symlinks": check_symlinks,
+    "devcontainer": check_devcontainer,
+    "latency": check_latency,
+}
+
+
+def run_check(name: str, check: Callable[[DoctorContext], list[Finding]], ctx: DoctorContext,
+              timeout: float) -> list[Finding]:
+    """Run one check with a deadline; a hang or an exception is reported, never raised."""
+    result: list[Finding] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.extend(check(ctx))
+        except Exception as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name=f"doctor-{name}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        # The thread is left behind (daemon: it cannot keep the process alive).
+        return [Finding(
+            f"{name}.timeout", Severity.ERROR, f"The {name} check did not finish",
+            found=f"Still running after {timeout:g} s.",
+            why="The check touches the same files and commands gopls does; something there "
+                "(a hung mount, a `go` command waiting on the network) blocks, and would block "
+                "gopls in the same way.",
+            fix=f"Rerun `lspguard doctor --check {name}` and look at what it touches (see "
+                "`lspguard doctor --help`); a hung network mount shows up in `ls` or `stat` of "
+                "the cache directories too.")]
+    if failure:
+        exc = failure[0]
+        return [Finding(
+            f"{name}.crashed", Severity.WARNING, f"The {name} check failed",
+            found=f"{type(exc).__name__}: {exc}",
+            why="This is a bug in lspguard doctor, not a finding about your setup; the other "
+                "checks still ran.",
+            fix="Please report it with this output (lspguard issue tracker).")]
+    return result
+
+
+def _timeout(name: str, limits: Limits) -> float:
+    if name == "toolchain":  # up to three bounded subprocesses
+        return max(limits.check_seconds, 3 * limits.subprocess_seconds + 5)
+    return limits.check_seconds
+
+
+def run_doctor(
+    workspace: Path,
+    *,
+    go_env: Mapping[str, str] | None = None,
+    mounts_text: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    checks: Collection[str] | None = None,
+    limits: Limits | None = None,
+    gopls: str = "",
+) -> Report:
+    """Check `workspace`. `go_env`/`mounts_text`/`environ` replace `go env -json`,
+    /proc/mounts and os.environ (for tests and for diagnosing a copied environment)."""
+    limits = limits or Limits()
+    env = dict(os.environ) if environ is None else dict(environ)
+    ws = Path(os.path.abspath(workspace))
+    report = Report(str(ws))
+    unknown = set(checks or ()) - set(CHECKS)
+    if unknown:
+        raise ValueError(f"unknown doctor checks: {', '.join(sorted(unknown))}")
+    selected = list(CHECKS) if checks is None else [c for c in CHECKS if c in checks]
+    if not ws.is_dir():
+        report.findings.append(Finding(
+            "workspace.missing", Severity.ERROR, "The workspace is not a directory",
+            found=f"{ws} does not exist or is not a directory.",
+            fix="Pass the folder you open in the editor: lspguard doctor PATH"))
+        return report
+    if go_env is None:
+        loaded_env, load_findings = load_go_env(ws, env, limits.subprocess_seconds)
+    else:
+        loaded_env, load_findings = dict(go_env), []
+    ctx = DoctorContext(
+        workspace=ws, go_env=loaded_env if loaded_env is not None else default_go_env(env),
+        environ=env, mounts_text=mounts_text, limits=limits,
+        go_env_loaded=loaded_env is not None, gopls=gopls)
+    report.findings.extend(load_findings)
+    for name in selected:
+        report.findings.extend(run_check(name, CHECKS[name], ctx, _timeout(name, limits)))
+    return report
