@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+import warnings
 from pathlib import Path
 
 import platformdirs
@@ -43,7 +44,9 @@ def runtime_dir() -> Path:
     env = os.environ.get("LSPGUARD_RUNTIME_DIR")
     if env:
         return ensure_private_dir(Path(env))
-    base = Path(platformdirs.user_runtime_dir(APP))
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        base = Path(platformdirs.user_runtime_dir(APP))
     if base.parent.is_dir() and os.access(base.parent, os.W_OK):
         return ensure_private_dir(base)
     return ensure_private_dir(Path(tempfile.gettempdir()) / f"{APP}-{os.getuid()}")

@@ -1,11 +1,4 @@
-"""One editor connection: the relay between the editor and the current backend generation.
-
-Both directions are forwarded inside the read callbacks (see pipes.py): each frame is peeked for
-kind/id/method, the pending table, the client mirror and the server effects are updated, and the
-original bytes are written on. Only a few messages are rewritten: server->client request ids of
-generation 2 and later (a new process counts from 1 again), and registrations the editor already
-holds. While a restart is under way (recovery.py), editor requests and notifications are held in
-order and forwarded once the new generation has been given the editor's state.
+"""One editor connection under supervision: the lifecycle around the relay (relay.py).
 
 The task group holds the watchers (editor gone, backend exited, signals, status file, watchdog);
 when one of them ends the session, `_finish` runs shielded: goodbye to the backend (shutdown,
@@ -14,26 +7,20 @@ exit), then SIGTERM, then SIGKILL. The exit code mirrors the LSP spec: 0 after s
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import signal
-import time
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from lsprotocol.types import LSPErrorCodes
 
 from .backend import Backend
-from .effects import ServerEffects
-from .framing import Frame, encode_frame
-from .handshake import HandshakeTimer
+from .framing import encode_frame
 from .incident import Evidence, with_gopls_debug
-from .mirror import DOCUMENT_METHODS, ClientMirror
-from .peek import Kind, Message, decode_full, encode, peek
-from .pending import Direction, LatencyStats, PendingRequest, PendingTable
-from .pipes import FrameReader, PipeWriter
+from .peek import encode
+from .pending import Direction, PendingRequest
+from .pipes import FrameReader
+from .relay import Relay
 from .status import StatusFile
 from .verdict import Verdict, VerdictKind
 from .watchdog import PING_METHOD, Watchdog
@@ -57,44 +44,21 @@ _SMALL_BODY = 64 * 1024
 RecentMessage = tuple[float, float, str, int, str, Any, str | None, int, bytes | None]
 
 
-class Session:
+class Session(Relay):
     """Relay one editor connection to a supervised language server."""
 
     def __init__(self, command: Sequence[str], config: Config, *,
                  log_file: str | None = None, status: StatusFile | None = None) -> None:
         if not command:
             raise ValueError("empty backend command")
+        super().__init__(config)
         self.command = list(command)
-        self.config = config
         self.log_file = log_file
-        self.max_frame_bytes = config.proxy.max_frame_bytes
-        self.pending = PendingTable()
-        self.latency = LatencyStats()
-        self.handshake = HandshakeTimer()
-        self.mirror = ClientMirror()
-        self.effects = ServerEffects()
-        self.client_reader = FrameReader("client", self._from_client, self._client_error,
-                                         self.max_frame_bytes)
-        self.client_out = PipeWriter("client")
-        self.backend: Backend | None = None
         self.backend_label = "primary"
-        self.generation = 0
         self.state = "starting"
         self.end_reason: str | None = None
-        self.shutdown_requested = False
-        self.exit_received = False
-        self.exit_forwarded = False
-        self.recovering = False
-        self.degraded: str | None = None  # why requests are answered with errors
-        self.held: deque[tuple[Frame, Message]] = deque()  # editor messages held during a restart
-        self.held_requests = 0
         self.verdicts: list[Verdict] = []
         self.bundles: list[str] = []
-        self.recent: deque[RecentMessage] = deque(maxlen=200)
-        self.timeline: deque[dict[str, Any]] = deque(maxlen=2000)
-        self.protocol_errors = {"client": 0, "server": 0}
-        self.started_wall = time.time()
-        self.started = time.monotonic()
         self.status = status or StatusFile(self.status_snapshot)
         self.watchdog = Watchdog(config.watchdog, self)
         self.recovery: Recovery | None = None
@@ -104,10 +68,6 @@ class Session:
             self.evidence.snapshot)
         self._ended = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
-        self._own_ids = itertools.count(1)
-        self._own_callbacks: dict[str, Callable[[Frame], None]] = {}
-        self._remapped: dict[str, tuple[int, Any]] = {}  # editor-visible id -> (gen, server id)
-        self._debug = log.isEnabledFor(logging.DEBUG)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -281,263 +241,6 @@ class Session:
         self._set_state("restarting")
         self._tg.start_soon(self.recovery.recover, verdict)
 
-    # ---------------------------------------------------------------- own requests
-
-    def send_own_request(self, send: Callable[[bytes], None], method: str, params: Any,
-                         on_answer: Callable[[Frame], None] | None = None) -> str:
-        """Send a request of lspguard's own (to either side); its answer goes to `on_answer`."""
-        req_id = f"{OWN_ID_PREFIX}{next(self._own_ids)}"
-        self._own_callbacks[req_id] = on_answer or (lambda _: None)
-        send(_frame({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params}))
-        return req_id
-
-    async def request_server(self, method: str, params: Any) -> Any:
-        """Send a request of lspguard's own to the backend; return its decoded answer."""
-        assert self.backend is not None
-        return await self._request(self.backend.send, method, params)
-
-    async def request_client(self, method: str, params: Any) -> Any:
-        return await self._request(self.client_out.write, method, params)
-
-    async def _request(self, send: Callable[[bytes], None], method: str, params: Any) -> Any:
-        done = anyio.Event()
-        box: list[Any] = []
-
-        def answered(frame: Frame) -> None:
-            box.append(decode_full(frame.body))
-            done.set()
-
-        req_id = self.send_own_request(send, method, params, answered)
-        try:
-            await done.wait()
-        finally:
-            self._own_callbacks.pop(req_id, None)
-        return box[0]
-
-    def notify_client(self, method: str, params: Any) -> None:
-        self.client_out.write(_frame({"jsonrpc": "2.0", "method": method, "params": params}))
-
-    def reply_client(self, req_id: Any, *, result: Any = None,
-                     error: tuple[int, str] | None = None) -> None:
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id}
-        if error is None:
-            message["result"] = result
-        else:
-            message["error"] = {"code": error[0], "message": error[1]}
-        self.client_out.write(_frame(message))
-
-    def _own_answer(self, msg: Message, frame: Frame) -> bool:
-        if isinstance(msg.id, str) and msg.id.startswith(OWN_ID_PREFIX):
-            callback = self._own_callbacks.pop(msg.id, None)
-            if callback is not None:
-                callback(frame)
-            return True
-        return False
-
-    # ---------------------------------------------------------------- editor -> server
-
-    def _from_client(self, frame: Frame) -> None:
-        if self.exit_received:
-            return
-        try:
-            msg = peek(frame.body)
-        except Exception as exc:
-            self._client_error(exc)
-            return
-        self._remember(frame, msg, C2S.value)
-        if msg.kind is Kind.RESPONSE:
-            self._client_response(frame, msg)
-        elif self.recovering or self.degraded or self.backend is None:
-            self.hold_or_answer(frame, msg)
-        else:
-            self.forward_client(frame, msg)
-
-    def forward_client(self, frame: Frame, msg: Message) -> None:
-        """Send an editor request or notification to the current backend, keeping the books."""
-        method = msg.method
-        assert method is not None and self.backend is not None
-        if msg.id is not None:
-            self.pending.add(C2S, msg.id, method, self.generation)
-            if method == "initialize":
-                self.handshake.on_initialize_sent()
-                self.mirror.on_initialize(_params(frame))
-            elif method == "shutdown":
-                self.shutdown_requested = True
-        elif method in DOCUMENT_METHODS:
-            self.mirror.record(method, frame.body)
-        elif method == "initialized":
-            self.handshake.on_initialized_sent()
-            self.mirror.initialized = True
-        elif method == "workspace/didChangeConfiguration":
-            self.mirror.on_configuration(_params(frame))
-        elif method == "exit":
-            self.exit_received = self.exit_forwarded = True
-            self.end("the editor sent exit" + (" after shutdown" if self.shutdown_requested
-                                              else " without shutdown"))
-        if self._debug:
-            log.debug("client -> server#%d: %s %s %s", self.generation, msg.kind.value, msg.id,
-                      method)
-        self.backend.send(frame.raw)
-
-    def hold_or_answer(self, frame: Frame, msg: Message) -> None:
-        """During a restart: hold the message; when degraded: answer requests with an error."""
-        if msg.method == "shutdown" and msg.id is not None:
-            self.shutdown_requested = True
-            self.reply_client(msg.id, result=None)
-            return
-        if msg.method == "exit":
-            self.exit_received = True
-            self.end("the editor sent exit while the language server was "
-                     + ("restarting" if self.recovering else "down"))
-            return
-        if self.recovering:
-            if msg.id is not None and self.held_requests >= self.config.restart.queue_limit:
-                self.reply_client(msg.id, error=(LSPErrorCodes.ContentModified,
-                                                 "the language server is restarting"))
-                return
-            self.held_requests += msg.id is not None
-            self.held.append((frame, msg))
-            return
-        if msg.id is not None:
-            self.reply_client(msg.id, error=(LSPErrorCodes.RequestFailed,
-                                             f"{msg.method} failed: {self.degraded}"))
-        elif msg.method in DOCUMENT_METHODS:
-            self.mirror.record(msg.method, frame.body)  # so a manual restart has the state
-        elif msg.method == "workspace/didChangeConfiguration":
-            self.mirror.on_configuration(_params(frame))
-
-    def release_held(self) -> None:
-        """Forward what the editor sent during the restart, in order."""
-        while self.held and self.backend is not None and not self.recovering:
-            frame, msg = self.held.popleft()
-            self.forward_client(frame, msg)
-        self.held_requests = 0
-
-    def _client_response(self, frame: Frame, msg: Message) -> None:
-        """The editor answers a server request (or one of lspguard's own)."""
-        if self._own_answer(msg, frame):
-            return
-        assert msg.id is not None
-        req = self.pending.pop(S2C, msg.id)
-        target_gen, server_id = self._remapped.pop(str(msg.id), (None, msg.id))
-        gen = target_gen if target_gen is not None else (req.generation if req else None)
-        if gen != self.generation or self.backend is None:
-            log.info("dropped the editor's answer to %s %r of dead generation %s",
-                     req.method if req else "request", msg.id, gen)
-            return
-        if target_gen is not None:  # restore the id the server used
-            message = decode_full(frame.body)
-            message["id"] = server_id
-            self.backend.send(_frame(message))
-        else:
-            self.backend.send(frame.raw)
-
-    # ---------------------------------------------------------------- server -> editor
-
-    def _from_server(self, gen: int, frame: Frame) -> None:
-        if gen != self.generation:
-            return  # a dead generation's last words: the editor has moved on
-        try:
-            msg = peek(frame.body)
-        except Exception as exc:
-            self._server_error(gen, exc)
-            return
-        self._remember(frame, msg, S2C.value)
-        kind = msg.kind
-        out: bytes | None = frame.raw
-        if kind is Kind.RESPONSE:
-            if self._own_answer(msg, frame):
-                return
-            self._server_response(frame, msg)
-        elif kind is Kind.REQUEST:
-            out = self._server_request(frame, msg, gen)
-        elif msg.method == "$/progress":
-            params = _params(frame)
-            if params is not None:
-                self.effects.on_progress(params, gen)
-                if self.handshake.watching_progress:
-                    self.handshake.on_progress(params)
-                    if self.handshake.first_work_ms is not None:
-                        self.status.write()
-        elif msg.method == "textDocument/publishDiagnostics":
-            self.effects.on_diagnostics(frame.body, gen)
-        if out is not None:
-            self.client_out.write(out)
-
-    def _server_response(self, frame: Frame, msg: Message) -> None:
-        if msg.id is None:
-            return
-        req = self.pending.pop(C2S, msg.id)
-        if req is None:
-            return
-        now = time.monotonic()
-        self.latency.record(req.method, now - req.started)
-        self.timeline.append({"method": req.method, "start": self.started_wall + (
-            req.started - self.started), "duration_ms": round((now - req.started) * 1000, 2),
-            "generation": req.generation, "ok": not msg.is_error})
-        if req.method == "initialize":
-            self.handshake.on_initialize_answered()
-            message = decode_full(frame.body)
-            self.mirror.on_initialize_result(message.get("result"))
-            self._set_state("running")
-
-    def _server_request(self, frame: Frame, msg: Message, gen: int) -> bytes | None:
-        """Book-keep a server request; return the bytes to forward (None: answered here)."""
-        assert msg.method is not None and msg.id is not None
-        raw: bytes = frame.raw
-        message: dict[str, Any] | None = None
-        if msg.method == "client/registerCapability":
-            message = decode_full(frame.body)
-            regs = (message.get("params") or {}).get("registrations") or []
-            forward, duplicate = self.effects.filter_registrations(regs)
-            if duplicate:
-                log.info("swallowed %d registration(s) the editor already holds: %s",
-                         len(duplicate), [r.get("id") for r in duplicate])
-            if not forward:
-                assert self.backend is not None
-                self.backend.send(_frame({"jsonrpc": "2.0", "id": msg.id, "result": None}))
-                return None
-            stale = self.effects.conflicting(forward)
-            if stale:
-                self.send_own_request(self.client_out.write, "client/unregisterCapability",
-                                      {"unregisterations": stale})
-            self.effects.on_registered(forward)
-            message["params"]["registrations"] = forward
-        elif msg.method == "client/unregisterCapability":
-            params = _params(frame) or {}
-            self.effects.on_unregistered(params.get("unregisterations") or [])
-        client_id: Any = msg.id
-        if gen > 1:  # ids of a new process restart at 1: keep them apart from the old ones'
-            client_id = f"g{gen}:{msg.id}"
-            self._remapped[client_id] = (gen, msg.id)
-            message = message or decode_full(frame.body)
-            message["id"] = client_id
-        self.pending.add(S2C, client_id, msg.method, gen)
-        return _frame(message) if message is not None else raw
-
-    # ---------------------------------------------------------------- errors, history
-
-    def _remember(self, frame: Frame, msg: Message, direction: str) -> None:
-        size = len(frame.raw)
-        self.recent.append((time.monotonic(), time.time(), direction, self.generation,
-                            msg.kind.value, msg.id, msg.method, size,
-                            bytes(frame.body) if size <= _SMALL_BODY else None))
-
-    def _client_error(self, exc: Exception) -> None:
-        self.protocol_errors["client"] += 1
-        log.error("malformed message from the editor (dropped): %s", exc)
-
-    def _server_error(self, gen: int, exc: Exception) -> None:
-        self.protocol_errors["server"] += 1
-        log.error("malformed message from the language server #%d (dropped): %s", gen, exc)
-        backend = self.backend
-        if backend is not None and backend.reader.eof:
-            return  # it died mid-message: the exit watcher reports the crash
-        if gen == self.generation:
-            self.report(Verdict(VerdictKind.PROTOCOL_ERROR,
-                                f"The language server sent a malformed message: {exc}.", gen,
-                                {"error": str(exc)}))
-
     # ---------------------------------------------------------------- status
 
     def _set_state(self, state: str) -> None:
@@ -552,15 +255,5 @@ class Session:
         return session_status(self)
 
 
-def _params(frame: Frame) -> dict[str, Any] | None:
-    try:
-        params = decode_full(frame.body).get("params")
-    except Exception:
-        return None
-    return params if isinstance(params, dict) else None
-
-
 def _frame(message: dict[str, Any]) -> bytes:
     return encode_frame(encode(message))
-
-
