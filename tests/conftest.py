@@ -10,6 +10,8 @@ import pytest
 
 from lspguard.errors import BackendError
 
+from .faultproxy import proxies  # noqa: F401 - a fixture shared by the fault-server tests
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "examples" / "hello"
 

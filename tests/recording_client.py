@@ -118,9 +118,9 @@ class RecordingClient(LanguageClient):
                        types.WINDOW_LOG_MESSAGE):
             self.feature(method)(lambda params: None)
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> None:
+    async def wait_until(self, predicate: Callable[[], bool], within: float) -> None:
         """Wait for a condition on the record, woken by each message (no sleeps)."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while not predicate():
                 self.changed.clear()
                 await self.changed.wait()

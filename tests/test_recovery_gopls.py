@@ -76,9 +76,9 @@ class Guarded:
         contents = hover.contents
         return contents.value if isinstance(contents, types.MarkupContent) else str(contents)
 
-    async def hover_until_answered(self, timeout: float) -> str:
+    async def hover_until_answered(self, within: float) -> str:
         """Hover like an editor: a ContentModified answer (restart) means ask again."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while True:
                 try:
                     return await self.hover()
@@ -274,9 +274,9 @@ def test_gopls_answers_the_liveness_ping_with_method_not_found(hello_workspace: 
                 pipe.close()
 
 
-async def g_hover_hello(g: Guarded, timeout: float) -> str:
+async def g_hover_hello(g: Guarded, within: float) -> str:
     """Hover on greet.Hello in main.go, asking again after ContentModified."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         while True:
             try:
                 hover = await g.client.text_document_hover_async(types.HoverParams(

@@ -4,137 +4,21 @@ hang at initialize or write half a frame on demand)."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from .rawclient import RawClient
-
-FAULT_SERVER = Path(__file__).parent / "servers" / "fault_server.py"
-HOVER_DEADLINE = 1.5
-HANDSHAKE_TIMEOUT = 8.0  # a Python fake server can take seconds to start on a loaded machine
-
-FAST_WATCHDOG = f"""
-[proxy]
-stop_timeout = 0.5
-[watchdog]
-tick = 0.25
-handshake_timeout = {HANDSHAKE_TIMEOUT}
-default_deadline = 5.0
-ping_timeout = 0.5
-busy_cpu_percent = 15.0  # a spinner on a loaded 2-core box may get only a third
-busy_grace_factor = 1.0
-stuck_grace_factor = 1.0
-[watchdog.deadlines]
-"textDocument/hover" = {HOVER_DEADLINE}
-[restart]
-backoff_initial = 0.1
-[snapshot]
-strace_seconds = 0.5
-budget = 2.0
-"""
-
-DOC_URI = "file:///ws/main.go"
-DOC_TEXT = "package main\n\nfunc main() {}\n"
-
-
-@dataclass
-class Proxy:
-    """A proxy guarding the fault server, with a raw client that records what it saw."""
-
-    client: RawClient
-    runtime: Path
-    seen: list[dict[str, Any]] = field(default_factory=list)
-    next_id: int = 100
-
-    def request(self, method: str, params: Any) -> int:
-        self.next_id += 1
-        self.client.send({"jsonrpc": "2.0", "id": self.next_id, "method": method,
-                          "params": params})
-        return self.next_id
-
-    def notify(self, method: str, params: Any) -> None:
-        self.client.send({"jsonrpc": "2.0", "method": method, "params": params})
-
-    def wait_for(self, predicate: Any, timeout: float) -> dict[str, Any]:
-        """Read (answering server requests) until a message satisfies `predicate`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = self.client.read_message(max(0.0, deadline - time.monotonic()))
-            assert msg is not None, "the proxy closed stdout"
-            self.seen.append(msg)
-            if "method" in msg and "id" in msg:
-                self.client.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
-            if predicate(msg):
-                return msg
-
-    def answer(self, req_id: int, timeout: float) -> dict[str, Any]:
-        return self.wait_for(lambda m: m.get("id") == req_id and "method" not in m, timeout)
-
-    def status(self) -> dict[str, Any]:
-        path = self.runtime / "sessions" / f"{self.client.proc.pid}.json"
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
-
-    def answers_to(self, req_id: int) -> list[dict[str, Any]]:
-        return [m for m in self.seen if m.get("id") == req_id and "method" not in m]
-
-
-def start_proxy(tmp_path: Path, *fault_args: str, handshake_timeout: float = HANDSHAKE_TIMEOUT
-                ) -> Proxy:
-    cfg = tmp_path / "lspguard.toml"
-    cfg.write_text(FAST_WATCHDOG.replace(f"handshake_timeout = {HANDSHAKE_TIMEOUT}",
-                                         f"handshake_timeout = {handshake_timeout}"))
-    runtime = tmp_path / "run"
-    env = {**os.environ, "LSPGUARD_STATE_DIR": str(tmp_path / "state"),
-           "LSPGUARD_RUNTIME_DIR": str(runtime)}
-    cmd = [sys.executable, "-m", "lspguard", "run", "--config", str(cfg), "--",
-           sys.executable, str(FAULT_SERVER), "--once-file", str(tmp_path / "fired"),
-           *fault_args]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-    proxy = Proxy(RawClient(proc), runtime)
-    # Fault clocks start once the proxy runs (its status file exists), not at interpreter start.
-    deadline = time.monotonic() + 20
-    status = runtime / "sessions" / f"{proc.pid}.json"
-    while not status.exists():
-        assert time.monotonic() < deadline and proc.poll() is None, "proxy did not start"
-        time.sleep(0.02)
-    return proxy
-
-
-@pytest.fixture
-def proxies() -> Iterator[list[Proxy]]:
-    started: list[Proxy] = []
-    yield started
-    for p in started:
-        proc = p.client.proc
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                pipe.close()
-
-
-def initialize(p: Proxy) -> None:
-    rid = p.request("initialize", {"processId": os.getpid(), "rootUri": "file:///ws",
-                                   "capabilities": {"window": {"workDoneProgress": True}}})
-    p.answer(rid, 10)
-    p.notify("initialized", {})
-    p.notify("textDocument/didOpen", {"textDocument": {
-        "uri": DOC_URI, "languageId": "go", "version": 1, "text": DOC_TEXT}})
-
-
-def hover(p: Proxy) -> int:
-    return p.request("textDocument/hover", {"textDocument": {"uri": DOC_URI},
-                                            "position": {"line": 2, "character": 5}})
+from .faultproxy import (
+    DOC_TEXT,
+    DOC_URI,
+    HOVER_DEADLINE,
+    Proxy,
+    hover,
+    initialize,
+    start_proxy,
+)
 
 
 def assert_session_goes_on(p: Proxy, restarted_within: float = 15) -> None:

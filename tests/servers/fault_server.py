@@ -18,7 +18,8 @@ receives METHOD (or, for `hang-initialize`, `initialize`), then misbehaves:
 With --once-file, the fault fires only if PATH does not exist yet (and creates it), so the
 server that lspguard restarts behaves. Test-only requests: `fault/documentText` {uri} -> text
 and version as this server sees them; `fault/notes` -> the `seq` of every `fault/note`
-notification received, in order; `fault/echo` -> its params.
+notification received, in order; `fault/echo` -> its params; `fault/whoami` -> --name, pid
+and GODEBUG.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class Server:
     def request(self, method: str, params: dict[str, Any]) -> Any:
         if method == "initialize":
             return {"capabilities": {"textDocumentSync": 2, "hoverProvider": True},
-                    "serverInfo": {"name": "fault_server", "version": str(os.getpid())}}
+                    "serverInfo": {"name": self.args.name, "version": str(os.getpid())}}
         if method == "shutdown":
             return None
         if method == "textDocument/hover":
@@ -145,6 +146,9 @@ class Server:
             return self.notes
         if method == "fault/echo":
             return params
+        if method == "fault/whoami":
+            return {"name": self.args.name, "pid": os.getpid(),
+                    "godebug": os.environ.get("GODEBUG", "")}
         raise KeyError(method)
 
     def notification(self, method: str, params: dict[str, Any]) -> None:
@@ -197,6 +201,7 @@ def main() -> None:
     parser.add_argument("--once-file")
     parser.add_argument("--code", type=int, default=3)
     parser.add_argument("--progress-never-ends", action="store_true")
+    parser.add_argument("--name", default="fault_server")
     server = Server(parser.parse_args())
     while (msg := read()) is not None:
         server.handle(msg)

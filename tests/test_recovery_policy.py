@@ -1,0 +1,66 @@
+"""Escalation and budget: restart 1 is the same backend with the hang overlay, restarts 2.. walk
+the fallback chain in order, and once the budget is spent the editor stays connected and gets
+clear errors (told once). Driven by the scripted fault server, which here crashes on every hover.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from .faultproxy import (
+    FAULT_SERVER,
+    Proxy,
+    hover,
+    initialize,
+    start_proxy,
+)
+
+
+def fallback(name: str) -> str:
+    argv = [sys.executable, str(FAULT_SERVER), "--fault", "exit", "--name", name]
+    quoted = ", ".join(f'"{a}"' for a in argv)
+    return f'[[restart.fallback]]\nname = "{name}"\ncommand = [{quoted}]\n'
+
+
+def whoami(p: Proxy) -> dict[str, str]:
+    return p.answer(p.request("fault/whoami", None), 20)["result"]  # type: ignore[no-any-return]
+
+
+def crash_and_wait(p: Proxy) -> None:
+    rid = hover(p)
+    assert p.answer(rid, 20)["error"]["code"] == -32801
+
+
+def test_fallback_chain_in_order_then_budget(tmp_path: Path, proxies: list[Proxy]) -> None:
+    config = ("[restart]\nmax_restarts = 3\nwindow = 600.0\nbackoff_initial = 0.1\n"
+              "[restart.hang_env]\nGODEBUG = \"asyncpreemptoff=1\"\n"
+              + fallback("fallback-one") + fallback("fallback-two"))
+    p = start_proxy(tmp_path, "--fault", "exit", "--name", "primary", extra_config=config)
+    proxies.append(p)
+    initialize(p)
+    me = whoami(p)
+    assert (me["name"], me["godebug"]) == ("primary", os.environ.get("GODEBUG", ""))
+
+    seen = []
+    for _ in range(3):
+        crash_and_wait(p)
+        seen.append(whoami(p))
+    assert [s["name"] for s in seen] == ["primary", "fallback-one", "fallback-two"]
+    assert "asyncpreemptoff=1" in seen[0]["godebug"]  # restart 1: the hang overlay
+    assert len({s["pid"] for s in seen}) == 3
+
+    crash_and_wait(p)  # a 4th crash: the budget (3 restarts) is spent
+    errors = p.wait_for(lambda m: m.get("method") == "window/showMessage"
+                        and m["params"]["type"] == 1, 20)
+    assert "stopped restarting" in errors["params"]["message"]
+    answer = p.answer(hover(p), 10)
+    assert answer["error"]["code"] == -32803  # RequestFailed, with the reason
+    assert "stopped restarting" in answer["error"]["message"]
+    assert p.status()["state"] == "degraded"
+    assert p.client.proc.poll() is None  # the editor's connection stays up
+    p.answer(hover(p), 10)
+    told = [m for m in p.seen if m.get("method") == "window/showMessage"
+            and m["params"]["type"] == 1]
+    assert len(told) == 1  # said once
