@@ -33,6 +33,7 @@ busy_grace_factor = 1.0
 stuck_grace_factor = 1.0
 [watchdog.deadlines]
 "textDocument/hover" = {HOVER_DEADLINE}
+"fault/echo" = {HOVER_DEADLINE}
 [restart]
 backoff_initial = 0.1
 [snapshot]
