@@ -114,12 +114,13 @@ class Recovery:
         for token in s.effects.take_open_progress(dead_gen):
             s.notify_client("$/progress", {"token": token, "value": {"kind": "end"}})
         bundle: list[str] = []
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._evidence_then_stop, verdict, dead, bundle)
-            label = await self._escalate(verdict)
-        where = bundle[0] if bundle else None
+        evidence_in = anyio.Event()
+        assert s._tg is not None
+        s._tg.start_soon(self._evidence_then_stop, verdict, dead, bundle, evidence_in)
+        label = await self._escalate(verdict)
         if label is None:
-            self._degrade(verdict, where)
+            await evidence_in.wait()  # the message names the incident report
+            self._degrade(verdict, bundle[0] if bundle else None)
             return
         self.restarts += 1
         s.recovering = False
@@ -129,20 +130,25 @@ class Recovery:
         self.last_duration_s = round(time.monotonic() - began, 3)
         log.info("recovered in %.2f s: generation %d (%s)", self.last_duration_s, s.generation,
                  label)
-        self._tell_user(verdict, label, where)
         self._refresh_client()
-        assert s._tg is not None
         s._tg.start_soon(self._clear_stale_diagnostics, dead_gen)
+        await evidence_in.wait()
+        self._tell_user(verdict, label, bundle[0] if bundle else None)
 
     async def _evidence_then_stop(self, verdict: Verdict, dead: Backend | None,
-                                  bundle: list[str]) -> None:
+                                  bundle: list[str], done: anyio.Event) -> None:
+        """Write the bundle from the untouched dead process, then stop it. Runs beside the
+        restart: the editor does not wait for evidence."""
         s = self.session
-        if s.snapshot_hook is not None:
-            path = await s.snapshot_hook(verdict)
-            if path:
-                bundle.append(path)
-        if dead is not None:
-            await dead.stop(min(s.config.proxy.stop_timeout, 1.0))
+        try:
+            if s.snapshot_hook is not None:
+                path = await s.snapshot_hook(verdict)
+                if path:
+                    bundle.append(path)
+        finally:
+            done.set()
+            if dead is not None:
+                await dead.stop(min(s.config.proxy.stop_timeout, 1.0))
 
     async def _escalate(self, verdict: Verdict) -> str | None:
         """Start the next backend of the chain until one takes the editor's state; its label,
