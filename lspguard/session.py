@@ -133,11 +133,12 @@ class Session(Relay):
 
     async def _serve_control(self, tg: anyio.abc.TaskGroup) -> None:
         from .control import serve_control, socket_path
+        from .errors import LspguardError
 
         try:
             await tg.start(serve_control, socket_path(os.getpid()),
                            self.evidence.control_handlers())
-        except OSError as exc:  # the socket is a convenience: never fail the session for it
+        except (OSError, LspguardError) as exc:  # a convenience: never fail the session for it
             log.warning("no control socket: %s", exc)
 
     async def _watch_editor(self) -> None:

@@ -152,8 +152,9 @@ async def check_recovered(g: Guarded, fault_at: float, verdict: str) -> dict[str
     assert isinstance(loc, types.Location)
     assert (loc.uri, loc.range.start.line) == (g.main_uri, 13)
     # The user was told, and the new generation published diagnostics for the open file.
-    assert any(m.method == "window/showMessage" and "restarted" in m.params.message
-               for m in rec.messages)
+    await c.wait_until(lambda: any(
+        m.method == "window/showMessage" and "restarted" in m.params.message
+        and "Incident report:" in m.params.message for m in rec.messages), 30)
     fault_mono = time.monotonic() - (time.time() - fault_at)
     await c.wait_until(lambda: any(m.params.uri == g.main_uri for m in rec.after(
         fault_mono, "textDocument/publishDiagnostics")), 30)
