@@ -60,6 +60,7 @@ __all__ = [
     "ProxyConfig",
     "RestartConfig",
     "SnapshotConfig",
+    "TraceConfig",
     "WatchdogConfig",
     "config_from_dict",
     "config_to_toml",
@@ -304,6 +305,17 @@ class SnapshotConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TraceConfig:
+    """Record every session to a trace file (`lspguard record` does this for one session)."""
+
+    enabled: bool = False
+    directory: str = ""
+    """Where traces go; "" means <user state dir>/traces."""
+    include_text: bool = False
+    """Keep document text in traces: needed for a faithful replay; off redacts it."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration. Each field but ``source`` is a TOML section."""
 
@@ -312,6 +324,7 @@ class Config:
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
     restart: RestartConfig = field(default_factory=RestartConfig)
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
+    trace: TraceConfig = field(default_factory=TraceConfig)
     source: str = field(default="<defaults>", metadata={"toml": False})
     """Not a TOML key: where this config came from (a file path, or "<defaults>")."""
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 
+from . import paths
 from .errors import LspguardError
 from .logs import setup_session_logging
 from .pipes import open_stdio
@@ -23,15 +27,27 @@ __all__ = ["run_proxy"]
 log = logging.getLogger(__name__)
 
 
-def run_proxy(command: Sequence[str], config: Config, *, log_stderr: bool | None = None) -> int:
+def run_proxy(command: Sequence[str], config: Config, *, log_stderr: bool | None = None,
+              trace_path: Path | None = None, include_text: bool = False) -> int:
     """Guard `command` (a stdio language server) for the editor on our stdin/stdout.
 
+    With `trace_path` (or `[trace] enabled`), every message is recorded for `lspguard replay`.
     Returns the process exit code (0 after shutdown + exit, 1 otherwise).
     """
     to_stderr = config.proxy.log_stderr if log_stderr is None else log_stderr
     log_file = setup_session_logging(config.proxy.log_level, to_stderr=to_stderr)
     log.info("lspguard guarding: %s (config %s)", " ".join(command), config.source)
     session = Session(command, config, log_file=str(log_file) if log_file else None)
+    if trace_path is None and config.trace.enabled:
+        trace_path = _default_trace_path(config)
+        include_text = include_text or config.trace.include_text
+    if trace_path is not None:
+        from .trace import TraceWriter
+
+        # Opened now: a bad path fails before any server starts.
+        session.trace = TraceWriter(trace_path, server_command=command, include_text=include_text)
+        log.info("recording a trace to %s (text %s)", trace_path,
+                 "kept" if include_text else "redacted")
 
     async def main() -> int:
         return await session.run(lambda: open_stdio(session.client_reader, session.client_out))
@@ -42,6 +58,13 @@ def run_proxy(command: Sequence[str], config: Config, *, log_stderr: bool | None
         log.error("%s", exc)
         print(f"lspguard: {exc}", file=sys.stderr)
         return 1
+
+
+def _default_trace_path(config: Config) -> Path:
+    directory = Path(config.trace.directory) if config.trace.directory else (
+        paths.state_dir() / "traces")
+    paths.ensure_private_dir(directory)
+    return directory / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
 
 
 def _backend_options() -> dict[str, bool]:

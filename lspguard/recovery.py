@@ -239,15 +239,15 @@ class Recovery:
             self._compare_capabilities(answer.get("result") or {})
         if not mirror.initialized:
             return
-        send = backend.send
-        send(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+        send = s.send_server
+        send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
         if mirror.configuration is not None:
-            send(_frame({"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration",
-                         "params": mirror.configuration}))
+            send({"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration",
+                  "params": mirror.configuration})
         for doc in mirror.documents():
-            send(_frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+            send({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
                 "textDocument": {"uri": doc.uri, "languageId": doc.language_id,
-                                 "version": doc.version, "text": doc.text}}}))
+                                 "version": doc.version, "text": doc.text}}})
 
     def _answer_editor_initialize(self, answer: dict[str, Any]) -> None:
         """The editor's own initialize was in flight when the first backend hung: this answer
@@ -312,7 +312,7 @@ class Recovery:
         s = self.session
         for path, method in _REFRESH:
             if s.mirror.client_supports(*path):
-                s.send_own_request(s.client_out.write, method, None)
+                s.send_own_request(False, method, None)
 
     async def _clear_stale_diagnostics(self, dead_gen: int) -> None:
         s = self.session
@@ -320,10 +320,3 @@ class Recovery:
             await s.effects.idle.wait()
         for uri in s.effects.stale_diagnostics(set(range(1, dead_gen + 1))):
             s.notify_client("textDocument/publishDiagnostics", {"uri": uri, "diagnostics": []})
-
-
-def _frame(message: dict[str, Any]) -> bytes:
-    from .framing import encode_frame
-    from .peek import encode
-
-    return encode_frame(encode(message))

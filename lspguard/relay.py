@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .backend import Backend
     from .config import Config
     from .status import StatusFile
+    from .trace import TraceWriter
 
 __all__ = ["OWN_ID_PREFIX", "RecentMessage", "Relay"]
 
@@ -84,6 +85,7 @@ class Relay:
         self._own_callbacks: dict[str, Callable[[Frame], None]] = {}
         self._remapped: dict[str, tuple[int, Any]] = {}  # editor-visible id -> (gen, server id)
         self._debug = log.isEnabledFor(logging.DEBUG)
+        self.trace: TraceWriter | None = None  # record mode: every message, never blocking
 
     # Supplied by Session.
     def end(self, reason: str) -> None:
@@ -97,23 +99,38 @@ class Relay:
 
     # ---------------------------------------------------------------- own requests
 
-    def send_own_request(self, send: Callable[[bytes], None], method: str, params: Any,
+    def send_server(self, message: dict[str, Any]) -> None:
+        """Send a message lspguard composed itself to the current backend (traced as p2s)."""
+        body = encode(message)
+        if self.trace is not None:
+            self.trace.record("p2s", self.generation, body)
+        assert self.backend is not None
+        self.backend.send(encode_frame(body))
+
+    def send_client(self, message: dict[str, Any]) -> None:
+        """Send a message lspguard composed itself to the editor (traced as p2c)."""
+        body = encode(message)
+        if self.trace is not None:
+            self.trace.record("p2c", self.generation, body)
+        self.client_out.write(encode_frame(body))
+
+    def send_own_request(self, to_server: bool, method: str, params: Any,
                          on_answer: Callable[[Frame], None] | None = None) -> str:
-        """Send a request of lspguard's own (to either side); its answer goes to `on_answer`."""
+        """Send a request of lspguard's own to either side; its answer goes to `on_answer`."""
         req_id = f"{OWN_ID_PREFIX}{next(self._own_ids)}"
         self._own_callbacks[req_id] = on_answer or (lambda _: None)
-        send(_frame({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params}))
+        message = {"jsonrpc": "2.0", "id": req_id, "method": method, "params": params}
+        (self.send_server if to_server else self.send_client)(message)
         return req_id
 
     async def request_server(self, method: str, params: Any) -> Any:
         """Send a request of lspguard's own to the backend; return its decoded answer."""
-        assert self.backend is not None
-        return await self._request(self.backend.send, method, params)
+        return await self._request(True, method, params)
 
     async def request_client(self, method: str, params: Any) -> Any:
-        return await self._request(self.client_out.write, method, params)
+        return await self._request(False, method, params)
 
-    async def _request(self, send: Callable[[bytes], None], method: str, params: Any) -> Any:
+    async def _request(self, to_server: bool, method: str, params: Any) -> Any:
         done = anyio.Event()
         box: list[Any] = []
 
@@ -121,7 +138,7 @@ class Relay:
             box.append(decode_full(frame.body))
             done.set()
 
-        req_id = self.send_own_request(send, method, params, answered)
+        req_id = self.send_own_request(to_server, method, params, answered)
         try:
             await done.wait()
         finally:
@@ -129,7 +146,7 @@ class Relay:
         return box[0]
 
     def notify_client(self, method: str, params: Any) -> None:
-        self.client_out.write(_frame({"jsonrpc": "2.0", "method": method, "params": params}))
+        self.send_client({"jsonrpc": "2.0", "method": method, "params": params})
 
     def reply_client(self, req_id: Any, *, result: Any = None,
                      error: tuple[int, str] | None = None) -> None:
@@ -138,7 +155,7 @@ class Relay:
             message["result"] = result
         else:
             message["error"] = {"code": error[0], "message": error[1]}
-        self.client_out.write(_frame(message))
+        self.send_client(message)
 
     def _own_answer(self, msg: Message, frame: Frame) -> bool:
         if isinstance(msg.id, str) and msg.id.startswith(OWN_ID_PREFIX):
@@ -159,6 +176,8 @@ class Relay:
             self._client_error(exc)
             return
         self._remember(frame, msg, C2S.value)
+        if self.trace is not None:
+            self.trace.record("c2s", self.generation, frame.body)
         if msg.kind is Kind.RESPONSE:
             self._client_response(frame, msg)
         elif self.recovering or self.degraded or self.backend is None:
@@ -257,6 +276,8 @@ class Relay:
             self._server_error(gen, exc)
             return
         self._remember(frame, msg, S2C.value)
+        if self.trace is not None:
+            self.trace.record("s2c", gen, frame.body)
         kind = msg.kind
         out: bytes | None = frame.raw
         if kind is Kind.RESPONSE:
@@ -309,11 +330,11 @@ class Relay:
                          len(duplicate), [r.get("id") for r in duplicate])
             if not forward:
                 assert self.backend is not None
-                self.backend.send(_frame({"jsonrpc": "2.0", "id": msg.id, "result": None}))
+                self.send_server({"jsonrpc": "2.0", "id": msg.id, "result": None})
                 return None
             stale = self.effects.conflicting(forward)
             if stale:
-                self.send_own_request(self.client_out.write, "client/unregisterCapability",
+                self.send_own_request(False, "client/unregisterCapability",
                                       {"unregisterations": stale})
             self.effects.on_registered(forward)
             message["params"]["registrations"] = forward

@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .backend import Backend
-from .framing import encode_frame
 from .incident import Evidence, with_gopls_debug
-from .peek import encode
 from .pending import Direction, PendingRequest
 from .pipes import FrameReader
 from .relay import Relay
@@ -82,6 +80,8 @@ class Session(Relay):
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 tg.start_soon(self._watch_signals)
+                if self.trace is not None:
+                    tg.start_soon(self.trace.run)
                 await self.start_backend(self.command, self.config.backend.env, "primary")
                 await self._serve_control(tg)
                 await connect_editor()
@@ -184,6 +184,8 @@ class Session(Relay):
             await backend.stop(self.config.proxy.stop_timeout,
                                self._goodbye if talkative else None)
         await self.client_out.aclose(within=1.0)
+        if self.trace is not None:
+            await self.trace.aclose()
         self._set_state("exited")
         log.info("session over (%s); exit code %d; %d frames from the editor, %d restarts",
                  self.end_reason, self.exit_code, self.client_reader.frames_in,
@@ -197,7 +199,7 @@ class Session(Relay):
         if not self.exit_forwarded:
             if not self.shutdown_requested or self.recovering:
                 await self.request_server("shutdown", None)
-            backend.send(_frame({"jsonrpc": "2.0", "method": "exit"}))
+            self.send_server({"jsonrpc": "2.0", "method": "exit"})
         await backend.exited.wait()
 
     # ---------------------------------------------------------------- verdicts
@@ -218,7 +220,7 @@ class Session(Relay):
 
     def send_ping(self, on_answer: Callable[[], None]) -> None:
         if self.backend is not None:
-            self.send_own_request(self.backend.send, PING_METHOD, None, lambda _: on_answer())
+            self.send_own_request(True, PING_METHOD, None, lambda _: on_answer())
 
     def loading(self) -> bool:
         gen = self.generation
@@ -254,7 +256,3 @@ class Session(Relay):
         from .status import session_status
 
         return session_status(self)
-
-
-def _frame(message: dict[str, Any]) -> bytes:
-    return encode_frame(encode(message))

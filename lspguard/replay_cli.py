@@ -1,0 +1,270 @@
+"""`lspguard record`, `lspguard replay` and `lspguard import-trace`: the command-line side of
+record and replay (DESIGN.md section 8).
+
+Heavy imports stay inside the command functions: the CLI must start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .replay import Deadlines
+    from .replay_report import ReplayReport
+    from .trace_format import Trace
+
+__all__ = ["register_cli"]
+
+_EPILOG = """\
+exit codes: 0 every answer as recorded; 1 divergence (different, extra or unexpected answers);
+2 hang or crash (a request past its deadline, the server died, the replay did not finish);
+3 bad input (malformed trace, bad arguments, server cannot start).
+
+Results are compared after --root-map, ignoring keys named `data` (opaque server state) and
+initialize's serverInfo.version; errors compare by message. A trace recorded without
+--include-text has placeholder document text, so its results are compared by shape only.
+"""
+
+
+def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `record`, `replay` and `import-trace` to the lspguard CLI."""
+    record = subparsers.add_parser(
+        "record", help="guard a server and record the session: lspguard record -- CMD...",
+        description="Run the guarded proxy (like `lspguard run`) with tracing on. Document text "
+        "is redacted unless --include-text is given; a faithful replay needs the text.")
+    record.add_argument("--out", type=Path, help="trace file (default: a new file in the "
+                        "lspguard state dir, traces/)")
+    record.add_argument("--include-text", action="store_true",
+                        help="keep document text and rendered contents (needed for a faithful "
+                        "replay; the trace then contains your code)")
+    record.add_argument("--config", help="config file, as for `lspguard run`")
+    record.add_argument("--log-stderr", action="store_true", default=None,
+                        help="also log to stderr (never stdout)")
+    record.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+    record.set_defaults(func=_cmd_record)
+
+    replay = subparsers.add_parser(
+        "replay", help="replay a trace against a server, headless, and compare",
+        description="Drive a stdio language server with the editor's side of a trace and "
+        "report latency, divergences and hangs. --server must come last.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    replay.add_argument("trace", help="trace file (lspguard format unless --from says otherwise)")
+    replay.add_argument("--from", dest="fmt", default="lspguard",
+                        help="read another log format directly: vscode, gopls, lsp-devtools, "
+                        "auto (default: lspguard)")
+    replay.add_argument("--root-map", action="append", default=[], metavar="OLD=NEW",
+                        help="rewrite a workspace root (URI or path) in every message; repeatable")
+    pace = replay.add_mutually_exclusive_group()
+    pace.add_argument("--speed", default="1", metavar="N",
+                      help="recorded pacing divided by N (default 1)")
+    pace.add_argument("--asap", action="store_true",
+                      help="send as fast as causality allows (still waits for answers the "
+                      "editor had seen)")
+    replay.add_argument("--timeout", metavar="S", help="deadline in seconds for every request "
+                        "(default: the watchdog's per-method deadlines from the config)")
+    replay.add_argument("--deadline", action="append", default=[], metavar="METHOD=S",
+                        help="deadline for one method; repeatable")
+    replay.add_argument("--ignore-key", action="append", default=[], metavar="KEY",
+                        help="also ignore this key wherever it appears when comparing")
+    replay.add_argument("--json", metavar="FILE", help="write the JSON report to FILE "
+                        "('-': print it instead of the text report)")
+    replay.add_argument("--guard", action="store_true",
+                        help="run the server through `lspguard run` (the proxy under test)")
+    replay.add_argument("--cwd", help="server working directory (default: the first mapped "
+                        "workspace folder, if it exists)")
+    replay.add_argument("--config", help="config file for the deadlines")
+    replay.add_argument("--quiet", action="store_true", help="no progress, short report")
+    replay.add_argument("--server", nargs=argparse.REMAINDER, default=[],
+                        help="CMD [ARGS...]: the server to replay against (last option)")
+    replay.set_defaults(func=_cmd_replay)
+
+    imp = subparsers.add_parser(
+        "import-trace", help="convert a VS Code / gopls -rpc.trace / lsp-devtools log to a trace")
+    imp.add_argument("log", type=Path)
+    imp.add_argument("--out", type=Path, required=True, help="trace file to write")
+    imp.add_argument("--format", default="auto",
+                     help="auto, vscode, gopls, lsp-devtools, lspguard (default auto)")
+    imp.add_argument("--root-map", action="append", default=[], metavar="OLD=NEW",
+                     help="rewrite a root while importing, e.g. to file:///WORKSPACE; repeatable")
+    imp.add_argument("--server-command", default="", help="server command line to note in the "
+                     "header")
+    imp.set_defaults(func=_cmd_import)
+
+
+# ------------------------------------------------------------------------------------- record
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from . import paths
+    from .config import resolve_config
+    from .proxy import run_proxy
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        print("lspguard record: give the server command after --, e.g. "
+              "lspguard record --out session.jsonl -- gopls serve", file=sys.stderr)
+        return 2
+    out: Path = args.out or (paths.ensure_private_dir(paths.state_dir() / "traces")
+                             / time.strftime(f"trace-%Y%m%d-%H%M%S-{os.getpid()}.jsonl"))
+    # stdout is the LSP stream: say where the trace goes on stderr only.
+    print(f"lspguard record: writing {out}"
+          + ("" if args.include_text else " (document text redacted)"), file=sys.stderr)
+    config = resolve_config(args.config)
+    return run_proxy([*command, *config.backend.args], config, log_stderr=args.log_stderr,
+                     trace_path=out, include_text=args.include_text)
+
+
+# ------------------------------------------------------------------------------------- replay
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from .errors import ConfigError, TraceError
+    from .replay import ReplayOptions, run_replay
+    from .replay_report import EXIT_BAD_INPUT, VOLATILE_KEYS
+    from .rootmap import RootMap
+
+    server = list(args.server)
+    if server and server[0] == "--":
+        server = server[1:]
+    try:
+        if not server:
+            raise ValueError("--server CMD [ARGS...] is required (and must come last)")
+        if args.asap and args.speed != "1":
+            raise ValueError("--speed and --asap exclude each other")
+        speed = _positive(args.speed, "--speed")
+        root_map = RootMap.parse(args.root_map)
+        deadlines = _deadlines(args)
+        trace = _load(args.trace, args.fmt)
+    except (ValueError, TraceError, ConfigError) as exc:
+        print(f"lspguard replay: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.guard:
+        server = [sys.executable, "-m", "lspguard", "run", "--", *server]
+    progress = _Progress() if sys.stderr.isatty() and not args.quiet else None
+    options = ReplayOptions(server=server, root_map=root_map, speed=speed, asap=args.asap,
+                            deadlines=deadlines, ignore_keys=VOLATILE_KEYS | set(args.ignore_key),
+                            cwd=args.cwd, on_progress=progress)
+    try:
+        report = run_replay(trace, options)
+    finally:
+        if progress is not None:
+            progress.clear()
+    _emit(report, args.json, quiet=args.quiet)
+    return report.exit_code
+
+
+def _load(path: str, fmt: str) -> Trace:
+    from .trace import read_trace
+    from .trace_import import import_log
+
+    if fmt == "lspguard":
+        return read_trace(path)
+    return import_log(path, fmt).trace
+
+
+def _positive(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{what} must be a number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{what} must be a positive number, got {text!r}")
+    return value
+
+
+def _deadlines(args: argparse.Namespace) -> Deadlines:
+    """--timeout for everything, else the config's watchdog table; then --deadline entries."""
+    from .replay import Deadlines
+
+    per_method: dict[str, float] = {}
+    if args.timeout is not None:
+        default = _positive(args.timeout, "--timeout")
+    else:
+        from . import config as config_module
+
+        watchdog: Any = getattr(config_module.resolve_config(args.config), "watchdog", None)
+        default = float(getattr(watchdog, "default_deadline", 30.0))
+        per_method.update(getattr(config_module, "DEFAULT_DEADLINES", {}))
+        per_method.update(getattr(watchdog, "deadlines", {}))
+    for spec in args.deadline:
+        method, sep, seconds = spec.rpartition("=")
+        if not sep or not method:
+            raise ValueError(f"--deadline {spec!r}: expected METHOD=SECONDS")
+        per_method[method] = _positive(seconds, f"--deadline {method}")
+    return Deadlines(default, per_method)
+
+
+def _emit(report: ReplayReport, json_path: str | None, *, quiet: bool) -> None:
+    if json_path == "-":
+        sys.stdout.write(report.to_json_text())
+        return
+    if json_path:
+        Path(json_path).write_text(report.to_json_text(), encoding="utf-8")
+    sys.stdout.write(report.render_text(all_requests=not quiet))
+
+
+class _Progress:
+    """One self-overwriting status line on a terminal (stderr), at most ~10 updates a second."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+        self.width = 0
+
+    def __call__(self, line: str) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.1:
+            return
+        self.last = now
+        columns = max(20, _terminal_columns() - 1)
+        text = line[:columns]
+        sys.stderr.write("\r" + text.ljust(self.width))
+        sys.stderr.flush()
+        self.width = len(text)
+
+    def clear(self) -> None:
+        if self.width:
+            sys.stderr.write("\r" + " " * self.width + "\r")
+            sys.stderr.flush()
+
+
+def _terminal_columns() -> int:
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except OSError:
+        return 80
+
+
+# ------------------------------------------------------------------------------------- import
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .errors import TraceError
+    from .replay_report import EXIT_BAD_INPUT
+    from .rootmap import RootMap
+    from .trace import write_trace
+    from .trace_import import import_log
+
+    try:
+        result = import_log(args.log, args.format, root_map=RootMap.parse(args.root_map),
+                            server_command=shlex.split(args.server_command))
+        write_trace(result.trace, args.out)
+    except (ValueError, TraceError, OSError) as exc:
+        print(f"lspguard import-trace: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    kinds = {"c2s": 0, "s2c": 0}
+    for entry in result.trace.entries:
+        kinds[entry.dir] = kinds.get(entry.dir, 0) + 1
+    print(f"{args.out}: {len(result.trace.entries)} messages from a {result.format} log "
+          f"({kinds['c2s']} from the editor, {kinds['s2c']} from the server; "
+          f"{result.skipped} other log entries skipped)")
+    return 0
