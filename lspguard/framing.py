@@ -72,7 +72,9 @@ class FrameDecoder:
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self.max_frame_bytes = max_frame_bytes
-        self._buf = bytearray()
+        # bytes while it holds one chunk as received (frames are sliced from it without a
+        # bytearray round trip), a bytearray once chunks have to be joined
+        self._buf: bytes | bytearray = b""
         self._consumed = 0  # stream offset of _buf[0]
         self._body_start = -1  # >= 0 while the current frame's header is parsed
         self._length = 0
@@ -87,6 +89,11 @@ class FrameDecoder:
         """Add bytes from the peer; ``b""`` marks the end of the stream."""
         if not data:
             self._eof = True
+        elif not self._buf:
+            self._buf = data if type(data) is bytes else bytes(data)
+        elif type(self._buf) is bytes:
+            self._buf = bytearray(self._buf)
+            self._buf += data
         else:
             self._buf += data
 
@@ -114,12 +121,15 @@ class FrameDecoder:
                 )
             return NEED_DATA
         if total == len(buf):
-            raw = bytes(buf)
+            raw = buf if type(buf) is bytes else bytes(buf)
+            self._buf = b""
+        elif isinstance(buf, bytes):
+            raw, self._buf = buf[:total], buf[total:]
         else:  # one copy, not two (a bytearray slice would copy first)
             with memoryview(buf) as view, view[:total] as part:
                 raw = part.tobytes()
+            del buf[:total]
         frame = Frame(raw, self._body_start, self._consumed)
-        del buf[:total]
         self._consumed += total
         self._body_start = -1
         return frame
@@ -130,11 +140,11 @@ class FrameDecoder:
         self._body_start = -1
         idx = bytes(buf[1:]).lower().find(_CONTENT_LENGTH)
         dropped = len(buf) if idx < 0 else idx + 1
-        del buf[:dropped]
+        self._buf = bytes(buf[dropped:])
         self._consumed += dropped
         return dropped
 
-    def _end_or_need(self, buf: bytearray) -> _Sentinel:
+    def _end_or_need(self, buf: bytes | bytearray) -> _Sentinel:
         if not self._eof:
             return NEED_DATA
         if buf.strip():
@@ -144,6 +154,11 @@ class FrameDecoder:
         return EOF
 
     def _parse_headers(self, block: bytes) -> int:
+        # Fast path: the lone header vscode-jsonrpc, gopls and most servers send.
+        if block.startswith(b"Content-Length: ") and block[16:].isdigit():
+            fast = int(block[16:])
+            if fast <= self.max_frame_bytes:
+                return fast
         length: int | None = None
         for line in block.split(b"\r\n"):
             name, sep, value = line.partition(b":")

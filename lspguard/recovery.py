@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import tenacity
-from lsprotocol.types import LSPErrorCodes, MessageType
 
+from .codes import LSPErrorCodes, MessageType
 from .errors import BackendError
 from .pending import Direction
 from .verdict import Verdict, VerdictKind

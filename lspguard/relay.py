@@ -19,8 +19,8 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from lsprotocol.types import LSPErrorCodes
 
+from .codes import LSPErrorCodes
 from .effects import ServerEffects
 from .framing import Frame, encode_frame
 from .handshake import HandshakeTimer
@@ -197,7 +197,9 @@ class Relay:
             elif method == "shutdown":
                 self.shutdown_requested = True
         elif method in DOCUMENT_METHODS:
+            self.backend.send(frame.raw)  # first: a mirror compaction must not delay a keystroke
             self.mirror.record(method, frame.body)
+            return
         elif method == "initialized":
             self.handshake.on_initialized_sent()
             self.mirror.initialized = True

@@ -180,7 +180,8 @@ async def test_sigstop_of_gopls(guarded: Guarded) -> None:
     first.suspend()
     fault_at = time.time()
     await check_recovered(guarded, fault_at, "stopped")
-    assert not psutil.pid_exists(first.pid) or first.status() == psutil.STATUS_ZOMBIE
+    _, alive = psutil.wait_procs([first], timeout=15)  # reaped once its bundle is written
+    assert not alive
     assert "asyncpreemptoff=1" in godebug_of(guarded.gopls().pid)
     assert "asyncpreemptoff=1" not in godebug_of(os.getpid())
 
