@@ -16,8 +16,10 @@ from .verdict import Verdict, VerdictKind
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+    from .framing import Frame
+    from .peek import Message
     from .session import Session
-    from .snapshot.context import IncidentContext
+    from .snapshot.context import IncidentContext, RecentMessage
 
 __all__ = ["Evidence", "with_gopls_debug"]
 
@@ -70,7 +72,7 @@ class Evidence:
 
     def context(self, verdict: Verdict | None, reason: str) -> IncidentContext:
         from . import __version__
-        from .snapshot.context import IncidentContext, RecentMessage
+        from .snapshot.context import IncidentContext
         from .status import session_status
 
         s = self.session
@@ -87,8 +89,10 @@ class Evidence:
             handshake=s.handshake.as_dict(),
             pending=status["pending"],
             latency=status["latency"],
-            recent_messages=[RecentMessage(*m) for m in s.recent],
-            request_timeline=list(s.timeline),
+            recent_messages=[_recent_row(s, *entry) for entry in s.recent],
+            request_timeline=[{"method": method, "start": _wall(s, started),
+                               "duration_ms": round(took * 1000, 2), "generation": gen,
+                               "ok": ok} for method, started, took, gen, ok in s.timeline],
             stderr_tail=list(backend.stderr_tail) if backend else [],
             session_log=s.log_file,
             workspace_folders=status["workspace_folders"],
@@ -115,3 +119,19 @@ class Evidence:
             return {"bundle": path, "report": os.path.join(path, "report.html")}
 
         return {"status": status, "restart": restart, "snapshot": snapshot}
+
+
+_SMALL_BODY = 64 * 1024  # larger bodies are not kept in a bundle's message list
+
+
+def _wall(session: Session, monotonic: float) -> float:
+    return session.started_wall + (monotonic - session.started)
+
+
+def _recent_row(session: Session, t: float, direction: str, generation: int, msg: Message,
+                frame: Frame) -> RecentMessage:
+    from .snapshot.context import RecentMessage
+
+    body = frame.body
+    return RecentMessage(t, _wall(session, t), direction, generation, msg.kind.value, msg.id,
+                         msg.method, len(body), bytes(body) if len(body) <= _SMALL_BODY else None)

@@ -38,17 +38,22 @@ if TYPE_CHECKING:
     from .status import StatusFile
     from .trace import TraceWriter
 
-__all__ = ["OWN_ID_PREFIX", "RecentMessage", "Relay"]
+__all__ = ["OWN_ID_PREFIX", "Completed", "Recent", "Relay"]
 
 log = logging.getLogger(__name__)
 
 C2S = Direction.CLIENT_TO_SERVER
 S2C = Direction.SERVER_TO_CLIENT
 OWN_ID_PREFIX = "lspguard-"
-_SMALL_BODY = 64 * 1024
 
-# (monotonic, wall, direction, generation, kind, id, method, size, body if small)
-RecentMessage = tuple[float, float, str, int, str, Any, str | None, int, bytes | None]
+_C2S_NAME = C2S.value
+_S2C_NAME = S2C.value
+
+# Kept per message on the hot path, turned into report rows only when evidence is taken:
+# (monotonic time, direction, generation, message envelope, frame).
+Recent = tuple[float, str, int, Message, Frame]
+# A completed request: (method, started monotonic, duration s, generation, ok).
+Completed = tuple[str, float, float, int, bool]
 
 
 class Relay:
@@ -76,8 +81,8 @@ class Relay:
         self.degraded: str | None = None  # why requests are answered with errors
         self.held: deque[tuple[Frame, Message]] = deque()  # editor messages held during a restart
         self.held_requests = 0
-        self.recent: deque[RecentMessage] = deque(maxlen=200)
-        self.timeline: deque[dict[str, Any]] = deque(maxlen=2000)
+        self.recent: deque[Recent] = deque(maxlen=200)
+        self.timeline: deque[Completed] = deque(maxlen=2000)
         self.protocol_errors = {"client": 0, "server": 0}
         self.started_wall = time.time()
         self.started = time.monotonic()
@@ -175,7 +180,7 @@ class Relay:
         except Exception as exc:
             self._client_error(exc)
             return
-        self._remember(frame, msg, C2S.value)
+        self.recent.append((time.monotonic(), _C2S_NAME, self.generation, msg, frame))
         if self.trace is not None:
             self.trace.record("c2s", self.generation, frame.body)
         if msg.kind is Kind.RESPONSE:
@@ -277,7 +282,7 @@ class Relay:
         except Exception as exc:
             self._server_error(gen, exc)
             return
-        self._remember(frame, msg, S2C.value)
+        self.recent.append((time.monotonic(), _S2C_NAME, gen, msg, frame))
         if self.trace is not None:
             self.trace.record("s2c", gen, frame.body)
         kind = msg.kind
@@ -307,11 +312,9 @@ class Relay:
         req = self.pending.pop(C2S, msg.id)
         if req is None:
             return
-        now = time.monotonic()
-        self.latency.record(req.method, now - req.started)
-        self.timeline.append({"method": req.method, "start": self.started_wall + (
-            req.started - self.started), "duration_ms": round((now - req.started) * 1000, 2),
-            "generation": req.generation, "ok": not msg.is_error})
+        took = time.monotonic() - req.started
+        self.latency.record(req.method, took)
+        self.timeline.append((req.method, req.started, took, req.generation, not msg.is_error))
         if req.method == "initialize":
             self.handshake.on_initialize_answered()
             message = decode_full(frame.body)
@@ -353,12 +356,6 @@ class Relay:
         return _frame(message) if message is not None else raw
 
     # ---------------------------------------------------------------- errors, history
-
-    def _remember(self, frame: Frame, msg: Message, direction: str) -> None:
-        size = len(frame.raw)
-        self.recent.append((time.monotonic(), time.time(), direction, self.generation,
-                            msg.kind.value, msg.id, msg.method, size,
-                            bytes(frame.body) if size <= _SMALL_BODY else None))
 
     def _client_error(self, exc: Exception) -> None:
         self.protocol_errors["client"] += 1

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .recovery import Recovery
 
-__all__ = ["RecentMessage", "Session"]
+__all__ = ["Session"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ OWN_ID_PREFIX = "lspguard-"
 _SMALL_BODY = 64 * 1024
 
 # (monotonic, wall, direction, generation, kind, id, method, size, body if small)
-RecentMessage = tuple[float, float, str, int, str, Any, str | None, int, bytes | None]
 
 
 class Session(Relay):
