@@ -128,9 +128,17 @@ def _cmd_status(args: argparse.Namespace) -> int:
         hs = doc.get("handshake", {})
         uptime = time.strftime("%H:%M:%S", time.gmtime(doc.get("uptime_s", 0)))
         print(f"pid {doc['pid']}  {doc.get('state')}  up {uptime}  "
-              f"backend pid {backend.get('pid')} gen {backend.get('generation')}  "
-              f"restarts {doc.get('restarts')}")
+              f"backend pid {backend.get('pid')} gen {backend.get('generation')} "
+              f"({backend.get('label', 'primary')})  restarts {doc.get('restarts')}")
         print(f"  workspace: {', '.join(doc.get('workspace_folders') or []) or '-'}")
+        last = doc.get("last_verdict")
+        if last:
+            when = time.strftime("%H:%M:%S", time.localtime(last.get("at", 0)))
+            print(f"  last verdict ({when}): {last.get('kind')}: {last.get('summary')}")
+            if last.get("bundle"):
+                print(f"  incident report: {last['bundle']}/report.html")
+        if doc.get("degraded"):
+            print(f"  DEGRADED: {doc['degraded']}")
         print(f"  handshake: initialize {hs.get('initialize_ms')} ms, "
               f"{hs.get('first_work_title') or 'first work'} {hs.get('first_work_ms')} ms")
         for method, lat in sorted(doc.get("latency", {}).items()):

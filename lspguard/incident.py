@@ -121,17 +121,16 @@ class Evidence:
         return {"status": status, "restart": restart, "snapshot": snapshot}
 
 
-_SMALL_BODY = 64 * 1024  # larger bodies are not kept in a bundle's message list
-
-
 def _wall(session: Session, monotonic: float) -> float:
     return session.started_wall + (monotonic - session.started)
 
 
 def _recent_row(session: Session, t: float, direction: str, generation: int, msg: Message,
-                frame: Frame) -> RecentMessage:
+                frame: Frame | int) -> RecentMessage:
+    """A report row; large messages (kept only as their size) appear without a body."""
     from .snapshot.context import RecentMessage
 
-    body = frame.body
+    size = frame if isinstance(frame, int) else len(frame.body)
+    body = None if isinstance(frame, int) else bytes(frame.body)
     return RecentMessage(t, _wall(session, t), direction, generation, msg.kind.value, msg.id,
-                         msg.method, len(body), bytes(body) if len(body) <= _SMALL_BODY else None)
+                         msg.method, size, body)

@@ -69,8 +69,18 @@ class ClientMirror:
         """
         self._log.append((method, body))
         self._log_bytes += len(body)
-        if len(self._log) >= _COMPACT_ENTRIES or (
-                self._log_bytes >= _COMPACT_BYTES and len(self._log) > 1):
+        if len(self._log) >= 16 * _COMPACT_ENTRIES:  # safety bound if compaction never ran
+            self._apply_log()
+
+    @property
+    def compaction_due(self) -> bool:
+        return len(self._log) >= _COMPACT_ENTRIES or (
+            self._log_bytes >= _COMPACT_BYTES and len(self._log) > 1)
+
+    def compact_if_due(self) -> None:
+        """Apply the logged notifications; called from a timer, not from the message path,
+        so decoding a large log never delays a message."""
+        if self.compaction_due:
             self._apply_log()
 
     # ---------------------------------------------------------------- handshake facts

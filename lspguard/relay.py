@@ -50,8 +50,9 @@ _C2S_NAME = C2S.value
 _S2C_NAME = S2C.value
 
 # Kept per message on the hot path, turned into report rows only when evidence is taken:
-# (monotonic time, direction, generation, message envelope, frame).
-Recent = tuple[float, str, int, Message, Frame]
+# (monotonic time, direction, generation, message envelope, frame, or its size when large).
+Recent = tuple[float, str, int, Message, Frame | int]
+_KEEP_FRAME = 64 * 1024  # the ring keeps references to frames up to this size only
 # A completed request: (method, started monotonic, duration s, generation, ok).
 Completed = tuple[str, float, float, int, bool]
 
@@ -180,7 +181,8 @@ class Relay:
         except Exception as exc:
             self._client_error(exc)
             return
-        self.recent.append((time.monotonic(), _C2S_NAME, self.generation, msg, frame))
+        self.recent.append((time.monotonic(), _C2S_NAME, self.generation, msg,
+                            frame if len(frame.raw) <= _KEEP_FRAME else len(frame.raw)))
         if self.trace is not None:
             self.trace.record("c2s", self.generation, frame.body)
         if msg.kind is Kind.RESPONSE:
@@ -282,7 +284,8 @@ class Relay:
         except Exception as exc:
             self._server_error(gen, exc)
             return
-        self.recent.append((time.monotonic(), _S2C_NAME, gen, msg, frame))
+        self.recent.append((time.monotonic(), _S2C_NAME, gen, msg,
+                            frame if len(frame.raw) <= _KEEP_FRAME else len(frame.raw)))
         if self.trace is not None:
             self.trace.record("s2c", gen, frame.body)
         kind = msg.kind

@@ -173,6 +173,7 @@ class Session(Relay):
 
     async def _status_loop(self) -> None:
         while True:
+            self.mirror.compact_if_due()
             self.status.write()
             await anyio.sleep(self.config.proxy.status_interval)
 

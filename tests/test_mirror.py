@@ -13,7 +13,7 @@ from pygls.workspace.position_codec import PositionCodec
 
 from lspguard.mirror import ClientMirror, LineDocument
 
-text_chars = st.sampled_from(list("ab c\t") + ["\n", "\r\n", "\r", "é", "✓", "𝄞", "👋"])
+text_chars = st.sampled_from([*"ab c\t", "\n", "\r\n", "\r", "é", "✓", "𝄞", "👋"])
 texts = st.lists(text_chars, max_size=40).map("".join)
 
 
@@ -104,6 +104,7 @@ def test_mirror_replays_open_documents_with_current_text_and_version() -> None:
     mirror.record("textDocument/didOpen", _frame_body("textDocument/didOpen", {"textDocument": {
         "uri": "file:///a/y.go", "languageId": "go", "version": 1, "text": "gone\n"}}))
     for version in range(2, 1200):  # past the compaction threshold
+        mirror.compact_if_due()
         mirror.record("textDocument/didChange", _frame_body("textDocument/didChange", {
             "textDocument": {"uri": "file:///a/x.go", "version": version},
             "contentChanges": [{"range": {"start": {"line": 1, "character": 0},
