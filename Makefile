@@ -1,9 +1,10 @@
 # lspguard developer entry points. `make test` is exactly what CI runs (see .ci/run).
 #
 #   make demo    scripted editor session through lspguard against real gopls
-#   make test    the whole test suite (real gopls included)
-#   make lint    ruff + mypy --strict
-#   make bench   quick relay benchmark
+#   make test    the whole test suite: Python (real gopls included) and the VS Code extension
+#   make lint    ruff + mypy --strict; tsc + eslint for the extension
+#   make vsix    package the VS Code extension (vscode-extension/lspguard-*.vsix)
+#   make bench   relay benchmark (3 reps); bench-quick, bench-recovery
 #
 # Setup is shared and idempotent: .venv is created on first use and `pip install -e .[test,dev]`
 # reruns only when pyproject.toml changes (stamp file); gopls is installed with `go install`
@@ -24,10 +25,14 @@ GOPLS_VERSION := v0.21.1
 GO_BIN_DIR := $(shell go env GOBIN 2>/dev/null | grep . || echo "$$(go env GOPATH 2>/dev/null || echo $$HOME/go)/bin")
 export PATH := $(GO_BIN_DIR):$(PATH)
 
-.PHONY: help setup gopls demo test lint bench clean
+EXT := vscode-extension
+EXT_STAMP := $(EXT)/node_modules/.package-lock.json
+
+.PHONY: help setup gopls demo test test-python test-extension lint vsix bench bench-quick \
+	bench-recovery clean
 
 help:
-	@sed -n '3,7p' Makefile | sed 's/^# *//'
+	@sed -n '3,8p' Makefile | sed 's/^# *//'
 
 setup: $(STAMP) gopls
 
@@ -49,18 +54,41 @@ gopls: $(STAMP)
 		go install golang.org/x/tools/gopls@$(GOPLS_VERSION); \
 	fi
 
+$(EXT_STAMP): $(EXT)/package-lock.json
+	cd $(EXT) && npm ci --no-audit --no-fund
+
 demo: setup
 	$(BIN)/lspguard demo
 
-test: setup
+test: test-python test-extension
+
+test-python: setup
 	$(BIN)/pytest
 
-lint: $(STAMP)
+# The extension's integration tests drive a real `lspguard run` guarding real gopls; in this
+# target a missing proxy, gopls or control socket is a failure, not a skip.
+test-extension: setup $(EXT_STAMP)
+	cd $(EXT) && npm run build && \
+		LSPGUARD_REQUIRE_INTEGRATION=1 LSPGUARD_EXPECT_CONTROL=1 \
+		LSPGUARD_GOPLS="$$(../$(BIN)/python -c 'from lspguard.shim import find_real_gopls; print(find_real_gopls(""))')" \
+		npm test
+
+lint: $(STAMP) $(EXT_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy --strict lspguard
+	cd $(EXT) && npm run lint
+
+vsix: $(EXT_STAMP)
+	cd $(EXT) && npm run build && npm run package
 
 bench: setup
+	$(BIN)/python bench/bench.py --reps 3
+
+bench-quick: setup
 	$(BIN)/python bench/bench.py --quick
+
+bench-recovery: setup
+	$(BIN)/python bench/recovery_bench.py --reps 3
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info
