@@ -10,41 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import psutil
 
-__all__ = ["ThreadFacts", "TreeFacts", "probe_threads", "syscall_name", "tree_cpu_seconds"]
+from .snapshot.syscalls import describe_syscall, parse_syscall_line
 
-# x86_64 and aarch64 numbers of the system calls a hung Go program is typically found in.
-_SYSCALLS_X86_64 = {
-    0: "read", 1: "write", 2: "open", 3: "close", 4: "stat", 5: "fstat", 6: "lstat", 7: "poll",
-    8: "lseek", 9: "mmap", 16: "ioctl", 17: "pread64", 18: "pwrite64", 23: "select",
-    24: "sched_yield", 35: "nanosleep", 41: "socket", 42: "connect", 43: "accept", 44: "sendto",
-    45: "recvfrom", 56: "clone", 59: "execve", 61: "wait4", 72: "fcntl", 78: "getdents",
-    89: "readlink", 202: "futex", 217: "getdents64", 228: "clock_gettime", 230: "clock_nanosleep",
-    232: "epoll_wait", 247: "waitid", 257: "openat", 262: "newfstatat", 267: "readlinkat",
-    270: "pselect6", 271: "ppoll", 281: "epoll_pwait", 332: "statx", 435: "clone3",
-}
-_SYSCALLS_AARCH64 = {
-    17: "getcwd", 29: "ioctl", 56: "openat", 57: "close", 61: "getdents64", 63: "read",
-    64: "write", 67: "pread64", 72: "pselect6", 73: "ppoll", 78: "readlinkat", 79: "newfstatat",
-    80: "fstat", 98: "futex", 101: "nanosleep", 115: "clock_nanosleep", 124: "sched_yield",
-    260: "wait4", 22: "epoll_pwait", 291: "statx", 95: "waitid", 221: "execve",
-}
-_SYSCALLS = _SYSCALLS_AARCH64 if platform.machine() in ("aarch64", "arm64") else _SYSCALLS_X86_64
-# Calls whose first argument is a file descriptor, and those whose second is a path pointer.
-_FD_FIRST = {"read", "write", "pread64", "pwrite64", "fstat", "ioctl", "getdents64", "getdents",
-             "fcntl", "lseek"}
-_PATH_SECOND = {"openat", "newfstatat", "statx", "readlinkat"}
-_PATH_FIRST = {"open", "stat", "lstat", "readlink", "execve"}
-
-
-def syscall_name(number: int) -> str:
-    return _SYSCALLS.get(number, f"syscall#{number}")
-
+__all__ = ["ThreadFacts", "TreeFacts", "probe_threads", "tree_cpu_seconds"]
 
 @dataclass(frozen=True)
 class ThreadFacts:
@@ -145,39 +118,23 @@ def _thread(pid: int, tid: int, name: str) -> ThreadFacts | None:
         return None
     base = f"/proc/{pid}/task/{tid}"
     wchan = _read(f"{base}/wchan")
-    syscall, path = _syscall(pid, _read(f"{base}/syscall"))
+    syscall, path = _syscall(pid, tid, _read(f"{base}/syscall"))
     return ThreadFacts(pid, tid, name, state, wchan or None, syscall, path)
 
 
-def _syscall(pid: int, text: str | None) -> tuple[str | None, str | None]:
-    """Decode /proc/.../syscall ("nr arg0 arg1 ..." in hex, or "running")."""
+def _syscall(pid: int, tid: int, text: str | None) -> tuple[str | None, str | None]:
+    """Name of the syscall a thread is in, and the file its fd argument refers to.
+
+    Never reads the process's memory (a path argument): that takes the process's mmap lock,
+    which a process stuck on a hung filesystem holds, and this runs on the event loop. The
+    incident bundle reads paths too, in a worker thread with a deadline.
+    """
     if not text:
         return None, None
-    fields = text.split()
-    if fields[0] == "running" or not fields[0].lstrip("-").isdigit():
-        return fields[0], None
-    number = int(fields[0])
-    if number < 0:
-        return "none", None
-    name = syscall_name(number)
-    args = [int(a, 16) for a in fields[1:7]] if len(fields) >= 7 else []
-    path: str | None = None
-    if args and name in _FD_FIRST:
-        with contextlib.suppress(OSError):
-            path = os.readlink(f"/proc/{pid}/fd/{args[0]}")
-    elif args and (name in _PATH_SECOND or name in _PATH_FIRST):
-        path = _read_c_string(pid, args[1] if name in _PATH_SECOND else args[0])
-    return name, path
-
-
-def _read_c_string(pid: int, address: int, limit: int = 4096) -> str | None:
-    """Read a NUL-terminated string from the process's memory (needs ptrace rights, e.g. root)."""
-    if address <= 0:
-        return None
-    try:
-        with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
-            mem.seek(address)
-            data = mem.read(limit)
-    except (OSError, ValueError, OverflowError):
-        return None
-    return data.split(b"\0", 1)[0].decode("utf-8", "replace") or None
+    parsed = describe_syscall(pid, tid, parse_syscall_line(text), read_memory=False)
+    if parsed.get("running"):
+        return "running", None
+    name = parsed.get("name")
+    if name is None:
+        return ("none" if parsed.get("nr", 0) < 0 else None), None
+    return str(name), parsed.get("fd_path")
