@@ -137,3 +137,19 @@ def initialize(p: Proxy) -> None:
 def hover(p: Proxy) -> int:
     return p.request("textDocument/hover", {"textDocument": {"uri": DOC_URI},
                                             "position": {"line": 2, "character": 5}})
+
+
+def latest_bundle(state_dir: Path, kind: str) -> dict[str, Any]:
+    """The newest incident bundle of `kind`: its dir, incident.json and process.json."""
+    import stat as stat_mod
+
+    bundles = sorted((state_dir / "incidents").glob(f"*-{kind}-*"))
+    assert bundles, f"no {kind} bundle in {state_dir / 'incidents'}"
+    bundle = bundles[-1]
+    assert stat_mod.S_IMODE(bundle.stat().st_mode) == 0o700
+    incident = json.loads((bundle / "incident.json").read_text())
+    process = json.loads((bundle / "process.json").read_text())
+    assert incident["verdict"]["kind"] == kind
+    assert incident["verdict"]["summary"] in (bundle / "report.html").read_text()
+    threads = [t for p in process.get("processes", []) for t in p.get("threads", [])]
+    return {"dir": bundle, "incident": incident, "threads": threads, "process": process}

@@ -27,6 +27,7 @@ from pygls.exceptions import JsonRpcException
 from lspguard.shim import install_shim
 
 from .conftest import LspguardDirs
+from .faultproxy import latest_bundle
 from .recording_client import RecordingClient, initialize_params
 
 pytestmark = [pytest.mark.gopls, pytest.mark.timeout(120)]
@@ -174,12 +175,15 @@ def godebug_of(pid: int) -> str:
     return values[0] if values else ""
 
 
-async def test_sigstop_of_gopls(guarded: Guarded) -> None:
+async def test_sigstop_of_gopls(guarded: Guarded, lspguard_dirs: LspguardDirs) -> None:
     await start_session(guarded)
     first = guarded.gopls()
     first.suspend()
     fault_at = time.time()
     await check_recovered(guarded, fault_at, "stopped")
+    bundle = latest_bundle(lspguard_dirs.state, "stopped")  # written before the kill
+    assert {t["state"] for t in bundle["threads"]} == {"T"}
+    assert bundle["process"]["root_pid"] == first.pid
     _, alive = psutil.wait_procs([first], timeout=15)  # reaped once its bundle is written
     assert not alive
     assert "asyncpreemptoff=1" in godebug_of(guarded.gopls().pid)
@@ -242,6 +246,14 @@ async def test_package_loading_hang(tmp_path: Path, hello_workspace: Path, real_
         assert status["last_verdict"]["at"] - fault_at <= DEADLINE + 1.0
         assert status["backend"]["generation"] == 2
         assert "asyncpreemptoff=1" in godebug_of(g.gopls().pid)
+        await client.wait_until(lambda: any(
+            m.method == "window/showMessage" and "Incident report:" in m.params.message
+            for m in client.record.messages), 30)
+        bundle = latest_bundle(lspguard_dirs.state, "deadlocked")
+        # gopls was alive: its goroutine dump names gopls, and the hung `go list` is in the tree
+        assert "golang.org/x/tools/gopls" in (bundle["dir"] / "goroutines.txt").read_text()
+        assert any(p["threads"] and p["threads"][0].get("comm") == "sleep"
+                   for p in bundle["process"]["processes"])
         rec = client.record
         await client.wait_until(lambda: rec.progress_begun <= rec.progress_ended, 30)
         ids = [m.id for m in rec.messages if m.kind == "response"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,8 +18,29 @@ from .faultproxy import (
     Proxy,
     hover,
     initialize,
+    latest_bundle,
     start_proxy,
 )
+
+# What each verdict's bundle must show about the process that misbehaved.
+SLEEPING = {"clock_nanosleep", "nanosleep", "select", "pselect6"}
+
+
+def check_evidence(verdict: str, fault: str, bundle: dict[str, Any]) -> None:
+    threads, incident = bundle["threads"], bundle["incident"]
+    if verdict == "crashed":
+        assert incident["verdict"]["facts"]["returncode"] == 3  # --code
+        return
+    assert threads, bundle["process"]
+    main = threads[0]
+    if fault == "busy-spin":
+        assert main["state"] == "R"
+    elif fault in ("stop-reading", "half-frame"):
+        assert main["state"] == "S" and main["syscall"]["name"] in SLEEPING, main
+    elif fault in ("hang-method", "hang-initialize", "garbage"):
+        # the loop waits for the next message: blocked reading its stdin
+        assert main["state"] == "S" and main["syscall"]["name"] == "read", main
+        assert main["syscall"]["fd"] == 0
 
 
 def assert_session_goes_on(p: Proxy, restarted_within: float = 15) -> None:
@@ -57,6 +79,7 @@ def test_fault_on_a_request(tmp_path: Path, proxies: list[Proxy], fault: str, ve
     assert last["at"] - t0 <= deadline + 1.0, f"verdict after {last['at'] - t0:.2f} s"
     assert last["summary"].endswith(".")
     assert_session_goes_on(p)
+    check_evidence(verdict, fault, latest_bundle(tmp_path / "state", verdict))
     assert len(p.answers_to(rid)) == 1
     if fault not in ("garbage",):
         assert p.answers_to(rid)[0]["error"]["code"] == -32801  # ContentModified
@@ -81,3 +104,7 @@ def test_hang_at_initialize(tmp_path: Path, proxies: list[Proxy]) -> None:
     answer = p.answer(hover(p), 10)
     assert answer["result"]["contents"]["value"] == "v1: func main() {}"
     assert len(p.answers_to(rid)) == 1
+    p.wait_for(lambda m: m.get("method") == "window/showMessage"
+               and "restarted" in m["params"]["message"], 15)  # sent once evidence is in
+    check_evidence("handshake_timeout", "hang-initialize",
+                   latest_bundle(tmp_path / "state", "handshake_timeout"))
