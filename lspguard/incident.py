@@ -16,6 +16,7 @@ from .verdict import Verdict, VerdictKind
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+    from .backend import Backend
     from .framing import Frame
     from .peek import Message
     from .session import Session
@@ -53,15 +54,21 @@ class Evidence:
         self.debug_address = parse_debug_address(line) or self.debug_address
         log.info("gopls debug server: %s", self.debug_address)
 
-    async def snapshot(self, verdict: Verdict | None, reason: str = "") -> str | None:
-        """Write a bundle now (bounded by the snapshot budget); its path, or None."""
+    async def snapshot(self, verdict: Verdict | None, reason: str = "",
+                       backend: Backend | None = None) -> str | None:
+        """Write a bundle now (bounded by the snapshot budget); its path, or None.
+
+        `backend` is the process the evidence is about (default: the current one). Recovery
+        passes the hung generation explicitly: by then `session.backend` may be its successor.
+        """
         s = self.session
         cfg = s.config.snapshot
         if not cfg.enabled:
             return None
         from .snapshot.bundle import snapshot_now
 
-        path = await snapshot_now(self.context(verdict, reason), budget=cfg.budget,
+        target = backend if backend is not None else s.backend
+        path = await snapshot_now(self.context(verdict, reason, target), budget=cfg.budget,
                                   strace_seconds=cfg.strace_seconds, keep=cfg.keep,
                                   max_bytes=cfg.max_mb * 1024 * 1024)
         if path is None:
@@ -70,18 +77,18 @@ class Evidence:
         s.status.write()
         return str(path)
 
-    def context(self, verdict: Verdict | None, reason: str) -> IncidentContext:
+    def context(self, verdict: Verdict | None, reason: str,
+                backend: Backend | None) -> IncidentContext:
         from . import __version__
         from .snapshot.context import IncidentContext
         from .status import session_status
 
         s = self.session
         status = session_status(s)
-        backend = s.backend
         return IncidentContext(
             verdict=verdict.as_dict() if verdict else None,
             reason=reason or (verdict.summary if verdict else "requested"),
-            generation=s.generation,
+            generation=backend.generation if backend else s.generation,
             backend_pid=backend.pid if backend else None,
             backend_argv=list(backend.argv) if backend else list(s.command),
             backend_env_overlay=dict(backend.env_overlay) if backend else {},

@@ -142,7 +142,7 @@ class Recovery:
         s = self.session
         try:
             if s.snapshot_hook is not None:
-                path = await s.snapshot_hook(verdict)
+                path = await s.snapshot_hook(verdict, dead)
                 if path:
                     bundle.append(path)
         finally:
@@ -155,6 +155,9 @@ class Recovery:
         or None once the restart budget is spent."""
         s = self.session
         manual = verdict.kind is VerdictKind.MANUAL
+        if manual:  # the user asked: start afresh, with the plain primary and a new budget
+            self.level = -1
+            self.budget.times.clear()
         while True:
             if not manual and not self.budget.take():
                 return None

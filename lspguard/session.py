@@ -61,8 +61,8 @@ class Session(Relay):
         self.recovery: Recovery | None = None
         self.evidence = Evidence(self)
         # Writes the incident bundle for a verdict (or on demand) before anything is killed.
-        self.snapshot_hook: Callable[[Verdict | None], Awaitable[str | None]] | None = (
-            self.evidence.snapshot)
+        self.snapshot_hook: Callable[[Verdict | None, Backend | None],
+                                     Awaitable[str | None]] | None = self._snapshot
         self._ended = anyio.Event()
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -129,6 +129,9 @@ class Session(Relay):
         self._tg.start_soon(self._watch_backend, backend)
         self.status.write()
         return backend
+
+    async def _snapshot(self, verdict: Verdict | None, backend: Backend | None) -> str | None:
+        return await self.evidence.snapshot(verdict, backend=backend)
 
     async def _serve_control(self, tg: anyio.abc.TaskGroup) -> None:
         from .control import serve_control, socket_path

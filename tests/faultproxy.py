@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import subprocess
@@ -74,6 +75,13 @@ class Proxy:
                 self.client.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
             if predicate(msg):
                 return msg
+
+    def seen_or_wait(self, predicate: Any, timeout: float) -> dict[str, Any]:
+        """A message already read that satisfies `predicate`, or the next one that does."""
+        for msg in self.seen:
+            if predicate(msg):
+                return msg
+        return self.wait_for(predicate, timeout)
 
     def answer(self, req_id: int, timeout: float) -> dict[str, Any]:
         return self.wait_for(lambda m: m.get("id") == req_id and "method" not in m, timeout)
@@ -150,6 +158,6 @@ def latest_bundle(state_dir: Path, kind: str) -> dict[str, Any]:
     incident = json.loads((bundle / "incident.json").read_text())
     process = json.loads((bundle / "process.json").read_text())
     assert incident["verdict"]["kind"] == kind
-    assert incident["verdict"]["summary"] in (bundle / "report.html").read_text()
+    assert html.escape(incident["verdict"]["summary"]) in (bundle / "report.html").read_text()
     threads = [t for p in process.get("processes", []) for t in p.get("threads", [])]
     return {"dir": bundle, "incident": incident, "threads": threads, "process": process}

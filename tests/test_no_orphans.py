@@ -67,7 +67,10 @@ def session(workspace: Path, env: dict[str, str], tmp_path: Path,
 
 
 def gopls_child(proxy_pid: int) -> psutil.Process:
-    children = [p for p in psutil.Process(proxy_pid).children() if "gopls" in p.name()]
+    """The proxy's backend gopls (not a `gopls version` an incident bundle may be running)."""
+    children = [p for p in psutil.Process(proxy_pid).children()
+                if "gopls" in p.name() and p.status() != psutil.STATUS_ZOMBIE
+                and "version" not in p.cmdline()[1:]]
     assert len(children) == 1, children
     return children[0]
 

@@ -159,7 +159,9 @@ async def check_recovered(g: Guarded, fault_at: float, verdict: str) -> dict[str
     fault_mono = time.monotonic() - (time.time() - fault_at)
     await c.wait_until(lambda: any(m.params.uri == g.main_uri for m in rec.after(
         fault_mono, "textDocument/publishDiagnostics")), 30)
-    # Every progress the editor saw begin has ended (including the dead generation's).
+    # The restart showed as work-done progress; every progress the editor saw begin has
+    # ended (the dead generation's included).
+    assert '"lspguard-restart-2"' in rec.progress_begun
     await c.wait_until(lambda: rec.progress_begun <= rec.progress_ended, 30)
     assert not rec.duplicate_registrations
     assert "workspace/didChangeWatchedFiles" in rec.active_registrations.values()
@@ -182,8 +184,9 @@ async def test_sigstop_of_gopls(guarded: Guarded, lspguard_dirs: LspguardDirs) -
     fault_at = time.time()
     await check_recovered(guarded, fault_at, "stopped")
     bundle = latest_bundle(lspguard_dirs.state, "stopped")  # written before the kill
-    assert {t["state"] for t in bundle["threads"]} == {"T"}
     assert bundle["process"]["root_pid"] == first.pid
+    gopls_threads = bundle["process"]["processes"][0]["threads"]  # its `go` children run on
+    assert gopls_threads and {t["state"] for t in gopls_threads} == {"T"}
     _, alive = psutil.wait_procs([first], timeout=15)  # reaped once its bundle is written
     assert not alive
     assert "asyncpreemptoff=1" in godebug_of(guarded.gopls().pid)

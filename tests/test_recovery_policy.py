@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from lspguard.control import call_control
+
 from .faultproxy import (
     FAULT_SERVER,
     Proxy,
@@ -52,7 +54,7 @@ def test_fallback_chain_in_order_then_budget(tmp_path: Path, proxies: list[Proxy
     assert len({s["pid"] for s in seen}) == 3
 
     crash_and_wait(p)  # a 4th crash: the budget (3 restarts) is spent
-    errors = p.wait_for(lambda m: m.get("method") == "window/showMessage"
+    errors = p.seen_or_wait(lambda m: m.get("method") == "window/showMessage"
                         and m["params"]["type"] == 1, 20)
     assert "stopped restarting" in errors["params"]["message"]
     answer = p.answer(hover(p), 10)
@@ -64,3 +66,12 @@ def test_fallback_chain_in_order_then_budget(tmp_path: Path, proxies: list[Proxy
     told = [m for m in p.seen if m.get("method") == "window/showMessage"
             and m["params"]["type"] == 1]
     assert len(told) == 1  # said once
+
+    # `lspguard restart` (the control socket) revives it: the plain primary, a fresh budget.
+    sock = p.runtime / "sessions" / f"{p.client.proc.pid}.sock"
+    assert call_control(sock, "restart", timeout=10)["restarting"] is True
+    p.wait_for(lambda m: m.get("method") == "window/showMessage"
+               and "restarted" in m["params"]["message"], 20)
+    me = whoami(p)
+    assert (me["name"], me["godebug"]) == ("primary", os.environ.get("GODEBUG", ""))
+    assert p.status()["state"] == "running" and p.status()["degraded"] is None

@@ -5,6 +5,8 @@ hang at initialize or write half a frame on demand)."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,10 @@ SLEEPING = {"clock_nanosleep", "nanosleep", "select", "pselect6"}
 
 def check_evidence(verdict: str, fault: str, bundle: dict[str, Any]) -> None:
     threads, incident = bundle["threads"], bundle["incident"]
+    if verdict == "blocked_in_kernel":  # the vfork parent (the server's pid) sleeps in D
+        assert threads[0]["state"] == "D" and threads[0]["syscall"]["name"] == "vfork", threads
+        assert incident["verdict"]["facts"]["syscall"] == "vfork"
+        return
     if verdict == "crashed":
         assert incident["verdict"]["facts"]["returncode"] == 3  # --code
         return
@@ -44,8 +50,8 @@ def check_evidence(verdict: str, fault: str, bundle: dict[str, Any]) -> None:
 
 
 def assert_session_goes_on(p: Proxy, restarted_within: float = 15) -> None:
-    p.wait_for(lambda m: m.get("method") == "window/showMessage"
-               and "restarted" in m["params"]["message"], restarted_within)
+    p.seen_or_wait(lambda m: m.get("method") == "window/showMessage"
+                   and "restarted" in m["params"]["message"], restarted_within)
     rid = hover(p)
     answer = p.answer(rid, 10)
     assert answer["result"]["contents"]["value"] == "v1: func main() {}"
@@ -104,7 +110,37 @@ def test_hang_at_initialize(tmp_path: Path, proxies: list[Proxy]) -> None:
     answer = p.answer(hover(p), 10)
     assert answer["result"]["contents"]["value"] == "v1: func main() {}"
     assert len(p.answers_to(rid)) == 1
-    p.wait_for(lambda m: m.get("method") == "window/showMessage"
-               and "restarted" in m["params"]["message"], 15)  # sent once evidence is in
+    p.seen_or_wait(lambda m: m.get("method") == "window/showMessage"
+                   and "restarted" in m["params"]["message"], 15)  # sent once evidence is in
     check_evidence("handshake_timeout", "hang-initialize",
                    latest_bundle(tmp_path / "state", "handshake_timeout"))
+
+
+@pytest.fixture(scope="module")
+def vfork_helper(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.skip("needs a C compiler for the uninterruptible-sleep fault")
+    out = tmp_path_factory.mktemp("vfork") / "vfork_block"
+    source = Path(__file__).parent / "servers" / "vfork_block.c"
+    subprocess.run([gcc, "-O1", "-o", str(out), str(source)], check=True, timeout=60)
+    return out
+
+
+def test_blocked_in_kernel(tmp_path: Path, proxies: list[Proxy], vfork_helper: Path) -> None:
+    """A server stuck in uninterruptible sleep (like stat() on a hung mount) is named so,
+    with the syscall and wait channel, and replaced."""
+    p = start_proxy(tmp_path, "--fault", "blocked-in-kernel", "--on", "textDocument/hover",
+                    "--vfork-helper", str(vfork_helper))
+    proxies.append(p)
+    initialize(p)
+    t0 = time.time()
+    rid = hover(p)
+    assert p.answer(rid, HOVER_DEADLINE + 10)["error"]["code"] == -32801
+    last = p.status()["last_verdict"]
+    assert last["kind"] == "blocked_in_kernel", last
+    assert last["at"] - t0 <= HOVER_DEADLINE + 1.0
+    assert "in vfork" in last["summary"] and "uninterruptible" in last["summary"]
+    assert_session_goes_on(p)
+    check_evidence("blocked_in_kernel", "blocked-in-kernel",
+                   latest_bundle(tmp_path / "state", "blocked_in_kernel"))

@@ -14,6 +14,7 @@ receives METHOD (or, for `hang-initialize`, `initialize`), then misbehaves:
   exit              exits with --code (non-zero)
   garbage           writes bytes that are not LSP framing, then carries on
   busy-spin         spins on the CPU forever
+  blocked-in-kernel becomes --vfork-helper (vfork_block.c): stuck in uninterruptible sleep (D)
 
 With --once-file, the fault fires only if PATH does not exist yet (and creates it), so the
 server that lspguard restarts behaves. Test-only requests: `fault/documentText` {uri} -> text
@@ -105,6 +106,8 @@ class Server:
         if fault == "busy-spin":
             while True:
                 pass
+        if fault == "blocked-in-kernel":
+            os.execv(self.args.vfork_helper, [self.args.vfork_helper])
         raise SystemExit(f"unknown fault {fault}")
 
     def request_client(self, method: str, params: Any) -> None:
@@ -202,6 +205,7 @@ def main() -> None:
     parser.add_argument("--code", type=int, default=3)
     parser.add_argument("--progress-never-ends", action="store_true")
     parser.add_argument("--name", default="fault_server")
+    parser.add_argument("--vfork-helper", help="compiled tests/servers/vfork_block.c")
     server = Server(parser.parse_args())
     while (msg := read()) is not None:
         server.handle(msg)
