@@ -54,10 +54,25 @@ def run_proxy(command: Sequence[str], config: Config, *, log_stderr: bool | None
 
     try:
         return anyio.run(main, backend="asyncio", backend_options=_backend_options())
-    except LspguardError as exc:
-        log.error("%s", exc)
-        print(f"lspguard: {exc}", file=sys.stderr)
+    except (LspguardError, ExceptionGroup) as exc:
+        errors = _own_errors(exc)
+        if not errors:
+            raise
+        for error in errors:  # e.g. the server cannot be started: one clear line, no traceback
+            log.error("%s", error)
+            print(f"lspguard: {error}", file=sys.stderr)
         return 1
+
+
+def _own_errors(exc: BaseException) -> list[LspguardError]:
+    """lspguard's own errors inside `exc` (task groups wrap them in exception groups)."""
+    if isinstance(exc, LspguardError):
+        return [exc]
+    if isinstance(exc, BaseExceptionGroup):
+        found = [e for sub in exc.exceptions for e in _own_errors(sub)]
+        unexplained = [sub for sub in exc.exceptions if not _own_errors(sub)]
+        return [] if unexplained else found
+    return []
 
 
 def _default_trace_path(config: Config) -> Path:

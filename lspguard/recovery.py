@@ -1,13 +1,14 @@
 """Restart a hung or crashed backend so the editor barely notices (DESIGN.md section 5).
 
-Order of a restart: evidence first (the bundle is written before anything is killed); in-flight
-editor requests answered with ContentModified (VS Code drops those silently); the dead process
-stopped; its open progress ended; then the next backend of the escalation chain is started
-(tenacity retries a failed start with backoff) and given the editor's state: the cached
-`initialize` (its result is not forwarded: the editor already has one), `initialized`, the last
-configuration, a `didOpen` per open document with its current text and version. Then the held
-editor messages are released, the editor is asked to refresh what it supports, and diagnostics
-only the dead generation published are cleared once the new one has loaded.
+Order of a restart: in-flight editor requests are answered with ContentModified (VS Code drops
+those silently) and the dead generation's open progress is ended. Then two things run side by
+side: the evidence bundle is written from the untouched hung process, which is stopped only
+afterwards; and the next backend of the escalation chain is started (tenacity retries a failed
+start with backoff) and given the editor's state: the cached `initialize` (its result is not
+forwarded: the editor already has one), `initialized`, the last configuration, a `didOpen` per
+open document with its current text and version. Then the held editor messages are released,
+the editor is asked to refresh what it supports, diagnostics only the dead generation published
+are cleared once the new one has loaded, and the user is told (with the report's path).
 
 Escalation: restart 1 runs the same backend with the hang overlay (GODEBUG=asyncpreemptoff=1);
 restarts 2.. walk the fallback chain. A budget (max restarts per window) ends the restarts: the
@@ -17,6 +18,7 @@ editor stays connected, requests get a clear error, and the user is told once.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections import deque
@@ -89,8 +91,6 @@ class Recovery:
 
     def next_backend(self) -> tuple[list[str], dict[str, str], str]:
         """argv, env overlay and label for escalation level `self.level`."""
-        import os
-
         s = self.session
         restart = s.config.restart
         base = dict(s.config.backend.env)

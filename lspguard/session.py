@@ -38,7 +38,6 @@ S2C = Direction.SERVER_TO_CLIENT
 OWN_ID_PREFIX = "lspguard-"
 _SMALL_BODY = 64 * 1024
 
-# (monotonic, wall, direction, generation, kind, id, method, size, body if small)
 
 
 class Session(Relay):

@@ -197,3 +197,12 @@ def test_gopls_crash_with_restart_leaves_one_gopls(
     client.send({"jsonrpc": "2.0", "method": "exit"})
     assert client.proc.wait(GONE_WITHIN) == 0
     assert_gone(new)
+
+
+def test_server_that_cannot_start_is_a_clear_error(tmp_path: Path, env: dict[str, str]) -> None:
+    proc = subprocess.run(lspguard_command(str(tmp_path / "no-such-gopls")), input=b"",
+                          capture_output=True, env=env, timeout=30)
+    assert proc.returncode == 1
+    assert proc.stdout == b""  # nothing but LSP frames ever goes to stdout
+    assert b"lspguard: cannot start" in proc.stderr
+    assert b"Traceback" not in proc.stderr

@@ -444,7 +444,9 @@ def test_process_tree_includes_children(tmp_path: Path) -> None:
                              "[sys.executable, '-c', 'import time; time.sleep(60)'])"])
     try:
         tree = wait_for(lambda: len(t := collect_process_tree(proc.pid, [])) == 2
-                        and t[1]["threads"][0].get("syscall", {}).get("name") and t,
+                        and t[1]["threads"][0].get("state") == "S"
+                        and t[1]["threads"][0].get("syscall", {}).get("name")
+                        in ("clock_nanosleep", "nanosleep", "select", "pselect6") and t,
                         "the child to start sleeping")
         assert tree[1]["ppid"] == proc.pid and tree[1]["threads"][0]["state"] == "S"
         assert tree[0]["threads"][0]["syscall"]["name"] in ("wait4", "waitid")
