@@ -82,16 +82,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from .config import resolve_config
-    from .proxy import run_proxy
-
+def server_command(args: argparse.Namespace, usage: str) -> list[str] | None:
+    """The `-- CMD...` part of a command line, or None (after saying how) when it is missing."""
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
     if not command:
-        print("lspguard run: give the server command after --, e.g. "
-              "lspguard run -- gopls serve", file=sys.stderr)
+        print(f"give the server command after --, e.g. {usage}", file=sys.stderr)
+        return None
+    return command
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .config import resolve_config
+    from .proxy import run_proxy
+
+    command = server_command(args, "lspguard run -- gopls serve")
+    if command is None:
         return 2
     config = resolve_config(args.config)
     return run_proxy([*command, *config.backend.args], config, log_stderr=args.log_stderr)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from .config import Config
 
-__all__ = ["run_proxy"]
+__all__ = ["default_trace_path", "run_proxy"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def run_proxy(command: Sequence[str], config: Config, *, log_stderr: bool | None
     log.info("lspguard guarding: %s (config %s)", " ".join(command), config.source)
     session = Session(command, config, log_file=str(log_file) if log_file else None)
     if trace_path is None and config.trace.enabled:
-        trace_path = _default_trace_path(config)
+        trace_path = default_trace_path(config)
         include_text = include_text or config.trace.include_text
     if trace_path is not None:
         from .trace import TraceWriter
@@ -75,7 +75,8 @@ def _own_errors(exc: BaseException) -> list[LspguardError]:
     return []
 
 
-def _default_trace_path(config: Config) -> Path:
+def default_trace_path(config: Config) -> Path:
+    """`[trace] directory` (default <state dir>/traces) / <time>-<pid>.jsonl; the dir is 0700."""
     directory = Path(config.trace.directory) if config.trace.directory else (
         paths.state_dir() / "traces")
     paths.ensure_private_dir(directory)

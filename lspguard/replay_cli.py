@@ -101,23 +101,18 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
-    from . import paths
+    from .cli import server_command
     from .config import resolve_config
-    from .proxy import run_proxy
+    from .proxy import default_trace_path, run_proxy
 
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
-    if not command:
-        print("lspguard record: give the server command after --, e.g. "
-              "lspguard record --out session.jsonl -- gopls serve", file=sys.stderr)
+    command = server_command(args, "lspguard record --out session.jsonl -- gopls serve")
+    if command is None:
         return 2
-    out: Path = args.out or (paths.ensure_private_dir(paths.state_dir() / "traces")
-                             / time.strftime(f"trace-%Y%m%d-%H%M%S-{os.getpid()}.jsonl"))
+    config = resolve_config(args.config)
+    out: Path = args.out or default_trace_path(config)
     # stdout is the LSP stream: say where the trace goes on stderr only.
     print(f"lspguard record: writing {out}"
           + ("" if args.include_text else " (document text redacted)"), file=sys.stderr)
-    config = resolve_config(args.config)
     return run_proxy([*command, *config.backend.args], config, log_stderr=args.log_stderr,
                      trace_path=out, include_text=args.include_text)
 
