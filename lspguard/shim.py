@@ -512,13 +512,16 @@ def _self_path() -> Path | None:
 def _exec(real: Path, args: Sequence[str]) -> int:
     """Replace this process with the real gopls.  Python ignores SIGPIPE and SIGXFSZ and
     ignored signals survive exec, so restore the defaults gopls would have had."""
+    previous = {}
     for name in ("SIGPIPE", "SIGXFSZ"):
         sig = getattr(signal, name, None)
         if sig is not None:
-            signal.signal(sig, signal.SIG_DFL)
+            previous[sig] = signal.signal(sig, signal.SIG_DFL)
     try:
         os.execv(real, [str(real), *args])
     except OSError as e:
+        for sig, handler in previous.items():  # we live on: as we were
+            signal.signal(sig, handler)
         return _fail(f"cannot execute the real gopls {real}: {e.strerror or e}", EXIT_CANNOT_EXEC)
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -372,6 +372,8 @@ def test_main_passthrough_execs_real_gopls(clean_env: Path,
     monkeypatch.setattr(lspguard.proxy, "run_proxy", lambda *a: pytest.fail("proxy in passthrough"))
     assert shim.main(["version", "-json"]) == shim.EXIT_CANNOT_EXEC
     assert execs == [(real, [str(real), "version", "-json"])]
+    # the failed exec left this process as it was (SIGPIPE still ignored, as Python sets it)
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN
 
 
 def test_main_config_error_exits_2(clean_env: Path, monkeypatch: pytest.MonkeyPatch,
