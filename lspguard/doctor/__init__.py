@@ -8,8 +8,21 @@ extension reads (schema in `lspguard.doctor.render`).
 
 from __future__ import annotations
 
-from .context import DoctorContext, Limits
-from .model import Finding, Report, Severity
-from .runner import CHECKS, run_doctor
+from importlib import import_module
+from typing import Any
+
+# Loaded on first use: `lspguard run` builds the CLI parser (which imports doctor.cli), and must
+# not pay for the checks on every start of a language server.
+_EXPORTS = {"CHECKS": "runner", "run_doctor": "runner", "DoctorContext": "context",
+            "Limits": "context", "Finding": "model", "Report": "model", "Severity": "model"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["CHECKS", "DoctorContext", "Finding", "Limits", "Report", "Severity", "run_doctor"]
