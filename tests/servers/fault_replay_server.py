@@ -17,36 +17,15 @@ the request's position/uri and that configuration. Then, for requests of METHOD:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
 
-stdin = sys.stdin.buffer
-stdout = sys.stdout.buffer
-
-
-def read_message() -> dict[str, Any] | None:
-    length = None
-    while True:
-        line = stdin.readline()
-        if not line:
-            return None
-        if line in (b"\r\n", b"\n"):
-            break
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    if length is None:
-        return None
-    body = stdin.read(length)
-    return json.loads(body) if len(body) == length else None
+from lspio import read_message, write_message
 
 
 def send(message: dict[str, Any]) -> None:
-    body = json.dumps({"jsonrpc": "2.0", **message}).encode()
-    stdout.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-    stdout.flush()
+    write_message({"jsonrpc": "2.0", **message})
 
 
 def main() -> int:

@@ -26,39 +26,17 @@ and GODEBUG.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from lspio import read_message, write_message
 from lsprotocol import types
 from pygls.workspace import TextDocument
 
-stdin = sys.stdin.buffer
-stdout = sys.stdout.buffer
-
-
-def write(message: dict[str, Any]) -> None:
-    body = json.dumps(message).encode()
-    stdout.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-    stdout.flush()
-
-
-def read() -> dict[str, Any] | None:
-    length = None
-    while True:
-        line = stdin.readline()
-        if not line:
-            return None
-        if line in (b"\r\n", b"\n"):
-            break
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    assert length is not None
-    return json.loads(stdin.read(length))  # type: ignore[no-any-return]
+stdout = sys.stdout.buffer  # for the faults that write broken frames
 
 
 class Server:
@@ -112,7 +90,7 @@ class Server:
 
     def request_client(self, method: str, params: Any) -> None:
         self.next_id += 1
-        write({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+        write_message({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
 
     def handle(self, msg: dict[str, Any]) -> None:
         method, params = msg.get("method"), msg.get("params") or {}
@@ -126,10 +104,10 @@ class Server:
         try:
             result = self.request(method, params)
         except KeyError:
-            write({"jsonrpc": "2.0", "id": msg["id"], "error": {
+            write_message({"jsonrpc": "2.0", "id": msg["id"], "error": {
                 "code": -32601, "message": f"method not found: {method}"}})
             return
-        write({"jsonrpc": "2.0", "id": msg["id"], "result": result})
+        write_message({"jsonrpc": "2.0", "id": msg["id"], "result": result})
 
     def request(self, method: str, params: dict[str, Any]) -> Any:
         if method == "initialize":
@@ -161,21 +139,21 @@ class Server:
                 "method": "workspace/didChangeWatchedFiles",
                 "registerOptions": {"watchers": [{"globPattern": "**/*.go"}]}}]})
             self.request_client("window/workDoneProgress/create", {"token": "load"})
-            write({"jsonrpc": "2.0", "method": "$/progress", "params": {
+            write_message({"jsonrpc": "2.0", "method": "$/progress", "params": {
                 "token": "load", "value": {"kind": "begin", "title": "Loading packages"}}})
             if self.args.progress_never_ends:
                 return
-            write({"jsonrpc": "2.0", "method": "$/progress", "params": {
+            write_message({"jsonrpc": "2.0", "method": "$/progress", "params": {
                 "token": "load", "value": {"kind": "end"}}})
         elif method == "textDocument/didOpen":
             item = params["textDocument"]
             self.docs[item["uri"]] = TextDocument(item["uri"], item["text"],
                                                   version=item["version"])
-            write({"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics", "params": {
-                "uri": item["uri"], "diagnostics": [{
-                    "range": {"start": {"line": 0, "character": 0},
-                              "end": {"line": 0, "character": 1}},
-                    "message": f"opened by server pid {os.getpid()}"}]}})
+            diagnostic = {"range": {"start": {"line": 0, "character": 0},
+                                    "end": {"line": 0, "character": 1}},
+                          "message": f"opened by server pid {os.getpid()}"}
+            write_message({"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics",
+                           "params": {"uri": item["uri"], "diagnostics": [diagnostic]}})
         elif method == "textDocument/didChange":
             doc = self.docs[params["textDocument"]["uri"]]
             for change in params["contentChanges"]:
@@ -207,7 +185,7 @@ def main() -> None:
     parser.add_argument("--name", default="fault_server")
     parser.add_argument("--vfork-helper", help="compiled tests/servers/vfork_block.c")
     server = Server(parser.parse_args())
-    while (msg := read()) is not None:
+    while (msg := read_message()) is not None:
         server.handle(msg)
 
 
