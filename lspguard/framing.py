@@ -97,6 +97,23 @@ class FrameDecoder:
         else:
             self._buf += data
 
+    def take_whole(self, data: bytes) -> Frame | None:
+        """Fast path: if nothing is buffered and `data` is exactly one frame with the lone
+        `Content-Length` header (what one read of an interactive session usually holds),
+        return it without buffering; else None, and the caller uses `receive_data`."""
+        if self._buf or self._body_start >= 0 or not data.startswith(b"Content-Length: "):
+            return None
+        end = data.find(_HEADER_END, 16)
+        digits = data[16:end]
+        if end < 0 or not digits.isdigit():
+            return None
+        start = end + 4
+        if start + int(digits) != len(data) or int(digits) > self.max_frame_bytes:
+            return None
+        frame = Frame(data, start, self._consumed)
+        self._consumed += len(data)
+        return frame
+
     def next_frame(self) -> Frame | _Sentinel:
         """Return the next complete frame, NEED_DATA, or EOF; raise on malformed input."""
         buf = self._buf

@@ -174,3 +174,34 @@ def test_ten_mebibyte_body_in_small_chunks() -> None:
     chunks = [stream[i : i + 65536] for i in range(0, len(stream), 65536)]
     (frame,) = decode_all(chunks)
     assert len(frame.body) == len(body)
+
+
+@given(st.lists(frame_bytes(), min_size=1, max_size=6),
+       st.lists(st.integers(0, 10**6), max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_frame_reader_fast_path_yields_the_same_frames(frames: list[bytes],
+                                                       cuts: list[int]) -> None:
+    """FrameReader takes whole single frames without buffering; any chunking (one frame per
+    read, or cut anywhere) still gives the same frames and offsets as the plain decoder."""
+    from lspguard.pipes import FrameReader
+
+    stream = b"".join(frames)
+    expected = [(f.raw, f.body_start, f.offset) for f in decode_all([stream])]
+    for chunks in (frames, split(stream, cuts)):
+        got: list[Frame] = []
+        reader = FrameReader("t", got.append, lambda exc: pytest.fail(str(exc)), 1 << 20)
+        for chunk in chunks:
+            reader.feed(chunk)
+        reader.feed_eof()
+        assert [(f.raw, f.body_start, f.offset) for f in got] == expected
+        assert reader.frames_in == len(frames)
+
+
+def test_fast_path_declines_what_it_does_not_cover() -> None:
+    dec = FrameDecoder(max_frame_bytes=10)
+    assert dec.take_whole(b"Content-Length: 2\r\n\r\n{}") is not None
+    assert dec.take_whole(b"content-length: 2\r\n\r\n{}") is None  # other spelling
+    assert dec.take_whole(b"Content-Length: 2\r\n\r\n{}{") is None  # more than one frame
+    assert dec.take_whole(b"Content-Length: 99\r\n\r\n{}") is None  # incomplete / over cap
+    dec.receive_data(b"Content-Le")
+    assert dec.take_whole(b"Content-Length: 2\r\n\r\n{}") is None  # something is buffered
