@@ -25,7 +25,6 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import tenacity
 
 from .codes import LSPErrorCodes, MessageType
 from .errors import BackendError
@@ -184,6 +183,8 @@ class Recovery:
                                               "the language server was restarted"))
 
     async def _start_and_replay(self, argv: list[str], env: dict[str, str], label: str) -> None:
+        import tenacity  # only a restart needs it: not imported by every proxy start
+
         s = self.session
         restart = s.config.restart
         progress = await self._begin_progress(label)
