@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lspguard import config as config_mod
+from lspguard import tomlschema
 from lspguard.config import (
     BackendConfig,
     Config,
@@ -482,7 +482,7 @@ class _Future:
 
 
 def load_future(text: str) -> _Future:
-    loaded = config_mod._Loader("f.toml").dataclass(_Future, tomllib.loads(text), (), _Future())
+    loaded = tomlschema.Loader("f.toml").dataclass(_Future, tomllib.loads(text), (), _Future())
     assert isinstance(loaded, _Future)
     return loaded
 
@@ -540,7 +540,7 @@ def test_generic_loader_handles_future_sections() -> None:
 def test_generic_writer_round_trips_future_sections() -> None:
     loaded = load_future(FUTURE)
     lines: list[str] = []
-    config_mod._emit(loaded, (), lines)
+    tomlschema._emit(loaded, (), lines)
     assert load_future("\n".join(lines)) == loaded
 
 
@@ -567,10 +567,10 @@ def test_generic_loader_errors(text: str, expected: str) -> None:
 def _walk_schema(cls: type[Any], key: tuple[str | int, ...]) -> list[tuple[Any, Any, Any]]:
     """(key, type, default) of every TOML field reachable from dataclass `cls`."""
     out = []
-    for name, (f, tp) in config_mod._toml_fields(cls).items():
+    for name, (f, tp) in tomlschema._toml_fields(cls).items():
         sub = (*key, name)
-        out.append((sub, tp, config_mod._field_default(f)))
-        inner = config_mod._optional_inner(tp) or tp
+        out.append((sub, tp, tomlschema._field_default(f)))
+        inner = tomlschema._optional_inner(tp) or tp
         if get_origin(inner) is tuple:
             inner = get_args(inner)[0]
         if dataclasses.is_dataclass(inner) and isinstance(inner, type):
@@ -581,8 +581,8 @@ def _walk_schema(cls: type[Any], key: tuple[str | int, ...]) -> list[tuple[Any, 
 @pytest.mark.parametrize("schema", [Config, _Future])
 def test_schema_uses_only_supported_types(schema: type[Any]) -> None:
     for key, tp, default in _walk_schema(schema, ()):
-        config_mod._describe(tp, key)  # raises TypeError for unsupported types
-        if config_mod._optional_inner(tp) is not None:
+        tomlschema._describe(tp, key)  # raises TypeError for unsupported types
+        if tomlschema._optional_inner(tp) is not None:
             # absent from a file means None, so `X | None` fields must default to None
             assert default is None, key
 
@@ -593,5 +593,5 @@ def test_unsupported_type_is_a_programming_error() -> None:
         when: complex = 0j
 
     with pytest.raises(TypeError, match="unsupported config type"):
-        config_mod._Loader("b.toml").dataclass(Bad, {"when": 1}, (), Bad())
+        tomlschema.Loader("b.toml").dataclass(Bad, {"when": 1}, (), Bad())
 
