@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lspguard import shim
+from lspguard import gopls_args, shim
 from lspguard.errors import BackendError, ShimLoopError
 from lspguard.shim import SHIM_MARKER, ShimMode, classify, explain, find_real_gopls, install_shim
 
@@ -145,7 +145,7 @@ def test_flag_table_matches_gopls_help() -> None:
             flag = s[1:].split("=")[0]
             names.update(flag.split(",-"))
     assert {"rpc.trace", "logfile", "remote", "listen", "port", "mode"} <= names
-    known = set(shim._APP_VALUE_FLAGS) | shim._APP_BOOL_FLAGS
+    known = set(gopls_args._APP_VALUE_FLAGS) | gopls_args._APP_BOOL_FLAGS
     assert names <= known, names - known
 
 
