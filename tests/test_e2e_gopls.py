@@ -1,6 +1,6 @@
 """End to end with a real client and the real gopls: direct vs through lspguard.
 
-The scripted editor session (lspguard.demo.scripted_session) runs against gopls directly and
+The scripted editor session (lspguard.scripted_session) runs against gopls directly and
 through the drop-in shim; the normalised transcripts must be equal, and each answer is also
 checked on its own so a failure says which one broke.
 """
@@ -27,7 +27,7 @@ from pytest_lsp import (
 )
 
 from lspguard import paths
-from lspguard.demo import SessionTranscript, scripted_session, utf16_position
+from lspguard.scripted_session import SessionTranscript, scripted_session, utf16_position
 from lspguard.shim import install_shim
 
 if TYPE_CHECKING:

@@ -1,0 +1,513 @@
+"""A scripted editor session against gopls: what `lspguard demo` runs and the e2e tests compare.
+
+`scripted_session` plays the first minute of an editor on the sample module (examples/hello):
+handshake, wait for gopls's initial load, hover, go-to-definition, diagnostics for a planted type
+error, an incremental edit and a hover that must see it, shutdown and exit. It never writes to the
+workspace (the broken file and the edit live only in the editor's buffers), and it returns a
+`SessionTranscript` whose responses are normalised (workspace URIs made relative, volatile fields
+dropped) so the same script run directly against gopls and through lspguard compares equal.
+
+`lspguard.demo.run_demo` runs it through `python -m lspguard run -- gopls` and tells the user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from lsprotocol.converters import get_converter
+from pygls.lsp.client import LanguageClient
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+__all__ = ["SAMPLE_MODULE", "ScriptedSessionError", "SessionTranscript",
+           "scripted_session", "utf16_position"]
+
+#: The bundled sample module (a source checkout / editable install keeps it next to the package).
+SAMPLE_MODULE = Path(__file__).resolve().parent.parent / "examples" / "hello"
+
+#: The file the script plants a type error in; it exists only as an editor buffer (didOpen).
+BROKEN_FILE = "broken.go"
+BROKEN_TEXT = (
+    "package main\n"
+    "\n"
+    "// answer is deliberately wrong: the demo expects gopls to report it.\n"
+    'var answer int = "forty-two"\n'
+)
+#: What the incremental edit inserts into main.go (before `func main`) and then uses in the call.
+EDIT_CONST = 'const name = "lspguard"\n\n'
+EDIT_ARGUMENT = "name"
+CALL = "greet.Hello("
+
+_converter = get_converter()
+
+
+class ScriptedSessionError(Exception):
+    """A step of the scripted session failed or did not finish in time; says which step."""
+
+
+@dataclass(frozen=True)
+class SessionTranscript:
+    """What the server answered, normalised so two runs compare equal with `==`.
+
+    Fields marked `compare=False` (timings, progress titles, pids, stderr) differ from run to run
+    or between routes and are kept for reporting only.
+    """
+
+    server_name: str
+    server_version: str | None
+    position_encoding: str
+    hover_position: dict[str, int]
+    hover: Any
+    definition: Any
+    diagnostics: Any
+    edited_hover_position: dict[str, int]
+    edited_hover: Any
+    exit_code: int | None
+    timings_ms: dict[str, float] = field(compare=False, default_factory=dict)
+    progress: tuple[str, ...] = field(compare=False, default=())
+    server_pid: int | None = field(compare=False, default=None)
+    log_messages: tuple[str, ...] = field(compare=False, default=())
+    stderr_tail: str = field(compare=False, default="")
+
+    @property
+    def hover_text(self) -> str:
+        return _hover_text(self.hover)
+
+    @property
+    def edited_hover_text(self) -> str:
+        return _hover_text(self.edited_hover)
+
+
+def _hover_text(hover: Any) -> str:
+    if not isinstance(hover, dict):
+        return ""
+    contents = hover.get("contents")
+    if isinstance(contents, dict):
+        return str(contents.get("value", ""))
+    if isinstance(contents, list):
+        return "\n".join(c.get("value", "") if isinstance(c, dict) else str(c) for c in contents)
+    return str(contents or "")
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def utf16_position(text: str, offset: int) -> types.Position:
+    """The LSP position (UTF-16 code units) of the character at `offset` in `text`."""
+    line = text.count("\n", 0, offset)
+    start = text.rfind("\n", 0, offset) + 1
+    column = len(text[start:offset].encode("utf-16-le")) // 2
+    return types.Position(line=line, character=column)
+
+
+def _find(text: str, needle: str, what: str) -> int:
+    index = text.find(needle)
+    if index < 0:
+        raise ScriptedSessionError(f"the workspace does not look like examples/hello: {what} "
+                                   f"({needle!r}) not found")
+    return index
+
+
+class _Normaliser:
+    """Turns lsprotocol objects into plain JSON data without anything run-specific."""
+
+    # Fields whose values are opaque server state, not part of the answer.
+    VOLATILE = frozenset({"data"})
+
+    def __init__(self, workspace: Path) -> None:
+        root = workspace.resolve()
+        self.uri_prefix = root.as_uri() + "/"
+        self.path_prefix = str(root) + os.sep
+        self.plain_prefix = str(workspace) + os.sep
+
+    def __call__(self, obj: Any) -> Any:
+        return self._walk(_converter.unstructure(obj))
+
+    def _walk(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: self._walk(v) for k, v in value.items() if k not in self.VOLATILE}
+        if isinstance(value, list):
+            return [self._walk(v) for v in value]
+        if isinstance(value, str):
+            for prefix in (self.uri_prefix, self.path_prefix, self.plain_prefix):
+                value = value.replace(prefix, "")
+            return value
+        return value
+
+
+class _Recorder:
+    """The client side of the conversation: answers server requests, watches notifications."""
+
+    def __init__(self, workspace_uri: str, workspace_name: str) -> None:
+        self.workspace_uri = workspace_uri
+        self.workspace_name = workspace_name
+        self.changed = asyncio.Event()  # set on every notification that may satisfy a wait
+        self.progress: list[str] = []
+        self.active_tokens: set[str] = set()
+        self.ended_tokens: set[str] = set()
+        self.diagnostics: dict[str, list[types.Diagnostic]] = {}
+        self.log_messages: list[str] = []
+        self.exited = False
+        self.exit_code: int | None = None
+
+    def attach(self, client: LanguageClient) -> None:
+        # pygls tags each handler with attributes, which bound methods refuse: wrap them.
+        handlers: dict[str, Callable[[Any], Any]] = {
+            types.WINDOW_WORK_DONE_PROGRESS_CREATE: self._progress_create,
+            types.CLIENT_REGISTER_CAPABILITY: self._register_capability,
+            types.CLIENT_UNREGISTER_CAPABILITY: self._register_capability,
+            types.WORKSPACE_CONFIGURATION: self._configuration,
+            types.WORKSPACE_WORKSPACE_FOLDERS: self._workspace_folders,
+            types.PROGRESS: self._on_progress,
+            types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: self._on_diagnostics,
+            types.WINDOW_LOG_MESSAGE: self._on_message,
+            types.WINDOW_SHOW_MESSAGE: self._on_message,
+        }
+        for method, handler in handlers.items():
+            client.feature(method)(_plain(handler))
+
+    # server -> client requests
+    def _progress_create(self, params: types.WorkDoneProgressCreateParams) -> None:
+        return None
+
+    def _register_capability(self, params: Any) -> None:
+        return None
+
+    def _configuration(self, params: types.ConfigurationParams) -> list[Any]:
+        return [{} for _ in params.items]  # gopls's defaults, as a fresh VS Code would send
+
+    def _workspace_folders(self, params: None) -> list[types.WorkspaceFolder]:
+        return [types.WorkspaceFolder(uri=self.workspace_uri, name=self.workspace_name)]
+
+    # server -> client notifications
+    def _on_progress(self, params: types.ProgressParams) -> None:
+        value = params.value if isinstance(params.value, dict) else {}
+        token = str(params.token)
+        kind = value.get("kind")
+        if kind == "begin":
+            self.active_tokens.add(token)
+            self.progress.append(f"begin: {value.get('title', '')}")
+        elif kind == "report":
+            if value.get("message"):
+                self.progress.append(f"report: {value.get('message')}")
+        elif kind == "end":
+            self.active_tokens.discard(token)
+            self.ended_tokens.add(token)
+            self.progress.append(f"end: {value.get('message', '')}")
+        self.changed.set()
+
+    def _on_diagnostics(self, params: types.PublishDiagnosticsParams) -> None:
+        self.diagnostics[params.uri] = list(params.diagnostics)
+        self.changed.set()
+
+    def _on_message(self, params: types.LogMessageParams | types.ShowMessageParams) -> None:
+        self.log_messages.append(params.message)
+
+    @property
+    def initial_work_done(self) -> bool:
+        return bool(self.ended_tokens) and not self.active_tokens
+
+    def server_exited(self, code: int | None) -> None:
+        self.exit_code = code
+        self.exited = True
+        self.changed.set()
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        while not predicate():
+            if self.exited:
+                raise ScriptedSessionError(f"the server exited (code {self.exit_code})")
+            self.changed.clear()
+            await self.changed.wait()
+
+
+class _Client(LanguageClient):
+    """pygls's client, telling the recorder when the server process exits."""
+
+    def __init__(self, recorder: _Recorder) -> None:
+        super().__init__("lspguard-demo", __version__)
+        self.recorder = recorder
+        self.closed = False
+        recorder.attach(self)
+
+    async def server_exit(self, server: asyncio.subprocess.Process) -> None:
+        self.recorder.server_exited(server.returncode)
+
+
+def _plain(handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def call(params: Any) -> Any:
+        return handler(params)
+
+    return call
+
+
+class _Clock:
+    """One deadline for the whole session; each step gets what is left of it."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.start = time.monotonic()
+        self.deadline = self.start + timeout
+        self.timings: dict[str, float] = {}
+
+    async def step(self, name: str, what: str, awaitable: Awaitable[Any]) -> Any:
+        remaining = self.deadline - time.monotonic()
+        began = time.monotonic()
+        try:
+            if remaining <= 0:
+                raise TimeoutError
+            result = await asyncio.wait_for(awaitable, remaining)
+        except TimeoutError:
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()
+            raise ScriptedSessionError(
+                f"{what}: no answer {time.monotonic() - self.start:.1f} s into the session "
+                f"(timeout {self.timeout:g} s)") from None
+        except ScriptedSessionError as exc:
+            raise ScriptedSessionError(f"{what}: {exc}") from exc
+        except Exception as exc:  # pygls fails pending requests with RuntimeError, etc.
+            raise ScriptedSessionError(f"{what}: {type(exc).__name__}: {exc}") from exc
+        self.timings[name] = round((time.monotonic() - began) * 1000, 1)
+        return result
+
+
+async def _drain(stream: asyncio.StreamReader | None, tail: list[bytes]) -> None:
+    """Read the server's stderr so a chatty server never blocks on a full pipe; keep a tail."""
+    if stream is None:
+        return
+    while chunk := await stream.read(65536):
+        tail.append(chunk)
+        while len(tail) > 16:
+            tail.pop(0)
+
+
+# ------------------------------------------------------------------------------------ script
+
+
+async def scripted_session(
+    command: Sequence[str],
+    workspace: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,  # noqa: ASYNC109 - one budget for many steps, reported per step
+    on_ready: Callable[[int], Awaitable[None] | None] | None = None,
+) -> SessionTranscript:
+    """Drive `command` (a gopls-compatible stdio server) through a scripted editor session.
+
+    `workspace` must have the shape of examples/hello (main.go calling `greet.Hello(`); it is not
+    modified. `env` is laid over the current environment for the server process, which runs in
+    `workspace`. `timeout` bounds the whole session. `on_ready(pid)` is called (and awaited if it
+    returns an awaitable) once the server's initial work has ended, while the session is live --
+    e.g. to read lspguard's status file. Raises ScriptedSessionError naming the step that failed.
+    """
+    program, workspace, main_text = _prepare(command, workspace)
+    ws_uri = workspace.as_uri()
+    main_uri = (workspace / "main.go").as_uri()
+    broken_uri = (workspace / BROKEN_FILE).as_uri()
+    normalise = _Normaliser(workspace)
+    recorder = _Recorder(ws_uri, workspace.name)
+    client = _Client(recorder)
+    clock = _Clock(timeout)
+    stderr_tail: list[bytes] = []
+    child_env = {**os.environ, **(env or {})}
+
+    await clock.step("start", f"starting {program}", client.start_io(
+        program, *command[1:], env=child_env, cwd=str(workspace)))
+    server = client._server  # pygls keeps the process here; we need its pid and exit code
+    assert server is not None
+    drain = asyncio.create_task(_drain(server.stderr, stderr_tail))
+    try:
+        result: types.InitializeResult = await clock.step(
+            "initialize", "initialize", client.initialize_async(_initialize_params(workspace)))
+        client.initialized(types.InitializedParams())
+        initialized_at = time.monotonic()
+        await clock.step("initial_work", "waiting for the server's initial work-done progress "
+                         "to end", recorder.wait_for(lambda: recorder.initial_work_done))
+        clock.timings["initial_work_after_initialized"] = round(
+            (time.monotonic() - initialized_at) * 1000, 1)
+        if on_ready is not None:
+            maybe = on_ready(server.pid)
+            if maybe is not None:
+                await clock.step("on_ready", "on_ready callback", maybe)
+
+        # Open main.go and ask about the greet.Hello call (position in UTF-16 code units).
+        client.text_document_did_open(types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=main_uri, language_id="go", version=1,
+                                                 text=main_text)))
+        hello_at = utf16_position(main_text, _find(main_text, CALL, "the greet.Hello call")
+                                  + len("greet."))
+        doc = types.TextDocumentIdentifier(uri=main_uri)
+        hover = await clock.step("hover", "hover on greet.Hello", client.text_document_hover_async(
+            types.HoverParams(text_document=doc, position=hello_at)))
+        definition = await clock.step(
+            "definition", "definition of greet.Hello", client.text_document_definition_async(
+                types.DefinitionParams(text_document=doc, position=hello_at)))
+
+        # A new, unsaved file with a type error: gopls must publish an error for it.
+        client.text_document_did_open(types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=broken_uri, language_id="go", version=1,
+                                                 text=BROKEN_TEXT)))
+        await clock.step("diagnostics", f"diagnostics for {BROKEN_FILE}", recorder.wait_for(
+            lambda: bool(_errors(recorder.diagnostics.get(broken_uri)))))
+        diagnostics = _errors(recorder.diagnostics.get(broken_uri))
+
+        # Incremental edit of main.go: insert a constant, then use it as the argument.
+        edited, changes = _edit_main(main_text)
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=main_uri, version=2),
+            content_changes=changes))
+        name_at = utf16_position(edited, _find(edited, CALL + EDIT_ARGUMENT, "the edited call")
+                                 + len(CALL))
+        edited_hover = await clock.step(
+            "edited_hover", "hover on the inserted constant", client.text_document_hover_async(
+                types.HoverParams(text_document=doc, position=name_at)))
+
+        await clock.step("shutdown", "shutdown", client.shutdown_async(None))
+        client.exit(None)
+        exit_code: int | None = await clock.step("exit", "waiting for the server to exit",
+                                                 server.wait())
+    except ScriptedSessionError as exc:
+        code = server.returncode  # before _stop: did the server exit on its own?
+        await _stop(client, server, drain)
+        message = str(exc)
+        if code is not None and "exited" not in message:
+            message += f" (the server had exited with code {code})"
+        tail = b"".join(stderr_tail).decode("utf-8", "replace").strip().splitlines()[-10:]
+        if tail:
+            message += "; the server's stderr ended with:\n" + "\n".join(tail)
+        raise ScriptedSessionError(message) from exc
+    finally:
+        await _stop(client, server, drain)
+    clock.timings["total"] = round((time.monotonic() - clock.start) * 1000, 1)
+
+    info = result.server_info
+    caps = result.capabilities
+    return SessionTranscript(
+        server_name=info.name if info else "",
+        server_version=_server_version(info.version if info else None),
+        # gopls v0.21 does not announce one: absent means UTF-16, the LSP default.
+        position_encoding=str(getattr(caps.position_encoding, "value", caps.position_encoding)
+                              or types.PositionEncodingKind.Utf16.value),
+        hover_position=_position(hello_at),
+        hover=normalise(hover),
+        definition=normalise(definition),
+        diagnostics=normalise(diagnostics),
+        edited_hover_position=_position(name_at),
+        edited_hover=normalise(edited_hover),
+        exit_code=exit_code,
+        timings_ms=dict(clock.timings),
+        progress=tuple(recorder.progress),
+        server_pid=server.pid,
+        log_messages=tuple(recorder.log_messages),
+        stderr_tail=b"".join(stderr_tail).decode("utf-8", "replace")[-4000:],
+    )
+
+
+async def _stop(client: _Client, server: asyncio.subprocess.Process,
+                drain: asyncio.Task[None]) -> None:
+    """Idempotent cleanup: never leave the server behind, even when a step failed."""
+    if server.returncode is None:
+        server.kill()
+        await server.wait()
+    if not client.closed:  # not `client.stopped`: pygls sets that when the server exits
+        client.closed = True
+        await client.stop()  # type: ignore[no-untyped-call]
+    await drain
+
+
+def _prepare(command: Sequence[str], workspace: Path) -> tuple[str, Path, str]:
+    """The program to run (made absolute: the server runs in the workspace), the resolved
+    workspace and the text of its main.go."""
+    if not command:
+        raise ValueError("empty server command")
+    workspace = Path(workspace).resolve()
+    program = command[0]
+    if os.sep in program and not os.path.isabs(program):
+        program = os.path.abspath(program)
+    main_path = workspace / "main.go"
+    try:
+        return program, workspace, main_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScriptedSessionError(f"cannot read {main_path}: {exc}") from exc
+
+
+def _initialize_params(workspace: Path) -> types.InitializeParams:
+    uri = workspace.as_uri()
+    return types.InitializeParams(
+        process_id=os.getpid(),
+        client_info=types.ClientInfo(name="lspguard-demo", version=__version__),
+        root_uri=uri,
+        workspace_folders=[types.WorkspaceFolder(uri=uri, name=workspace.name)],
+        capabilities=types.ClientCapabilities(
+            general=types.GeneralClientCapabilities(
+                position_encodings=[types.PositionEncodingKind.Utf16]),
+            window=types.WindowClientCapabilities(work_done_progress=True),
+            workspace=types.WorkspaceClientCapabilities(
+                configuration=True,
+                workspace_folders=True,
+                did_change_watched_files=types.DidChangeWatchedFilesClientCapabilities(
+                    dynamic_registration=True)),
+            text_document=types.TextDocumentClientCapabilities(
+                synchronization=types.TextDocumentSyncClientCapabilities(did_save=True),
+                hover=types.HoverClientCapabilities(
+                    content_format=[types.MarkupKind.Markdown, types.MarkupKind.PlainText]),
+                definition=types.DefinitionClientCapabilities(link_support=False),
+                publish_diagnostics=types.PublishDiagnosticsClientCapabilities(
+                    related_information=True, version_support=True)),
+        ),
+    )
+
+
+def _errors(diagnostics: Sequence[types.Diagnostic] | None) -> list[types.Diagnostic]:
+    """Error-severity diagnostics in a stable order (warnings and hints may arrive later)."""
+    errors = [d for d in diagnostics or () if d.severity == types.DiagnosticSeverity.Error]
+    return sorted(errors, key=lambda d: (d.range.start.line, d.range.start.character, d.message))
+
+
+def _edit_main(text: str) -> tuple[str, list[types.TextDocumentContentChangeEvent]]:
+    """Two range edits, applied in order as LSP specifies: insert EDIT_CONST before `func main`,
+    then replace the string argument of greet.Hello with EDIT_ARGUMENT. Returns the new text."""
+    changes: list[types.TextDocumentContentChangeEvent] = []
+    at = _find(text, "func main()", "func main")
+    pos = utf16_position(text, at)
+    changes.append(types.TextDocumentContentChangePartial(
+        range=types.Range(start=pos, end=pos), text=EDIT_CONST))
+    text = text[:at] + EDIT_CONST + text[at:]
+    start = _find(text, CALL, "the greet.Hello call") + len(CALL)
+    end = text.index(")", start)
+    changes.append(types.TextDocumentContentChangePartial(
+        range=types.Range(start=utf16_position(text, start), end=utf16_position(text, end)),
+        text=EDIT_ARGUMENT))
+    text = text[:start] + EDIT_ARGUMENT + text[end:]
+    return text, changes
+
+
+def _position(pos: types.Position) -> dict[str, int]:
+    return {"line": pos.line, "character": pos.character}
+
+
+def _server_version(version: str | None) -> str | None:
+    """gopls puts its build info (JSON) into serverInfo.version; keep just the module version."""
+    if not version:
+        return None
+    try:
+        info = json.loads(version)
+    except ValueError:
+        return version
+    if isinstance(info, dict):
+        main = info.get("Main")
+        if isinstance(main, dict) and main.get("Version"):
+            return str(main["Version"])
+        if info.get("Version"):
+            return str(info["Version"])
+    return version
