@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .rawclient import RawClient
+from .rawclient import RawClient, reap
 
 FAULT_SERVER = Path(__file__).parent / "servers" / "fault_server.py"
 HOVER_DEADLINE = 1.5
@@ -124,13 +124,7 @@ def proxies() -> Iterator[list[Proxy]]:
     started: list[Proxy] = []
     yield started
     for p in started:
-        proc = p.client.proc
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                pipe.close()
+        reap(p.client.proc)
 
 
 def initialize(p: Proxy) -> None:

@@ -91,5 +91,15 @@ class RawClient:
         return True
 
 
+def reap(proc: subprocess.Popen[Any]) -> None:
+    """Kill `proc` if it still runs, wait for it, and close our ends of its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None and not pipe.closed:
+            pipe.close()
+
+
 def lspguard_command(*server: str) -> list[str]:
     return [sys.executable, "-m", "lspguard", "run", "--", *server]

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from .rawclient import RawClient, find_gopls, lspguard_command
+from .rawclient import RawClient, find_gopls, lspguard_command, reap
 
 GOPLS = find_gopls()
 pytestmark = [pytest.mark.gopls,
@@ -58,12 +58,7 @@ def session(workspace: Path, env: dict[str, str], tmp_path: Path,
         client.initialize(workspace)
         yield client, gopls_child(proc.pid)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None and not pipe.closed:
-                pipe.close()
+        reap(proc)
 
 
 def gopls_child(proxy_pid: int) -> psutil.Process:
@@ -165,12 +160,7 @@ def test_editor_is_killed(workspace: Path, env: dict[str, str], tmp_path: Path) 
         editor.wait(10)
         assert_gone(proxy, gopls)
     finally:
-        if editor.poll() is None:
-            editor.kill()
-        editor.wait(10)
-        for pipe in (editor.stdin, editor.stdout):
-            if pipe is not None:
-                pipe.close()
+        reap(editor)
 
 
 def test_gopls_crash_with_restart_leaves_one_gopls(

@@ -273,7 +273,7 @@ def test_gopls_answers_the_liveness_ping_with_method_not_found(hello_workspace: 
     """What the watchdog relies on: a live gopls answers an unknown method with -32601."""
     import subprocess
 
-    from .rawclient import RawClient
+    from .rawclient import RawClient, reap
 
     proc = subprocess.Popen([str(real_gopls)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             cwd=hello_workspace)
@@ -284,11 +284,7 @@ def test_gopls_answers_the_liveness_ping_with_method_not_found(hello_workspace: 
         answer = client.wait_response("ping", 20)
         assert answer["error"]["code"] == -32601
     finally:
-        proc.kill()
-        proc.wait(10)
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                pipe.close()
+        reap(proc)
 
 
 async def g_hover_hello(g: Guarded, within: float) -> str:

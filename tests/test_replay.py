@@ -20,7 +20,7 @@ from lspguard.replay_plan import Plan
 from lspguard.trace import Trace, TraceEntry, TraceHeader, read_trace, write_trace
 
 from .conftest import SAMPLE
-from .rawclient import RawClient, find_gopls
+from .rawclient import RawClient, find_gopls, reap
 from .traces.record_corpus import SCENARIOS, recording_command, run_scenario
 
 # The lsp_replay fixture, for this module only (projects get it through the pytest11 entry point).
@@ -83,12 +83,7 @@ def fault_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         client.send({"jsonrpc": "2.0", "method": "exit"})
         assert proc.wait(20) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                pipe.close()
+        reap(proc)
     return out
 
 

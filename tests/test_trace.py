@@ -18,7 +18,7 @@ from lspguard.rootmap import RootMap
 from lspguard.trace import Trace, TraceEntry, TraceHeader, TraceWriter, read_trace, write_trace
 from lspguard.trace_import import detect_format, import_log, parse_lsp_devtools
 
-from .rawclient import RawClient
+from .rawclient import RawClient, reap
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = "file:///home/me/proj"
@@ -367,12 +367,7 @@ def test_record_subcommand_writes_the_session(tmp_path: Path, include_text: bool
         client.send({"jsonrpc": "2.0", "method": "exit"})
         assert proc.wait(20) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                pipe.close()
+        reap(proc)
     trace = read_trace(out)
     assert trace.header.redacted is not include_text
     assert trace.header.workspace_folders == (tmp_path.as_uri(),)
