@@ -64,11 +64,7 @@ class FrameReader:
     def feed(self, data: bytes) -> None:
         self.bytes_in += len(data)
         if type(data) is bytes and (frame := self.decoder.take_whole(data)) is not None:
-            self.frames_in += 1
-            try:
-                self.on_frame(frame)
-            except Exception:  # a bug of ours must not silently kill the transport
-                log.exception("%s: error handling %r", self.name, frame)
+            self._deliver(frame)
             return
         self.decoder.receive_data(data)
         self._drain()
@@ -93,11 +89,14 @@ class FrameReader:
                 continue
             if not isinstance(frame, Frame):  # NEED_DATA or EOF
                 return
-            self.frames_in += 1
-            try:
-                self.on_frame(frame)
-            except Exception:  # a bug of ours must not silently kill the transport
-                log.exception("%s: error handling %r", self.name, frame)
+            self._deliver(frame)
+
+    def _deliver(self, frame: Frame) -> None:
+        self.frames_in += 1
+        try:
+            self.on_frame(frame)
+        except Exception:  # a bug of ours must not silently kill the transport
+            log.exception("%s: error handling %r", self.name, frame)
 
 
 class PipeWriter:
