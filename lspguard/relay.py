@@ -75,6 +75,7 @@ class Relay:
         self.client_out = PipeWriter("client")
         self.backend: Backend | None = None
         self.generation = 0
+        self.live_generation = 0  # whose output reaches the editor: 0 once a restart condemns it
         self.shutdown_requested = False
         self.exit_received = False
         self.exit_forwarded = False
@@ -277,8 +278,8 @@ class Relay:
     # ---------------------------------------------------------------- server -> editor
 
     def _from_server(self, gen: int, frame: Frame) -> None:
-        if gen != self.generation:
-            return  # a dead generation's last words: the editor has moved on
+        if gen != self.live_generation:
+            return  # a condemned generation's last words: the editor has moved on
         try:
             msg = peek(frame.body)
         except Exception as exc:
@@ -291,9 +292,8 @@ class Relay:
         kind = msg.kind
         out: bytes | None = frame.raw
         if kind is Kind.RESPONSE:
-            if self._own_answer(msg, frame):
+            if self._own_answer(msg, frame) or not self._server_response(frame, msg):
                 return
-            self._server_response(frame, msg)
         elif kind is Kind.REQUEST:
             out = self._server_request(frame, msg, gen)
         elif msg.method == "$/progress":
@@ -309,12 +309,14 @@ class Relay:
         if out is not None:
             self.client_out.write(out)
 
-    def _server_response(self, frame: Frame, msg: Message) -> None:
-        if msg.id is None:
-            return
-        req = self.pending.pop(C2S, msg.id)
+    def _server_response(self, frame: Frame, msg: Message) -> bool:
+        """Book-keep an answer to an editor request; False if the editor must not see it (an
+        id it is not waiting for: answering twice would break its JSON-RPC layer)."""
+        req = self.pending.pop(C2S, msg.id) if msg.id is not None else None
         if req is None:
-            return
+            log.warning("dropped the language server's answer to id %r: no such request is "
+                        "pending", msg.id)
+            return False
         took = time.monotonic() - req.started
         self.latency.record(req.method, took)
         self.timeline.append((req.method, req.started, took, req.generation, not msg.is_error))
@@ -323,6 +325,7 @@ class Relay:
             message = decode_full(frame.body)
             self.mirror.on_initialize_result(message.get("result"))
             self._set_state("running")
+        return True
 
     def _server_request(self, frame: Frame, msg: Message, gen: int) -> bytes | None:
         """Book-keep a server request; return the bytes to forward (None: answered here)."""

@@ -122,6 +122,7 @@ class Session(Relay):
         backend.writer.feeders.append(self.client_reader)  # back-pressure onto the editor
         self.client_out.feeders = [reader]
         self.backend, self.backend_label = backend, label
+        self.live_generation = gen
         self.effects.new_generation(gen)
         await backend.start()
         assert self._tg is not None
@@ -243,6 +244,7 @@ class Session(Relay):
             return
         assert self._tg is not None and self.recovery is not None
         self.recovering = True
+        self.live_generation = 0  # its late answers would reach requests already failed
         self._set_state("restarting")
         self._tg.start_soon(self.recovery.recover, verdict)
 

@@ -20,7 +20,7 @@ With --once-file, the fault fires only if PATH does not exist yet (and creates i
 server that lspguard restarts behaves. Test-only requests: `fault/documentText` {uri} -> text
 and version as this server sees them; `fault/notes` -> the `seq` of every `fault/note`
 notification received, in order; `fault/echo` -> its params; `fault/whoami` -> --name, pid
-and GODEBUG.
+and GODEBUG; `fault/answerTwice` -> answers twice, then answers id 999999 (never asked).
 """
 
 from __future__ import annotations
@@ -100,6 +100,10 @@ class Server:
             return
         if "id" not in msg:
             self.notification(method, params)
+            return
+        if method == "fault/answerTwice":  # a buggy server: a second answer, and one to no one
+            for req_id in (msg["id"], msg["id"], 999999):
+                write_message({"jsonrpc": "2.0", "id": req_id, "result": params})
             return
         try:
             result = self.request(method, params)
