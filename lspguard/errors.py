@@ -7,7 +7,8 @@
      ├── ConfigError              a config file is unreadable, has an unknown key or a wrong type
      ├── BackendError             the language server could not be started or found
      │    └── ShimLoopError       the "real gopls" resolves to an lspguard shim
-     └── TraceError               a trace file is malformed (record/replay)
+     ├── TraceError               a trace file is malformed (record/replay)
+     └── StdioError               stdin/stdout cannot carry an LSP session (e.g. a regular file)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "ProtocolError",
     "RemoteProtocolError",
     "ShimLoopError",
+    "StdioError",
     "TraceError",
 ]
 
@@ -58,3 +60,7 @@ class ShimLoopError(BackendError):
 
 class TraceError(LspguardError):
     """A trace file is malformed; the message names the line and what was wrong."""
+
+
+class StdioError(LspguardError):
+    """stdin or stdout is not something an LSP session can run over (a regular file, say)."""

@@ -12,17 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
-from .errors import RemoteProtocolError
+from .errors import RemoteProtocolError, StdioError
 from .framing import Frame, FrameDecoder
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["HIGH_WATER", "READ_SIZE", "FrameReader", "PipeWriter", "open_stdio"]
+__all__ = ["HIGH_WATER", "READ_SIZE", "FrameReader", "PipeWriter", "check_stdio", "open_stdio"]
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,31 @@ class _WriteProtocol(asyncio.Protocol):
         self.writer.connection_lost(exc)
 
 
+def check_stdio() -> bool:
+    """Raise StdioError unless stdin and stdout can carry a session; True if both are pipes or
+    sockets. Those are what an editor gives; a terminal works too, but only with asyncio's own
+    loop (libuv aborts the process on fds it does not expect), and epoll refuses regular files
+    and /dev/null, which would leave the session waiting for input that never comes."""
+    pipes = True
+    for fd, name in ((0, "stdin"), (1, "stdout")):
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError as exc:
+            raise StdioError(f"{name} is not open ({exc.strerror}): an editor starts lspguard "
+                             "with pipes on stdin and stdout") from exc
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            continue
+        if os.isatty(fd):
+            pipes = False
+            continue
+        what = ("a regular file" if stat.S_ISREG(mode) else
+                "a device that is not a terminal" if stat.S_ISCHR(mode) else "not a pipe")
+        raise StdioError(f"{name} is {what}: lspguard speaks LSP over pipes or sockets on stdin "
+                         "and stdout, as an editor starts it (to replay a recorded session, "
+                         "use `lspguard replay`)")
+    return pipes
+
+
 async def open_stdio(reader: FrameReader, writer: PipeWriter) -> None:
     """Connect our stdin to `reader` and our stdout to `writer`.
 
@@ -198,8 +224,8 @@ async def open_stdio(reader: FrameReader, writer: PipeWriter) -> None:
     try:
         await loop.connect_read_pipe(lambda: _ReadProtocol(reader), stdin)
         transport, _ = await loop.connect_write_pipe(lambda: _WriteProtocol(writer), stdout)
-    except ValueError as exc:  # e.g. stdin is a regular file
-        raise OSError(f"lspguard needs pipes or sockets on stdin/stdout: {exc}") from exc
+    except ValueError as exc:  # check_stdio() let through something the loop refuses
+        raise StdioError(f"lspguard needs pipes or sockets on stdin/stdout: {exc}") from exc
     writer.bind(transport)
 
 

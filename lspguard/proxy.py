@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import anyio
 
 from . import paths
-from .errors import LspguardError
+from .errors import LspguardError, StdioError
 from .logs import setup_session_logging
-from .pipes import open_stdio
+from .pipes import check_stdio, open_stdio
 from .session import Session
 
 if TYPE_CHECKING:
@@ -34,6 +34,11 @@ def run_proxy(command: Sequence[str], config: Config, *, log_stderr: bool | None
     With `trace_path` (or `[trace] enabled`), every message is recorded for `lspguard replay`.
     Returns the process exit code (0 after shutdown + exit, 1 otherwise).
     """
+    try:
+        pipes_only = check_stdio()  # before anything starts: no server for a session that can't run
+    except StdioError as exc:
+        print(f"lspguard: {exc}", file=sys.stderr)
+        return 1
     to_stderr = config.proxy.log_stderr if log_stderr is None else log_stderr
     log_file = setup_session_logging(config.proxy.log_level, to_stderr=to_stderr)
     log.info("lspguard guarding: %s (config %s)", " ".join(command), config.source)
@@ -53,7 +58,7 @@ def run_proxy(command: Sequence[str], config: Config, *, log_stderr: bool | None
         return await session.run(lambda: open_stdio(session.client_reader, session.client_out))
 
     try:
-        return anyio.run(main, backend="asyncio", backend_options=_backend_options())
+        return anyio.run(main, backend="asyncio", backend_options=_backend_options(pipes_only))
     except (LspguardError, ExceptionGroup) as exc:
         errors = _own_errors(exc)
         if not errors:
@@ -83,7 +88,10 @@ def default_trace_path(config: Config) -> Path:
     return directory / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
 
 
-def _backend_options() -> dict[str, bool]:
+def _backend_options(pipes_only: bool) -> dict[str, bool]:
+    """uvloop when installed and stdin/stdout are pipes or sockets; else asyncio's own loop."""
+    if not pipes_only:
+        return {}
     try:
         import uvloop  # noqa: F401
     except ImportError:
