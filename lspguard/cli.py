@@ -95,13 +95,14 @@ def server_command(args: argparse.Namespace, usage: str) -> list[str] | None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .config import resolve_config
-    from .proxy import run_proxy
+    from .proxy import exit_code_or_exit_now, run_proxy
 
     command = server_command(args, "lspguard run -- gopls serve")
     if command is None:
         return 2
     config = resolve_config(args.config)
-    return run_proxy([*command, *config.backend.args], config, log_stderr=args.log_stderr)
+    return exit_code_or_exit_now(
+        run_proxy([*command, *config.backend.args], config, log_stderr=args.log_stderr))
 
 
 def _cmd_install_shim(args: argparse.Namespace) -> int:

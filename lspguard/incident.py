@@ -70,7 +70,7 @@ class Evidence:
         target = backend if backend is not None else s.backend
         path = await snapshot_now(self.context(verdict, reason, target), budget=cfg.budget,
                                   strace_seconds=cfg.strace_seconds, keep=cfg.keep,
-                                  max_bytes=cfg.max_mb * 1024 * 1024)
+                                  max_bytes=cfg.max_mb * 1024 * 1024, hurry=s.ending)
         if path is None:
             return None
         s.bundles.append(str(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
     from .config import Config
 
-__all__ = ["default_trace_path", "run_proxy"]
+__all__ = ["default_trace_path", "exit_code_or_exit_now", "run_proxy"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,22 @@ def run_proxy(command: Sequence[str], config: Config, *, log_stderr: bool | None
             log.error("%s", error)
             print(f"lspguard: {error}", file=sys.stderr)
         return 1
+
+
+def exit_code_or_exit_now(code: int) -> int:
+    """Return `code` for the caller to exit with, or end the process with it here when worker
+    threads are still running: evidence collectors abandon threads stuck on a /proc read of a
+    process in D state (a hung mount), and interpreter exit would wait for them forever."""
+    collect = sys.modules.get("lspguard.snapshot.collect")  # not imported: no evidence taken
+    blocked = collect.threads_still_blocked() if collect is not None else 0
+    if not blocked:
+        return code
+    log.warning("exiting now: %d evidence collector thread(s) still blocked", blocked)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _own_errors(exc: BaseException) -> list[LspguardError]:

@@ -103,7 +103,7 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 def _cmd_record(args: argparse.Namespace) -> int:
     from .cli import server_command
     from .config import resolve_config
-    from .proxy import default_trace_path, run_proxy
+    from .proxy import default_trace_path, exit_code_or_exit_now, run_proxy
 
     command = server_command(args, "lspguard record --out session.jsonl -- gopls serve")
     if command is None:
@@ -113,8 +113,9 @@ def _cmd_record(args: argparse.Namespace) -> int:
     # stdout is the LSP stream: say where the trace goes on stderr only.
     print(f"lspguard record: writing {out}"
           + ("" if args.include_text else " (document text redacted)"), file=sys.stderr)
-    return run_proxy([*command, *config.backend.args], config, log_stderr=args.log_stderr,
-                     trace_path=out, include_text=args.include_text)
+    return exit_code_or_exit_now(
+        run_proxy([*command, *config.backend.args], config, log_stderr=args.log_stderr,
+                  trace_path=out, include_text=args.include_text))
 
 
 # ------------------------------------------------------------------------------------- replay

@@ -1,8 +1,9 @@
 """One editor connection under supervision: the lifecycle around the relay (relay.py).
 
 The task group holds the watchers (editor gone, backend exited, signals, status file, watchdog);
-when one of them ends the session, `_finish` runs shielded: goodbye to the backend (shutdown,
-exit), then SIGTERM, then SIGKILL. The exit code mirrors the LSP spec: 0 after shutdown + exit.
+when one of them ends the session, `_let_go` runs shielded: goodbye to the backend (shutdown,
+exit), then SIGTERM, then SIGKILL. An incident bundle still being collected is then cut short
+and written. The exit code mirrors the LSP spec: 0 after shutdown + exit.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ C2S = Direction.CLIENT_TO_SERVER
 S2C = Direction.SERVER_TO_CLIENT
 OWN_ID_PREFIX = "lspguard-"
 _SMALL_BODY = 64 * 1024
+# How long a bundle begun before the session ended may take to be written, once cut short.
+_EVIDENCE_GRACE = 3.0
 
 
 
@@ -62,8 +65,11 @@ class Session(Relay):
         # Writes the incident bundle for a verdict (or on demand) before anything is killed.
         self.snapshot_hook: Callable[[Verdict | None, Backend | None],
                                      Awaitable[str | None]] | None = self._snapshot
-        self._ended = anyio.Event()
+        self.ending = anyio.Event()  # set by end(); bundles being collected then finish early
         self._tg: anyio.abc.TaskGroup | None = None
+        # Evidence runs here, not in _tg: a bundle begun just before the editor quits is still
+        # written (cut short by `ending`) after the session's own tasks are cancelled.
+        self.evidence_tasks: anyio.abc.TaskGroup | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -75,25 +81,38 @@ class Session(Relay):
 
         self.recovery = Recovery(self)
         try:
-            async with anyio.create_task_group() as tg:
-                self._tg = tg
-                tg.start_soon(self._watch_signals)
-                if self.trace is not None:
-                    tg.start_soon(self.trace.run)
-                await self.start_backend(self.command, self.config.backend.env, "primary")
-                await self._serve_control(tg)
-                await connect_editor()
-                self._set_state("initializing")
-                tg.start_soon(self._watch_editor)
-                tg.start_soon(self._status_loop)
-                if self.config.watchdog.enabled:
-                    tg.start_soon(self.watchdog.run)
-                await self._ended.wait()
-                tg.cancel_scope.cancel()
+            async with anyio.create_task_group() as evidence_tasks:
+                self.evidence_tasks = evidence_tasks
+                try:
+                    await self._serve(connect_editor)
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await self._let_go()
+                evidence_tasks.cancel_scope.deadline = anyio.current_time() + _EVIDENCE_GRACE
         finally:
-            with anyio.CancelScope(shield=True):
-                await self._finish()
+            self._set_state("exited")
+            log.info("session over (%s); exit code %d; %d frames from the editor, %d restarts",
+                     self.end_reason, self.exit_code, self.client_reader.frames_in,
+                     max(0, self.generation - 1))
+            self.status.remove()
         return self.exit_code
+
+    async def _serve(self, connect_editor: Callable[[], Awaitable[None]]) -> None:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            tg.start_soon(self._watch_signals)
+            if self.trace is not None:
+                tg.start_soon(self.trace.run)
+            await self.start_backend(self.command, self.config.backend.env, "primary")
+            await self._serve_control(tg)
+            await connect_editor()
+            self._set_state("initializing")
+            tg.start_soon(self._watch_editor)
+            tg.start_soon(self._status_loop)
+            if self.config.watchdog.enabled:
+                tg.start_soon(self.watchdog.run)
+            await self.ending.wait()
+            tg.cancel_scope.cancel()
 
     @property
     def exit_code(self) -> int:
@@ -105,7 +124,7 @@ class Session(Relay):
             self.end_reason = reason
             log.info("session ending: %s", reason)
             self._set_state("stopping")
-        self._ended.set()
+        self.ending.set()
 
     async def start_backend(self, argv: Sequence[str], env: Mapping[str, str],
                             label: str) -> Backend:
@@ -180,7 +199,9 @@ class Session(Relay):
             self.status.write()
             await anyio.sleep(self.config.proxy.status_interval)
 
-    async def _finish(self) -> None:
+    async def _let_go(self) -> None:
+        """Stop the backend and close the editor's pipe and the trace (bundles may still be
+        finishing: `run` waits for them, briefly, after this)."""
         backend = self.backend
         if backend is not None:
             talkative = self.mirror.initialize_result is not None or self.exit_forwarded
@@ -189,11 +210,6 @@ class Session(Relay):
         await self.client_out.aclose(within=1.0)
         if self.trace is not None:
             await self.trace.aclose()
-        self._set_state("exited")
-        log.info("session over (%s); exit code %d; %d frames from the editor, %d restarts",
-                 self.end_reason, self.exit_code, self.client_reader.frames_in,
-                 max(0, self.generation - 1))
-        self.status.remove()
 
     async def _goodbye(self) -> None:
         """Let the backend exit on its own terms: shutdown and exit (unless already sent)."""

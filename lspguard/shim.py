@@ -343,9 +343,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         real = find_real_gopls(config.backend.gopls, self_path=_self_path())
         if classify(args) is ShimMode.PASSTHROUGH:
             return _exec(real, args)
-        from lspguard.proxy import run_proxy
+        from lspguard import proxy
 
-        return run_proxy([str(real), *args, *config.backend.args], config)
+        return proxy.exit_code_or_exit_now(
+            proxy.run_proxy([str(real), *args, *config.backend.args], config))
     except ConfigError as e:
         return _fail(str(e), EXIT_CONFIG)
     except BackendError as e:  # includes ShimLoopError

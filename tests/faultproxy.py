@@ -95,10 +95,12 @@ class Proxy:
 
 
 def start_proxy(tmp_path: Path, *fault_args: str, handshake_timeout: float = HANDSHAKE_TIMEOUT,
-                extra_config: str = "", once: bool = True) -> Proxy:
+                extra_config: str = "", once: bool = True, strace_seconds: float = 0.5) -> Proxy:
     cfg = tmp_path / "lspguard.toml"
     config = FAST_WATCHDOG.replace(f"handshake_timeout = {HANDSHAKE_TIMEOUT}",
                                    f"handshake_timeout = {handshake_timeout}")
+    config = config.replace("strace_seconds = 0.5\nbudget = 2.0",
+                            f"strace_seconds = {strace_seconds}\nbudget = {strace_seconds + 1.5}")
     if extra_config:  # replaces the [restart] section
         config = config.replace("[restart]\nbackoff_initial = 0.1\n", "") + extra_config
     cfg.write_text(config)

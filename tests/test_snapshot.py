@@ -541,3 +541,24 @@ def test_cli_module_imports_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=30, check=True).stdout
     assert out.strip() == "[]"
+
+
+_BLOCKED_COLLECTOR = """
+import sys, threading, anyio
+from lspguard.snapshot.collect import in_thread
+from lspguard.proxy import exit_code_or_exit_now
+forever = threading.Event()
+async def main():
+    with anyio.move_on_after(0.2):  # a /proc read stuck on a hung mount, abandoned
+        await in_thread(forever.wait if sys.argv[1] == "blocked" else (lambda: None))
+anyio.run(main)
+print("leaving", flush=True)
+raise SystemExit(exit_code_or_exit_now(3))
+"""
+
+
+@pytest.mark.parametrize("collector", ["blocked", "done"])
+def test_proxy_exits_even_with_a_collector_thread_blocked(collector: str) -> None:
+    proc = subprocess.run([sys.executable, "-c", _BLOCKED_COLLECTOR, collector],
+                          capture_output=True, text=True, timeout=30)
+    assert (proc.returncode, proc.stdout) == (3, "leaving\n"), proc.stderr

@@ -92,6 +92,31 @@ def test_fault_on_a_request(tmp_path: Path, proxies: list[Proxy], fault: str, ve
     assert only["error"]["code"] == -32801, only  # ContentModified
 
 
+def test_editor_quitting_right_after_a_hang_still_gets_its_bundle(tmp_path: Path,
+                                                                  proxies: list[Proxy]) -> None:
+    """Quitting is what a user does right after a hang; the evidence must survive it."""
+    p = start_proxy(tmp_path, "--fault", "hang-method", "--on", "textDocument/hover",
+                    strace_seconds=60.0)  # collection would outlast the session by far
+    proxies.append(p)
+    initialize(p)
+    rid = hover(p)
+    assert p.answer(rid, HOVER_DEADLINE + 10)["error"]["code"] == -32801  # recovery has begun
+    t0 = time.monotonic()
+    p.answer(p.request("shutdown", None), 15)
+    p.notify("exit", None)
+    assert p.client.proc.wait(15) == 0
+    assert time.monotonic() - t0 < 10, "the proxy waited for the whole strace sample"
+    bundle = latest_bundle(tmp_path / "state", "deadlocked")
+    assert bundle["threads"], bundle["process"]  # the quick facts are waited for
+    collectors = bundle["incident"]["collectors"]
+    if collectors["strace"]["status"] != "skipped":  # no strace, or no ptrace: nothing to cut
+        assert collectors["strace"]["status"] == "ok", collectors["strace"]
+        sample = (bundle["dir"] / "strace.txt").read_text()
+        assert "# cut short: the session ended" in sample  # a shorter sample, kept
+    assert collectors["host"]["status"] in ("ok", "timeout"), collectors["host"]
+    assert not (p.runtime / "sessions" / f"{p.client.proc.pid}.json").exists()
+
+
 def test_answers_the_editor_is_not_waiting_for_are_dropped(tmp_path: Path,
                                                            proxies: list[Proxy]) -> None:
     p = start_proxy(tmp_path)

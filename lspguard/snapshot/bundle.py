@@ -61,10 +61,12 @@ def incidents_dir() -> Path:
 
 async def write_bundle(ctx: IncidentContext, *, root: Path | None = None, budget: float = 5.0,
                        strace_seconds: float = 3.0, keep: int | None = DEFAULT_KEEP,
-                       max_bytes: int | None = DEFAULT_MAX_BYTES) -> Path:
+                       max_bytes: int | None = DEFAULT_MAX_BYTES,
+                       hurry: anyio.Event | None = None) -> Path:
     """Collect evidence about `ctx`'s backend and write a bundle; return its directory.
 
-    Takes about `budget` seconds at most (collection gets 80 % of it, writing the rest). Older
+    Takes about `budget` seconds at most (collection gets 80 % of it, writing the rest); once
+    `hurry` is set, collection stops and the bundle is written with what it has. Older
     bundles beyond `keep` / `max_bytes` are pruned afterwards (None: no limit). Raises OSError
     only when the bundle directory itself cannot be written.
     """
@@ -75,8 +77,8 @@ async def write_bundle(ctx: IncidentContext, *, root: Path | None = None, budget
     try:
         deadline = started + budget - min(1.0, 0.2 * budget)
         tree: list[dict[str, Any]] = []  # filled process by process: kept on a timeout too
-        results = await run_collectors(_collectors(ctx, deadline, strace_seconds, tree),
-                                       deadline)
+        results = await run_collectors(
+            _collectors(ctx, deadline, strace_seconds, tree, hurry), deadline, hurry)
         if results["process"].data is None:
             results["process"].data = list(tree)
         collected = time.monotonic()
@@ -122,7 +124,7 @@ def bundle_name(ctx: IncidentContext, wall: float) -> str:
 
 
 def _collectors(ctx: IncidentContext, deadline: float, strace_seconds: float,
-                tree: list[dict[str, Any]]) -> list[Collector]:
+                tree: list[dict[str, Any]], hurry: anyio.Event | None) -> list[Collector]:
     pid = ctx.backend_pid
 
     async def process() -> Any:
@@ -141,7 +143,7 @@ def _collectors(ctx: IncidentContext, deadline: float, strace_seconds: float,
         seconds = min(strace_seconds, deadline - time.monotonic() - 1.2)
         if seconds < 0.2:
             raise Skipped("no time left in the bundle's budget for a strace sample")
-        return await collect_strace(pids[:16], seconds)
+        return await collect_strace(pids[:16], seconds, until=hurry)
 
     async def goroutines() -> Any:
         address = ctx.debug_address
@@ -164,12 +166,13 @@ def _collectors(ctx: IncidentContext, deadline: float, strace_seconds: float,
         return await in_thread(lambda: tail_lines(Path(log), SESSION_LOG_LINES))
 
     return [
-        Collector("process", process, 1.5),
-        Collector("strace", strace, strace_seconds + 2.5, after=("process",)),
+        Collector("process", process, 1.5, when_hurried="wait"),
+        Collector("strace", strace, strace_seconds + 2.5, after=("process",),
+                  when_hurried="wait"),  # the sample ends early, and is kept
         Collector("goroutines", goroutines, 2.5),
         Collector("host", host, 3.5),
-        Collector("messages", messages, 2.0),
-        Collector("session_log", session_log, 1.0),
+        Collector("messages", messages, 2.0, when_hurried="wait"),
+        Collector("session_log", session_log, 1.0, when_hurried="wait"),
     ]
 
 

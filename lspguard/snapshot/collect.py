@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 __all__ = ["Collector", "CollectorResult", "Skipped", "in_thread", "run_bounded",
-           "run_collectors"]
+           "run_collectors", "threads_still_blocked"]
 
 Status = Literal["ok", "error", "timeout", "skipped"]
 
@@ -52,19 +53,46 @@ class Collector:
     timeout: float
     # Names of collectors to wait for first (each is waited for only until its own end).
     after: tuple[str, ...] = ()
+    # When the session ends mid-collection: cancel it, or wait for it (up to `timeout`)
+    # because it is quick and central to every bundle, or ends early by itself.
+    when_hurried: Literal["cancel", "wait"] = "cancel"
     done: anyio.Event = field(default_factory=anyio.Event)
+
+
+_busy_threads = 0
+_busy_lock = threading.Lock()
+
+
+def threads_still_blocked() -> int:
+    """How many `in_thread` calls have not returned (abandoned ones included)."""
+    return _busy_threads
 
 
 async def in_thread(func: Callable[[], Any]) -> Any:
     """Run blocking `func` in a worker thread that is abandoned (not waited for) on cancel."""
-    return await anyio.to_thread.run_sync(func, abandon_on_cancel=True)
+
+    def counted() -> Any:
+        global _busy_threads
+        with _busy_lock:
+            _busy_threads += 1
+        try:
+            return func()
+        finally:
+            with _busy_lock:
+                _busy_threads -= 1
+
+    return await anyio.to_thread.run_sync(counted, abandon_on_cancel=True)
 
 
-async def run_collectors(collectors: Sequence[Collector], deadline: float
-                         ) -> dict[str, CollectorResult]:
-    """Run `collectors` concurrently until each ends or `deadline` (time.monotonic()) passes."""
+async def run_collectors(collectors: Sequence[Collector], deadline: float,
+                         hurry: anyio.Event | None = None) -> dict[str, CollectorResult]:
+    """Run `collectors` concurrently until each ends or `deadline` (time.monotonic()) passes.
+
+    Once `hurry` is set (the session is ending), collectors that are not `essential` stop and
+    the bundle gets what they had, except those that say to wait for them."""
     results = {c.name: CollectorResult(c.name) for c in collectors}
     by_name = {c.name: c for c in collectors}
+    scopes = {c.name: anyio.CancelScope() for c in collectors if c.when_hurried == "cancel"}
 
     async def one(collector: Collector) -> None:
         result = results[collector.name]
@@ -74,11 +102,12 @@ async def run_collectors(collectors: Sequence[Collector], deadline: float
                     await by_name[name].done.wait()
             started = time.monotonic()
             timeout = min(collector.timeout, deadline - started)
-            result.error = f"did not finish within {timeout:.1f} s"
+            result.error = result.error or f"did not finish within {timeout:.1f} s"
             try:
-                with anyio.fail_after(max(timeout, 0.0)):
+                with scopes.get(collector.name) or anyio.CancelScope(), \
+                        anyio.fail_after(max(timeout, 0.0)):
                     result.data = await collector.run()
-                result.status, result.error = "ok", None
+                    result.status, result.error = "ok", None
             except TimeoutError:
                 result.status = "timeout"
             except Skipped as exc:
@@ -89,10 +118,21 @@ async def run_collectors(collectors: Sequence[Collector], deadline: float
         finally:
             collector.done.set()
 
+    async def cut_short_when(event: anyio.Event) -> None:
+        await event.wait()
+        for name, scope in scopes.items():
+            if not by_name[name].done.is_set():
+                results[name].error = "cut short: the session ended before it finished"
+                scope.cancel()
+
     with anyio.move_on_after(max(deadline - time.monotonic(), 0.0)):
-        async with anyio.create_task_group() as tg:
-            for collector in collectors:
-                tg.start_soon(one, collector)
+        async with anyio.create_task_group() as watcher:
+            if hurry is not None:
+                watcher.start_soon(cut_short_when, hurry)
+            async with anyio.create_task_group() as tg:
+                for collector in collectors:
+                    tg.start_soon(one, collector)
+            watcher.cancel_scope.cancel()
     for result in results.values():
         if result.status == "timeout" and result.error is None:
             result.error = "did not start or finish before the bundle's deadline"

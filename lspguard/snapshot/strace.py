@@ -31,8 +31,10 @@ _CAP_SYS_PTRACE = 19
 
 
 async def collect_strace(pids: Sequence[int], seconds: float, *,
-                         strace: str | None = None, max_bytes: int = MAX_OUTPUT) -> str:
-    """Trace `pids` (all their threads) for `seconds`; return strace's output with a header."""
+                         strace: str | None = None, max_bytes: int = MAX_OUTPUT,
+                         until: anyio.Event | None = None) -> str:
+    """Trace `pids` (all their threads) for `seconds`, or until `until` is set (the sample
+    is then shorter, not lost); return strace's output with a header."""
     if not pids:
         raise Skipped("no backend process to trace")
     exe = shutil.which(strace or "strace")
@@ -70,7 +72,9 @@ async def collect_strace(pids: Sequence[int], seconds: float, *,
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(drain)
-            with anyio.move_on_after(seconds):
+            with anyio.move_on_after(seconds) as sampling:
+                if until is not None:
+                    tg.start_soon(_cancel_when, until, sampling)
                 await process.wait()  # strace ends early when it cannot attach
             with anyio.CancelScope(shield=True):
                 await _stop(process)
@@ -89,9 +93,16 @@ async def collect_strace(pids: Sequence[int], seconds: float, *,
             [text.strip().splitlines()[0] if text.strip() else "EPERM", *obstacles]))
     header = [f"# {' '.join(argv)}", f"# sampled for {elapsed:.2f} s; strace exit status "
               f"{process.returncode}"]
+    if until is not None and until.is_set() and elapsed < seconds:
+        header.append("# cut short: the session ended")
     if dropped:
         header.append(f"# output capped at {max_bytes} bytes; {dropped} more bytes dropped")
     return "\n".join(header) + "\n" + text
+
+
+async def _cancel_when(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 async def _stop(process: anyio.abc.Process) -> None:
