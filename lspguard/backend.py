@@ -56,8 +56,10 @@ class _Protocol(asyncio.SubprocessProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement, but do not subclass, asyncio's transport classes.
-        out = cast("asyncio.ReadTransport",
-                   cast("asyncio.SubprocessTransport", transport).get_pipe_transport(1))
+        process = cast("asyncio.SubprocessTransport", transport)
+        # Known from here: a server that dies at once is reported before subprocess_exec returns.
+        self.backend._transport, self.backend.pid = process, process.get_pid()
+        out = cast("asyncio.ReadTransport", process.get_pipe_transport(1))
         if hasattr(out, "max_size"):  # asyncio's pipe transport reads 256 KiB otherwise
             out.max_size = READ_SIZE
         self.backend.reader.attach(out.pause_reading, out.resume_reading)

@@ -113,7 +113,12 @@ class PipeWriter:
 
     def bind(self, transport: asyncio.WriteTransport) -> None:
         self.transport = transport
-        transport.set_write_buffer_limits(high=HIGH_WATER)
+        if transport.is_closing():  # the peer died before we got here: writes are dropped
+            return
+        try:
+            transport.set_write_buffer_limits(high=HIGH_WATER)
+        except RuntimeError:  # uvloop: closed between the check and now
+            log.debug("%s: closed before it was bound", self.name)
 
     def write(self, data: bytes) -> None:
         transport = self.transport

@@ -114,8 +114,8 @@ class Recovery:
             s.notify_client("$/progress", {"token": token, "value": {"kind": "end"}})
         bundle: list[str] = []
         evidence_in = anyio.Event()
-        assert s._tg is not None
-        s._tg.start_soon(self._evidence_then_stop, verdict, dead, bundle, evidence_in)
+        assert s._tg is not None and s.evidence_tasks is not None
+        s.evidence_tasks.start_soon(self._evidence_then_stop, verdict, dead, bundle, evidence_in)
         label = await self._escalate(verdict)
         if label is None:
             await evidence_in.wait()  # the message names the incident report
@@ -308,6 +308,10 @@ class Recovery:
         s.notify_client("window/showMessage", {
             "type": MessageType.Error,
             "message": f"lspguard: {s.degraded}. Run `lspguard restart` or reload the window."})
+        for req in s.pending.in_direction(Direction.CLIENT_TO_SERVER):  # e.g. its initialize
+            s.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
+            s.reply_client(req.id, error=(LSPErrorCodes.RequestFailed,
+                                          f"{req.method} failed: {s.degraded}"))
         held, s.held = list(s.held), deque()
         for frame, msg in held:  # held requests now fail clearly; notifications are mirrored
             s.hold_or_answer(frame, msg)

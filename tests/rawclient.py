@@ -96,7 +96,7 @@ def reap(proc: subprocess.Popen[Any]) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.wait(10)
-    for pipe in (proc.stdin, proc.stdout):
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
         if pipe is not None and not pipe.closed:
             pipe.close()
 

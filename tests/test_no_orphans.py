@@ -196,3 +196,24 @@ def test_server_that_cannot_start_is_a_clear_error(tmp_path: Path, env: dict[str
     assert proc.stdout == b""  # nothing but LSP frames ever goes to stdout
     assert b"lspguard: cannot start" in proc.stderr
     assert b"Traceback" not in proc.stderr
+
+
+def test_server_that_dies_at_once_is_no_crash(tmp_path: Path, env: dict[str, str]) -> None:
+    """It exits before lspguard has wired its pipes (a race uvloop reports as RuntimeError):
+    restarts are tried, the editor's initialize is answered with an error, nothing crashes."""
+    proc = subprocess.Popen(lspguard_command("sh", "-c", "exit 3"), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    client = RawClient(proc)
+    try:
+        client.send({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                     "params": {"processId": None, "rootUri": None, "capabilities": {}}})
+        answer = client.wait_response(1, 30)
+        assert answer["error"]["code"] == -32803, answer  # RequestFailed: the server is down
+        assert "exit code 3" in answer["error"]["message"]
+        assert proc.stdin is not None
+        proc.stdin.close()
+        assert proc.wait(GONE_WITHIN) == 1
+        assert proc.stderr is not None
+        assert b"Traceback" not in proc.stderr.read()
+    finally:
+        reap(proc)
