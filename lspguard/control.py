@@ -402,6 +402,10 @@ def _cmd_control(args: argparse.Namespace) -> int:
     result = call_control(path, command, timeout=args.timeout)
     if args.json:
         print(json.dumps(result, indent=2, default=_json_default))
+    elif command == "restart" and isinstance(result, dict):
+        print(f"session {pid}: " + ("a restart is already under way" if result.get("already")
+                                    else f"restarting (replacing generation "
+                                         f"{result.get('generation')})"))
     elif result is None:
         print(f"{command}: done (session {pid})")
     elif isinstance(result, str):

@@ -115,6 +115,8 @@ class Evidence:
             return s.status_snapshot()
 
         async def restart(args: dict[str, Any]) -> Any:
+            if s.recovering:  # one restart at a time: a second would start a spare server
+                return {"restarting": True, "generation": s.generation, "already": True}
             reason = str(args.get("reason") or "requested with `lspguard restart`")
             s.report(Verdict(VerdictKind.MANUAL, f"Restart {reason}.", s.generation))
             return {"restarting": True, "generation": s.generation}

@@ -298,7 +298,7 @@ class Recovery:
         budget = s.config.restart
         s.degraded = (f"gopls is not running: it failed {len(self.budget.times)} times within "
                       f"{budget.window:.0f} s and lspguard stopped restarting it "
-                      f"(last: {verdict.summary})")
+                      f"(last: {(s.verdicts[-1] if s.verdicts else verdict).summary})")
         if bundle:
             s.degraded += f"; incident report: {bundle}"
         s.backend = None

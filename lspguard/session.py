@@ -247,7 +247,7 @@ class Session(Relay):
 
     def report(self, verdict: Verdict) -> None:
         """A verdict on the current generation: record it and, if allowed, restart."""
-        if self.end_reason or (self.recovering and verdict.kind is not VerdictKind.MANUAL):
+        if self.end_reason or self.recovering:
             return
         if verdict.generation != self.generation and verdict.kind is not VerdictKind.MANUAL:
             return

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lspguard.control import call_control
@@ -75,3 +76,29 @@ def test_fallback_chain_in_order_then_budget(tmp_path: Path, proxies: list[Proxy
     me = whoami(p)
     assert (me["name"], me["godebug"]) == ("primary", os.environ.get("GODEBUG", ""))
     assert p.status()["state"] == "running" and p.status()["degraded"] is None
+
+
+def test_restarts_asked_at_once_start_one_server(tmp_path: Path, proxies: list[Proxy]) -> None:
+    """Two `lspguard restart` (or a double click in the extension) while one is under way."""
+    import psutil
+
+    p = start_proxy(tmp_path)
+    proxies.append(p)
+    initialize(p)
+    sock = p.runtime / "sessions" / f"{p.client.proc.pid}.sock"
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: call_control(sock, "restart", timeout=10), range(4)))
+    started = [r for r in results if not r.get("already")]
+    assert started and all(r["restarting"] for r in results), results
+    generation = 1 + len(started)
+    def restarted(m: dict[str, object]) -> bool:
+        return m.get("method") == "window/showMessage" and "restarted" in str(m["params"])
+
+    while sum(map(restarted, p.seen)) < len(started):
+        p.wait_for(restarted, 20)
+    assert whoami(p)["name"] == "fault_server"  # the session goes on
+    status = p.status()
+    assert (status["backend"]["generation"], status["state"]) == (generation, "running"), status
+    servers = [c for c in psutil.Process(p.client.proc.pid).children()
+               if c.status() != psutil.STATUS_ZOMBIE]
+    assert [c.pid for c in servers] == [status["backend"]["pid"]], servers
