@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,6 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LspguardError as exc:
         print(f"lspguard: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `lspguard bundles | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:  # a path that is missing, a directory, not writable, ...
+        print(f"lspguard: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lspguard: interrupted", file=sys.stderr)
+        return 130
     return code
 
 
@@ -105,11 +115,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         run_proxy([*command, *config.backend.args], config, log_stderr=args.log_stderr))
 
 
+def _ms(value: object) -> str:
+    return "not yet" if value is None else f"{value} ms"
+
+
 def _cmd_install_shim(args: argparse.Namespace) -> int:
     from .shim import install_shim
 
     path = install_shim(args.directory, config=args.config, force=args.force)
     print(f"wrote {path}")
+    if args.config is not None and not Path(args.config).expanduser().is_file():
+        print(f"warning: {args.config} does not exist (yet): until it does, the shim fails, "
+              "`gopls version` too", file=sys.stderr)
     print("In VS Code settings (workspace or user):")
     print(json.dumps({"go.alternateTools": {"gopls": str(path)}}, indent=2))
     return 0
@@ -147,8 +164,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 print(f"  incident report: {last['bundle']}/report.html")
         if doc.get("degraded"):
             print(f"  DEGRADED: {doc['degraded']}")
-        print(f"  handshake: initialize {hs.get('initialize_ms')} ms, "
-              f"{hs.get('first_work_title') or 'first work'} {hs.get('first_work_ms')} ms")
+        print(f"  handshake: initialize {_ms(hs.get('initialize_ms'))}, "
+              f"{hs.get('first_work_title') or 'first work'} {_ms(hs.get('first_work_ms'))}")
         for method, lat in sorted(doc.get("latency", {}).items()):
             print(f"  {method}: n={lat['count']} p50 {lat['p50_ms']} ms p99 {lat['p99_ms']} ms")
         print(f"  log: {doc.get('log_file')}")

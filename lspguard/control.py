@@ -23,6 +23,7 @@ A handler that raises becomes an error response; it never takes the server (or t
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -37,7 +38,6 @@ from . import paths
 from .errors import LspguardError
 
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Awaitable, Callable, Mapping
 
     from anyio import Semaphore
@@ -371,7 +371,7 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
                             help="the proxy's pid (see `lspguard status`); optional when exactly "
                                  "one session is live")
         parser.add_argument("--json", action="store_true", help="print the raw result as JSON")
-        parser.add_argument("--timeout", type=float, default=60.0,
+        parser.add_argument("--timeout", type=_positive_seconds, default=60.0,
                             help="seconds to wait for the answer (default: %(default)s)")
         parser.set_defaults(func=_cmd_control, control_command=name)
     where = subparsers.add_parser(
@@ -380,6 +380,13 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
                     "find the sessions' status files and control sockets).")
     where.add_argument("--json", action="store_true", help="print them as a JSON object")
     where.set_defaults(func=_cmd_paths)
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
 
 
 def _cmd_paths(args: argparse.Namespace) -> int:

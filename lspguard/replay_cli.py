@@ -139,6 +139,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         root_map = RootMap.parse(args.root_map)
         deadlines = _deadlines(args)
         trace = _load(args.trace, args.fmt)
+        if args.json not in (None, "-"):  # checked now: not after a long replay
+            _check_output_file(args.json, "--json")
     except (ValueError, TraceError, ConfigError) as exc:
         print(f"lspguard replay: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -196,6 +198,12 @@ def _deadlines(args: argparse.Namespace) -> Deadlines:
             raise ValueError(f"--deadline {spec!r}: expected METHOD=SECONDS")
         per_method[method] = _positive(seconds, f"--deadline {method}")
     return Deadlines(default, per_method)
+
+
+def _check_output_file(text: str, flag: str) -> None:
+    path = Path(text)
+    if path.is_dir() or not path.parent.is_dir():
+        raise ValueError(f"{flag} {text}: not a file in an existing directory")
 
 
 def _emit(report: ReplayReport, json_path: str | None, *, quiet: bool) -> None:

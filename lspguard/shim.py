@@ -262,7 +262,7 @@ def install_shim(directory: Path, *, config: Path | None = None, force: bool = F
     if (target.exists() or target.is_symlink()) and not force and not is_shim(target):
         raise FileExistsError(
             f"{target} exists and is not an lspguard shim (is it the real gopls?); choose another "
-            "directory or pass force=True (--force) to overwrite it"
+            "directory or pass --force to overwrite it"
         )
     if config is not None:
         config = Path(os.path.abspath(os.path.expanduser(config)))

@@ -405,7 +405,8 @@ async def test_cli_restart_and_snapshot_the_only_session(capsys: pytest.CaptureF
     calls: list[tuple[str, dict[str, Any]]] = []
     async with serving(socket_path(os.getpid()), _stub_handlers(calls)):
         assert await _cli("restart") == 0
-        assert capsys.readouterr().out == "generation: 2\nreason: manual\n"
+        assert capsys.readouterr().out == (f"session {os.getpid()}: restarting (replacing "
+                                           "generation 2)\n")
         assert await _cli("snapshot", str(os.getpid())) == 0
         assert capsys.readouterr().out == "/state/bundles/20250101-000000-manual\n"
         assert await _cli("restart", "--json") == 0

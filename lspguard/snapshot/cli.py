@@ -16,6 +16,14 @@ from typing import Any
 __all__ = ["register_cli"]
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (a negative --keep would delete every bundle)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def register_cli(subparsers: Any) -> None:
     """Add the `report` and `bundles` subcommands to the `lspguard` parser."""
     report = subparsers.add_parser(
@@ -32,8 +40,9 @@ def register_cli(subparsers: Any) -> None:
     bundles.add_argument("--json", action="store_true", help="print JSON")
     bundles.add_argument("--prune", action="store_true",
                          help="delete the oldest bundles beyond --keep / --max-mb")
-    bundles.add_argument("--keep", type=int, metavar="N", help="bundles to keep (default 20)")
-    bundles.add_argument("--max-mb", type=int, metavar="MB",
+    bundles.add_argument("--keep", type=non_negative_int, metavar="N",
+                         help="bundles to keep (default 20)")
+    bundles.add_argument("--max-mb", type=non_negative_int, metavar="MB",
                          help="total size to keep (default 200 MB)")
     bundles.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     bundles.set_defaults(func=_cmd_bundles)
