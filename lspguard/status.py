@@ -62,12 +62,24 @@ def read_statuses(directory: Path | None = None, *, live_only: bool = True) -> l
             continue
         if not isinstance(doc, dict):
             continue
-        pid = doc.get("pid")
-        if live_only and not (isinstance(pid, int) and psutil.pid_exists(pid)):
+        if live_only and not _proxy_alive(doc):
             continue
         doc["status_file"] = str(file)
         out.append(doc)
     return out
+
+
+def _proxy_alive(doc: dict[str, Any]) -> bool:
+    """The proxy that wrote `doc` still runs: its pid exists and is not a later process that
+    got the pid of a proxy which died without removing its file."""
+    pid, started = doc.get("pid"), doc.get("started_at")
+    if not isinstance(pid, int):
+        return False
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return False
+    return not isinstance(started, int | float) or created <= started + 1.0
 
 
 def session_status(session: Session) -> dict[str, Any]:

@@ -446,3 +446,17 @@ def test_cli_paths_names_the_sessions_dir(capsys: pytest.CaptureFixture[str]) ->
     assert socket_path(123).parent == Path(found["sessions_dir"])
     assert cli.main(["paths"]) == 0
     assert f"sessions_dir: {paths.sessions_dir()}" in capsys.readouterr().out
+
+
+def test_a_stale_status_file_whose_pid_was_reused_is_not_a_session(tmp_path: Path) -> None:
+    """A proxy killed with SIGKILL leaves its file; a later process may get its pid."""
+    import psutil
+
+    directory = tmp_path / "sessions"
+    paths.ensure_private_dir(directory)
+    created = {pid: psutil.Process(pid).create_time() for pid in (os.getpid(), os.getppid())}
+    for pid, started in ((os.getpid(), created[os.getpid()] + 0.5),  # written by this process
+                         (os.getppid(), created[os.getppid()] - 10.0)):  # before it existed
+        doc = {"schema": 1, "pid": pid, "state": "running", "started_at": started}
+        paths.write_private_file(directory / f"{pid}.json", json.dumps(doc).encode())
+    assert [s["pid"] for s in find_sessions(directory)] == [os.getpid()]
