@@ -32,6 +32,7 @@ defaults. Range checks live in each dataclass's ``__post_init__``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping  # noqa: TC003 - get_type_hints() resolves the schema at runtime
@@ -197,8 +198,8 @@ class WatchdogConfig:
         for method, seconds in self.deadlines.items():
             _check_seconds(f"deadlines.{method}", seconds)
         for key in ("busy_grace_factor", "stuck_grace_factor"):
-            if not getattr(self, key) >= 1:
-                raise _InvalidValue(key, f"must be >= 1, got {getattr(self, key)}")
+            if not 1 <= getattr(self, key) < math.inf:
+                raise _InvalidValue(key, f"must be >= 1 and finite, got {getattr(self, key)}")
         if not 0 < self.busy_cpu_percent <= 100 * 1024:
             raise _InvalidValue("busy_cpu_percent", f"must be > 0, got {self.busy_cpu_percent}")
 

@@ -24,6 +24,8 @@ def ensure_private_dir(path: Path) -> Path:
     """Create `path` (and parents) and make sure it is a 0700 directory owned by us."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     st = path.lstat()
+    if stat.S_ISLNK(st.st_mode):  # not followed: a link could hand our files to someone else
+        raise OSError(f"{path} is a symbolic link; lspguard keeps its files in a real directory")
     if not stat.S_ISDIR(st.st_mode):
         raise OSError(f"{path} is not a directory")
     if st.st_uid != os.getuid():

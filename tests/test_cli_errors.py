@@ -61,3 +61,13 @@ def test_listing_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
         done = subprocess.run([sys.executable, "-m", "lspguard", "paths"], stdout=out,
                               stderr=subprocess.PIPE, text=True, env=env, timeout=60)
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_state_dir_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "state").symlink_to(tmp_path / "elsewhere")
+    done = lspguard(tmp_path, "bundles")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"lspguard: {tmp_path / 'state'} is a symbolic link; lspguard keeps its files in a real "
+        "directory"]

@@ -210,6 +210,8 @@ def test_wrong_types_name_key_and_expected_type(tmp_path: Path, text: str, expec
     ("[proxy]\nstatus_interval = 0.0", "proxy.status_interval: must be a positive"),
     ("[proxy]\nmax_frame_bytes = 0", "proxy.max_frame_bytes: must be at least 1, got 0"),
     ("[proxy]\nstderr_tail_lines = -1", "proxy.stderr_tail_lines: must be at least 0"),
+    ("[watchdog]\nbusy_grace_factor = 1e400", "busy_grace_factor: must be >= 1 and finite"),
+    ("[watchdog]\nstuck_grace_factor = 0.5", "stuck_grace_factor: must be >= 1 and finite"),
     ('[backend.env]\n"A=B" = "x"', 'backend.env."A=B": is not a valid environment variable'),
     ('[backend.env]\n"" = "x"', 'backend.env."": is not a valid environment variable'),
     ('[backend]\nargs = ["a\\u0000b"]', "backend.args[0]: must not contain a NUL"),
