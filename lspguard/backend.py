@@ -135,6 +135,10 @@ class Backend:
                 env=env, cwd=self.cwd, preexec_fn=_child_setup(os.getpid()),
             )
         except OSError as exc:
+            # errno alone blames argv[0]; a stat on this failure path is no blocking concern
+            if self.cwd is not None and not os.path.isdir(self.cwd):  # noqa: ASYNC240
+                raise BackendError(f"cannot start {self.argv[0]!r}: its working directory "
+                                   f"{self.cwd} does not exist") from exc
             raise BackendError(f"cannot start {self.argv[0]!r}: {exc}") from exc
         self._transport = transport
         self.pid = transport.get_pid()
