@@ -74,6 +74,8 @@ class Evidence:
         if path is None:
             return None
         s.bundles.append(str(path))
+        if verdict is not None:
+            s.verdict_bundles[id(verdict)] = str(path)
         s.status.write()
         return str(path)
 

@@ -58,6 +58,7 @@ class Session(Relay):
         self.end_reason: str | None = None
         self.verdicts: list[Verdict] = []
         self.bundles: list[str] = []
+        self.verdict_bundles: dict[int, str] = {}  # id() of a verdict in `verdicts` -> its bundle
         self.status = status or StatusFile(self.status_snapshot)
         self.watchdog = Watchdog(config.watchdog, self)
         self.recovery: Recovery | None = None

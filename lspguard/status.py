@@ -95,8 +95,8 @@ def session_status(session: Session) -> dict[str, Any]:
     if not folders and params.get("rootUri"):
         folders = [params["rootUri"]]
     last = session.verdicts[-1].as_dict() if session.verdicts else None
-    if last is not None and session.bundles:
-        last["bundle"] = session.bundles[-1]
+    if last is not None:  # its own bundle: not a later `lspguard snapshot`'s
+        last["bundle"] = session.verdict_bundles.get(id(session.verdicts[-1]))
     return {
         "schema": 1,
         "pid": os.getpid(),

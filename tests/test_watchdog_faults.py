@@ -185,3 +185,20 @@ def test_blocked_in_kernel(tmp_path: Path, proxies: list[Proxy], vfork_helper: P
     assert_session_goes_on(p)
     check_evidence("blocked_in_kernel", "blocked-in-kernel",
                    latest_bundle(tmp_path / "state", "blocked_in_kernel"))
+
+
+def test_status_links_the_last_verdict_to_its_own_bundle(tmp_path: Path,
+                                                         proxies: list[Proxy]) -> None:
+    from lspguard.control import call_control
+
+    p = start_proxy(tmp_path, "--fault", "exit", "--on", "textDocument/hover")
+    proxies.append(p)
+    initialize(p)
+    p.answer(hover(p), 10)
+    assert_session_goes_on(p)  # the crash's bundle is written before the user is told
+    crashed = latest_bundle(tmp_path / "state", "crashed")["dir"]
+    assert p.status()["last_verdict"]["bundle"] == str(crashed)
+    sock = p.runtime / "sessions" / f"{p.client.proc.pid}.sock"
+    later = call_control(sock, "snapshot", timeout=20)["bundle"]  # a newer bundle, no verdict
+    assert later != str(crashed)
+    assert p.status()["last_verdict"]["bundle"] == str(crashed)
