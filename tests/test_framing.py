@@ -205,3 +205,21 @@ def test_fast_path_declines_what_it_does_not_cover() -> None:
     assert dec.take_whole(b"Content-Length: 99\r\n\r\n{}") is None  # incomplete / over cap
     dec.receive_data(b"Content-Le")
     assert dec.take_whole(b"Content-Length: 2\r\n\r\n{}") is None  # something is buffered
+
+
+def test_body_collected_in_parts_then_what_follows_in_the_same_chunk() -> None:
+    """A body longer than one read is kept as chunks and joined once; the last chunk's tail
+    (the next frame, and half of the one after) is parsed on from there, offsets intact."""
+    big, small = encode_frame(b'"' + b"x" * 200_000 + b'"'), encode_frame(b'{"id":2}')
+    stream = big + small + small[:10]
+    dec = FrameDecoder()
+    for i in range(0, len(stream), 65536):
+        dec.receive_data(stream[i : i + 65536])
+    frames = []
+    while isinstance(item := dec.next_frame(), Frame):
+        frames.append(item)
+    assert item is NEED_DATA and dec.buffered == 10
+    assert [(f.raw, f.offset) for f in frames] == [(big, 0), (small, len(big))]
+    dec.receive_data(b"")
+    with pytest.raises(RemoteProtocolError, match=f"at stream byte {len(big) + len(small)}"):
+        dec.next_frame()
