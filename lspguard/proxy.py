@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from .config import Config
 
-__all__ = ["default_trace_path", "exit_code_or_exit_now", "run_proxy"]
+__all__ = ["default_trace_path", "exit_code_or_exit_now", "keep_freed_memory", "run_proxy"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ def run_proxy(command: Sequence[str], config: Config, *, log_stderr: bool | None
     except StdioError as exc:
         print(f"lspguard: {exc}", file=sys.stderr)
         return 1
+    keep_freed_memory()
     to_stderr = config.proxy.log_stderr if log_stderr is None else log_stderr
     log_file = setup_session_logging(config.proxy.log_level, to_stderr=to_stderr)
     log.info("lspguard guarding: %s (config %s)", " ".join(command), config.source)
@@ -68,6 +69,29 @@ def run_proxy(command: Sequence[str], config: Config, *, log_stderr: bool | None
             log.error("%s", error)
             print(f"lspguard: {error}", file=sys.stderr)
         return 1
+
+
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD = 16 * 1024 * 1024
+_TRIM_THRESHOLD = 32 * 1024 * 1024
+
+
+def keep_freed_memory() -> None:
+    """Let glibc keep freed heap for reuse (up to 32 MiB) instead of returning it at once.
+
+    Each 1 MiB message is a fresh allocation; by default glibc gives such memory back to the
+    kernel as soon as it is freed, so the next message pays a page fault per 4 KiB page. Here
+    that doubled the proxy's CPU per MiB (bench: 2.9 -> 1.6 ms/MiB server->client). Frames
+    of 16 MiB and more still get their own mmap. No-op where mallopt does not exist."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is not None:
+        mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+        mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
 
 
 def exit_code_or_exit_now(code: int) -> int:
