@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, cast
 import anyio
 
 from .errors import BackendError
-from .pipes import READ_SIZE, FrameReader, PipeWriter
+from .pipes import FrameReader, PipeWriter, connect_pipes, widen_pipe
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -59,30 +59,12 @@ class _Protocol(asyncio.SubprocessProtocol):
         process = cast("asyncio.SubprocessTransport", transport)
         # Known from here: a server that dies at once is reported before subprocess_exec returns.
         self.backend._transport, self.backend.pid = process, process.get_pid()
-        out = cast("asyncio.ReadTransport", process.get_pipe_transport(1))
-        if hasattr(out, "max_size"):  # asyncio's pipe transport reads 256 KiB otherwise
-            out.max_size = READ_SIZE
-        self.backend.reader.attach(out.pause_reading, out.resume_reading)
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
-        if fd == 1:
-            self.backend.reader.feed(data)
-        else:
-            self.backend.on_stderr(data)
+        self.backend.on_stderr(data)  # stdin and stdout are our own pipes (open_pipes)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        if fd == 1:
-            self.backend.reader.feed_eof()
-        elif fd == 0:
-            self.backend.writer.connection_lost(exc)
-        elif fd == 2:
-            self.backend.on_stderr(b"", eof=True)
-
-    def pause_writing(self) -> None:  # the child's stdin is full
-        self.backend.writer.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.backend.writer.resume_writing()
+        self.backend.on_stderr(b"", eof=True)
 
     def process_exited(self) -> None:
         self.backend.on_exited()
@@ -128,22 +110,34 @@ class Backend:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         env = {**os.environ, **self.env_overlay}
+        # Plain pipes of 1 MiB, not the event loop's 64 KiB pipes or socket pairs: a large
+        # message crosses in a few wake-ups.
+        child_stdin, to_child = os.pipe()
+        from_child, child_stdout = os.pipe()
+        widen_pipe(to_child)
+        widen_pipe(from_child)
         try:
             transport, _ = await loop.subprocess_exec(
                 lambda: _Protocol(self), *self.argv,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                stdin=child_stdin, stdout=child_stdout, stderr=subprocess.PIPE,
                 env=env, cwd=self.cwd, preexec_fn=_child_setup(os.getpid()),
             )
         except OSError as exc:
+            os.close(to_child)
+            os.close(from_child)
             # errno alone blames argv[0]; a stat on this failure path is no blocking concern
             if self.cwd is not None and not os.path.isdir(self.cwd):  # noqa: ASYNC240
                 raise BackendError(f"cannot start {self.argv[0]!r}: its working directory "
                                    f"{self.cwd} does not exist") from exc
             raise BackendError(f"cannot start {self.argv[0]!r}: {exc}") from exc
+        finally:
+            os.close(child_stdin)  # the child's ends: only the child holds them now
+            os.close(child_stdout)
         self._transport = transport
         self.pid = transport.get_pid()
         self.started_at = time.monotonic()
-        self.writer.bind(cast("asyncio.WriteTransport", transport.get_pipe_transport(0)))
+        await connect_pipes(self.reader, os.fdopen(from_child, "rb", buffering=0),
+                            self.writer, os.fdopen(to_child, "wb", buffering=0))
         log.info("backend #%d started: pid %d: %s", self.generation, self.pid,
                  " ".join(self.argv))
         if self.env_overlay:
@@ -156,6 +150,7 @@ class Backend:
         self.exited_at = time.monotonic()
         log.info("backend #%d (pid %s) exited: %s", self.generation, self.pid,
                  self.describe_exit())
+        self.writer.close()  # our end of its stdin: nobody reads it any more
         self.exited.set()
 
     def on_stderr(self, data: bytes, eof: bool = False) -> None:

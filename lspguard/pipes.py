@@ -10,10 +10,12 @@ when installed) reads into a preallocated buffer anyway.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 import os
 import stat
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import anyio
 
@@ -23,7 +25,8 @@ from .framing import Frame, FrameDecoder
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["HIGH_WATER", "READ_SIZE", "FrameReader", "PipeWriter", "check_stdio", "open_stdio"]
+__all__ = ["HIGH_WATER", "READ_SIZE", "FrameReader", "PipeWriter", "check_stdio", "connect_pipes",
+           "open_stdio", "widen_pipe"]
 
 log = logging.getLogger(__name__)
 
@@ -217,20 +220,42 @@ def check_stdio() -> bool:
     return pipes
 
 
+PIPE_SIZE = 1024 * 1024
+
+
+def widen_pipe(fd: int) -> None:
+    """Grow a pipe's kernel buffer from 64 KiB to 1 MiB (Linux; the unprivileged maximum by
+    default): a large message then crosses in a few wake-ups, not one per 64 KiB. Best effort:
+    not a pipe, or not allowed, leaves it as it is."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is None or not stat.S_ISFIFO(os.fstat(fd).st_mode):
+        return
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, set_size, PIPE_SIZE)
+
+
 async def open_stdio(reader: FrameReader, writer: PipeWriter) -> None:
     """Connect our stdin to `reader` and our stdout to `writer`.
 
     fd 1 is then pointed at stderr, so a stray print can never corrupt the LSP stream.
     """
-    loop = asyncio.get_running_loop()
+    for fd in (0, 1):
+        widen_pipe(fd)
     stdin = os.fdopen(os.dup(0), "rb", buffering=0)
     stdout = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
     try:
-        await loop.connect_read_pipe(lambda: _ReadProtocol(reader), stdin)
-        transport, _ = await loop.connect_write_pipe(lambda: _WriteProtocol(writer), stdout)
+        await connect_pipes(reader, stdin, writer, stdout)
     except ValueError as exc:  # check_stdio() let through something the loop refuses
         raise StdioError(f"lspguard needs pipes or sockets on stdin/stdout: {exc}") from exc
+
+
+async def connect_pipes(reader: FrameReader, source: BinaryIO, writer: PipeWriter,
+                        sink: BinaryIO) -> None:
+    """Feed `reader` from `source` and bind `writer` to `sink` (both pipes, or sockets)."""
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: _ReadProtocol(reader), source)
+    transport, _ = await loop.connect_write_pipe(lambda: _WriteProtocol(writer), sink)
     writer.bind(transport)
 
 
