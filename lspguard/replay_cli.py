@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -141,6 +142,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         trace = _load(args.trace, args.fmt)
         if args.json not in (None, "-"):  # checked now: not after a long replay
             _check_output_file(args.json, "--json")
+        if args.guard and shutil.which(server[0]) is None:  # the guard would start, then fail
+            raise ValueError(f"cannot start {server[0]!r}: not found or not executable")
     except (ValueError, TraceError, ConfigError) as exc:
         print(f"lspguard replay: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -21,6 +21,8 @@ def lspguard(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     (["bundles", "--prune", "--keep", "-1"], 2, "--keep: must be 0 or more, not -1"),
     (["bundles", "--prune", "--max-mb", "-5"], 2, "--max-mb: must be 0 or more, not -5"),
     (["snapshot", "--timeout", "-1"], 2, "--timeout: must be more than 0 seconds, not -1"),
+    (["doctor", "--sample", "0"], 2, "--sample: must be 1 or more, not 0"),
+    (["doctor", "--max-files", "-1"], 2, "--max-files: must be 1 or more, not -1"),
     (["record", "--out", "{tmp}/no/such/dir/t.jsonl", "--", "gopls"], 1,
      "No such file or directory"),
     (["install-shim", "{tmp}/a-file"], 1, "a-file"),

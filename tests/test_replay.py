@@ -217,6 +217,9 @@ def test_bad_arguments_and_unstartable_servers_exit_3(fault_trace: Path) -> None
     assert replay_cli(str(fault_trace), "--root-map", "nope", "--server", "x").returncode == 3
     done = replay_cli(str(fault_trace), "--server", "/nonexistent/server")
     assert done.returncode == 3 and "cannot start '/nonexistent/server'" in done.stdout
+    done = replay_cli(str(fault_trace), "--guard", "--server", "/nonexistent/server")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "cannot start '/nonexistent/server'" in done.stderr
     done = replay_cli(str(fault_trace), "--cwd", "/nonexistent/dir", "--server", sys.executable)
     assert done.returncode == 3
     assert "its working directory /nonexistent/dir does not exist" in done.stdout

@@ -26,6 +26,14 @@ exit status: 0 nothing worse than info, 1 warnings, 2 errors.
 """
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `doctor` to the lspguard command line."""
     doctor = subparsers.add_parser(
@@ -39,9 +47,9 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
     doctor.add_argument("--check", action="append", choices=_CHECK_NAMES, metavar="CHECK",
                         help="run only this check (repeatable): " + ", ".join(_CHECK_NAMES))
-    doctor.add_argument("--max-files", type=int, default=None,
+    doctor.add_argument("--max-files", type=positive_int, default=None,
                         help="entries the symlink walk may visit (default 20000)")
-    doctor.add_argument("--sample", type=int, default=None,
+    doctor.add_argument("--sample", type=positive_int, default=None,
                         help="files stat'ed per tree for the latency sample (default 200)")
     doctor.add_argument("--gopls", default="",
                         help="the real gopls to check (default: LSPGUARD_GOPLS or PATH)")
@@ -56,9 +64,9 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     from .runner import run_doctor
 
     limits = Limits()
-    if args.max_files:
+    if args.max_files is not None:
         limits = dataclasses.replace(limits, max_files=args.max_files)
-    if args.sample:
+    if args.sample is not None:
         limits = dataclasses.replace(limits, sample_files=args.sample)
     report = run_doctor(args.workspace or Path.cwd(), checks=args.check, limits=limits,
                         gopls=args.gopls)
