@@ -61,7 +61,7 @@ class _Protocol(asyncio.SubprocessProtocol):
         self.backend._transport, self.backend.pid = process, process.get_pid()
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
-        self.backend.on_stderr(data)  # stdin and stdout are our own pipes (open_pipes)
+        self.backend.on_stderr(data)  # stdin and stdout are our own pipes (connect_pipes)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         self.backend.on_stderr(b"", eof=True)
