@@ -273,9 +273,15 @@ class Recovery:
             log.warning("the new backend's capabilities differ: lost %s, gained %s "
                         "(the editor keeps the first backend's)", lost, gained)
 
+    def _editor_ready(self) -> bool:
+        """The editor has its initialize answer: before that, the spec allows the server no
+        requests or notifications of its own (progress, messages, refreshes)."""
+        return self.session.mirror.initialize_result is not None
+
     async def _begin_progress(self, label: str) -> str | None:
         s = self.session
-        if not s.mirror.client_supports("window", "workDoneProgress"):
+        if not self._editor_ready() or not s.mirror.client_supports("window",
+                                                                     "workDoneProgress"):
             return None
         token = f"lspguard-restart-{s.generation + 1}"
         with anyio.move_on_after(2.0):
@@ -286,6 +292,8 @@ class Recovery:
         return token
 
     def _tell_user(self, verdict: Verdict, label: str, bundle: str | None) -> None:
+        if not self._editor_ready():
+            return  # restarted before the editor initialized: the session log has it
         where = f" Incident report: {bundle}" if bundle else ""
         self.session.notify_client("window/showMessage", {
             "type": MessageType.Warning,
@@ -305,9 +313,11 @@ class Recovery:
         s.recovering = False
         s._set_state("degraded")
         log.error("%s", s.degraded)
-        s.notify_client("window/showMessage", {
-            "type": MessageType.Error,
-            "message": f"lspguard: {s.degraded}. Run `lspguard restart` or reload the window."})
+        if self._editor_ready():  # else its initialize is failed below, with this reason
+            s.notify_client("window/showMessage", {
+                "type": MessageType.Error,
+                "message": f"lspguard: {s.degraded}. Run `lspguard restart` or reload the "
+                           "window."})
         for req in s.pending.in_direction(Direction.CLIENT_TO_SERVER):  # e.g. its initialize
             s.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
             s.reply_client(req.id, error=(LSPErrorCodes.RequestFailed,
@@ -318,6 +328,8 @@ class Recovery:
 
     def _refresh_client(self) -> None:
         s = self.session
+        if not self._editor_ready():
+            return
         for path, method in _REFRESH:
             if s.mirror.client_supports(*path):
                 s.send_own_request(False, method, None)
