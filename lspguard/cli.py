@@ -24,7 +24,7 @@ __all__ = ["main"]
 
 # Modules that add their own subcommands: each defines `register_cli(subparsers) -> None` and
 # keeps heavy imports inside its command functions (the CLI must start fast).
-COMMAND_MODULES: tuple[str, ...] = ("lspguard.control", "lspguard.doctor.cli",
+COMMAND_MODULES: tuple[str, ...] = ("lspguard.control_cli", "lspguard.doctor.cli",
                                     "lspguard.snapshot.cli", "lspguard.replay_cli")
 
 
