@@ -169,8 +169,9 @@ class _Replay:
                 self._flush()
                 for answered in waits:
                     await answered.wait()
-                if target > time.monotonic():
-                    await anyio.sleep(target - time.monotonic())
+                delay = target - time.monotonic()  # read once: a second read may be later
+                if delay > 0:
+                    await anyio.sleep(delay)
             prev_t = step.entry.t
             last_send = time.monotonic()
             self._send(step)

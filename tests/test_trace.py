@@ -13,7 +13,6 @@ import anyio
 import pytest
 
 from lspguard.errors import TraceError
-from lspguard.proxy import run_proxy
 from lspguard.rootmap import RootMap
 from lspguard.trace import Trace, TraceEntry, TraceHeader, TraceWriter, read_trace, write_trace
 from lspguard.trace_import import detect_format, import_log, parse_lsp_devtools
@@ -347,8 +346,6 @@ def test_record_without_a_command_says_how() -> None:
     assert done.returncode == 2 and "give the server command after --" in done.stderr
 
 
-@pytest.mark.skipif("trace_path" not in run_proxy.__code__.co_varnames,
-                    reason="the session does not record yet: run_proxy(trace_path=...)")
 @pytest.mark.parametrize("include_text", [False, True])
 def test_record_subcommand_writes_the_session(tmp_path: Path, include_text: bool) -> None:
     out = tmp_path / "session.jsonl"

@@ -6,10 +6,6 @@ Each scenario runs a pygls client against `lspguard record --include-text -- gop
 copy of examples/hello, then rewrites the copy's root to file:///WORKSPACE and writes
 tests/traces/<scenario>.jsonl. Replay them with
 `lspguard replay T --root-map file:///WORKSPACE=<copy of examples/hello> --asap --server gopls`.
-
-Until the session calls TraceWriter itself (run_proxy(trace_path=...)), `recording_command` falls
-back to `--bridge`: a recording tee (lspguard's FrameReader + TraceWriter) in front of
-`lspguard run -- gopls`, which records the editor's side of the proxy as the session will.
 """
 
 from __future__ import annotations
@@ -17,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import os
 import shutil
 import sys
@@ -37,14 +32,9 @@ STEP_TIMEOUT = 20.0
 
 
 def recording_command(out: Path, server: list[str]) -> list[str]:
-    """argv of a proxy that records to `out` (with text): `lspguard record`, or the bridge."""
-    from lspguard.proxy import run_proxy
-
-    if "trace_path" in inspect.signature(run_proxy).parameters:
-        return [sys.executable, "-m", "lspguard", "record", "--out", str(out), "--include-text",
-                "--", *server]
-    return [sys.executable, str(Path(__file__).resolve()), "--bridge", str(out), "--",
-            *server]
+    """argv of a proxy that records to `out`, document text included."""
+    return [sys.executable, "-m", "lspguard", "record", "--out", str(out), "--include-text",
+            "--", *server]
 
 
 # ------------------------------------------------------------------------------ scenarios
@@ -204,64 +194,6 @@ def placeholder_trace(recorded: Path, workspace: Path, out: Path) -> None:
     write_trace(trace, out)
 
 
-# ------------------------------------------------------------------------------ bridge
-
-
-def _bridge(out: Path, command: list[str]) -> int:
-    """A recording tee in front of `lspguard run -- CMD` (see module doc), built from lspguard's
-    public pieces only: editor <-> [FrameReader + TraceWriter] <-> lspguard run <-> server."""
-    import anyio
-
-    from lspguard.backend import Backend
-    from lspguard.pipes import FrameReader, PipeWriter, open_stdio
-    from lspguard.trace import TraceWriter
-
-    writer = TraceWriter(out, server_command=command, include_text=True)
-    proxy: Backend | None = None
-    client_out = PipeWriter("client")
-
-    def from_client(frame: Any) -> None:
-        writer.record("c2s", 1, frame.body)
-        assert proxy is not None
-        proxy.send(frame.raw)
-
-    def from_server(frame: Any) -> None:
-        writer.record("s2c", 1, frame.body)
-        client_out.write(frame.raw)
-
-    def bad(exc: Exception) -> None:
-        print(f"record bridge: {exc}", file=sys.stderr)
-
-    client_reader = FrameReader("client", from_client, bad, 1 << 28)
-    proxy = Backend([sys.executable, "-m", "lspguard", "run", "--", *command],
-                    reader=FrameReader("proxy", from_server, bad, 1 << 28))
-
-    async def main() -> int:
-        assert proxy is not None
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(writer.run)
-            await proxy.start()
-            await open_stdio(client_reader, client_out)
-            async with anyio.create_task_group() as first:  # the editor or the proxy ends it
-                async def ended(event: Any) -> None:
-                    await event.wait()
-                    first.cancel_scope.cancel()
-
-                first.start_soon(ended, client_reader.done)
-                first.start_soon(ended, proxy.exited)
-            proxy.writer.close()
-            with anyio.move_on_after(10):
-                await proxy.exited.wait()
-                await proxy.reader.done.wait()
-            await proxy.stop(2.0)
-            await client_out.aclose(within=1.0)
-            await writer.aclose()
-            tg.cancel_scope.cancel()
-        return proxy.returncode or 0
-
-    return anyio.run(main)
-
-
 def gopls_rpc_log(gopls: str, out: Path) -> None:
     """tests/fixtures/gopls_rpc_trace.log: what real gopls -rpc.trace writes for the navigate
     scenario, with the workspace root rewritten to /WORKSPACE."""
@@ -279,12 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gopls", default=shutil.which("gopls")
                         or str(Path.home() / "go" / "bin" / "gopls"))
-    parser.add_argument("--bridge", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.bridge:
-        command = args.command[1:] if args.command[:1] == ["--"] else args.command
-        return _bridge(args.bridge, command)
     gopls_rpc_log(args.gopls, ROOT / "tests" / "fixtures" / "gopls_rpc_trace.log")
     print(f"gopls -rpc.trace log: {ROOT / 'tests' / 'fixtures' / 'gopls_rpc_trace.log'}")
     for name in SCENARIOS:
