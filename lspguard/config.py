@@ -169,7 +169,7 @@ DEFAULT_DEADLINES: Mapping[str, float] = MappingProxyType({
 
 @dataclass(frozen=True, slots=True)
 class WatchdogConfig:
-    """When a backend counts as hung (DESIGN.md section 4)."""
+    """When a backend counts as hung (README: "Detection")."""
 
     enabled: bool = True
     tick: float = 1.0
@@ -229,7 +229,7 @@ class FallbackBackend:
 
 @dataclass(frozen=True, slots=True)
 class RestartConfig:
-    """How lspguard restarts a hung or crashed backend (DESIGN.md section 5)."""
+    """How lspguard restarts a hung or crashed backend (README: "Recovery")."""
 
     enabled: bool = True
     max_restarts: int = 4
@@ -262,7 +262,7 @@ class RestartConfig:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotConfig:
-    """Incident bundles (DESIGN.md section 6), written on every verdict before any kill."""
+    """Incident bundles (README: "Evidence"), written on every verdict before any kill."""
 
     enabled: bool = True
     budget: float = 5.0

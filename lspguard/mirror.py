@@ -1,6 +1,6 @@
 """The editor's state as the server saw it, kept so a new backend generation can be given it.
 
-DESIGN.md section 5: the cached `initialize` (with workspace-folder changes applied), whether
+What survives a restart: the cached `initialize` (with workspace-folder changes applied), whether
 `initialized` was sent, the last configuration, and every open document with its current text and
 version. Document notifications are only *logged* on the hot path (an append of the original
 bytes, after forwarding); they are decoded and applied when a restart needs the documents, or

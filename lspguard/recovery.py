@@ -1,4 +1,4 @@
-"""Restart a hung or crashed backend so the editor barely notices (DESIGN.md section 5).
+"""Restart a hung or crashed backend so the editor barely notices.
 
 Order of a restart: in-flight editor requests are answered with ContentModified (VS Code drops
 those silently) and the dead generation's open progress is ended. Then two things run side by

@@ -1,5 +1,5 @@
 """`lspguard record`, `lspguard replay` and `lspguard import-trace`: the command-line side of
-record and replay (DESIGN.md section 8).
+record and replay (README: "Record and replay").
 
 Heavy imports stay inside the command functions: the CLI must start fast.
 """

@@ -1,6 +1,6 @@
 """Is the backend hung, and how? The watchdog's policy, ticking about once a second.
 
-Signals (DESIGN.md section 4): the handshake timer; per-method request deadlines judged with the
+Signals (README, "Detection"): the handshake timer; per-method request deadlines judged with the
 CPU progress of the backend's process tree (advancing: busy, longer grace; flat: stuck); a
 liveness ping while requests are late (a request with an unknown method, which a live JSON-RPC
 loop answers with MethodNotFound); and /proc thread probes once something is late. Crashes and
