@@ -15,6 +15,7 @@ from typing import Any
 
 import psutil
 
+from .snapshot.proc import read_proc_file
 from .snapshot.syscalls import describe_syscall, parse_syscall_line
 
 __all__ = ["ThreadFacts", "TreeFacts", "probe_threads", "tree_cpu_seconds"]
@@ -97,16 +98,8 @@ def probe_threads(pid: int, max_threads: int = 256) -> TreeFacts:
     return TreeFacts(main_state is not None, main_state, tuple(threads))
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            return f.read().strip()
-    except OSError:
-        return None
-
-
 def _state_letter(pid: int, tid: int) -> str | None:
-    stat = _read(f"/proc/{pid}/task/{tid}/stat")
+    stat = read_proc_file(f"/proc/{pid}/task/{tid}/stat")
     if stat is None:
         return None
     return stat[stat.rindex(")") + 2]  # the comm field may contain spaces and parentheses
@@ -117,8 +110,8 @@ def _thread(pid: int, tid: int, name: str) -> ThreadFacts | None:
     if state is None:
         return None
     base = f"/proc/{pid}/task/{tid}"
-    wchan = _read(f"{base}/wchan")
-    syscall, path = _syscall(pid, tid, _read(f"{base}/syscall"))
+    wchan = read_proc_file(f"{base}/wchan")
+    syscall, path = _syscall(pid, tid, read_proc_file(f"{base}/syscall"))
     return ThreadFacts(pid, tid, name, state, wchan or None, syscall, path)
 
 

@@ -20,7 +20,7 @@ import psutil
 
 from .syscalls import describe_syscall, has_path_argument, parse_syscall_line
 
-__all__ = ["STATE_NAMES", "collect_process_tree", "read_thread"]
+__all__ = ["STATE_NAMES", "collect_process_tree", "read_proc_file", "read_thread"]
 
 STATE_NAMES = {
     "R": "running", "S": "sleeping", "D": "uninterruptible (disk) sleep", "T": "stopped",
@@ -121,7 +121,7 @@ def read_thread(pid: int, tid: int) -> dict[str, Any]:
     """State, wchan, syscall (decoded) and kernel stack of one thread; missing parts say why."""
     base = f"/proc/{pid}/task/{tid}"
     thread: dict[str, Any] = {"tid": tid}
-    stat = _read(f"{base}/stat")
+    stat = read_proc_file(f"{base}/stat")
     if stat is not None:
         # "TID (comm) S ppid ...": comm may hold spaces and parentheses; split at the last ')'.
         head, _, rest = stat.rpartition(")")
@@ -134,9 +134,9 @@ def read_thread(pid: int, tid: int) -> dict[str, Any]:
             ticks = os.sysconf("SC_CLK_TCK")
             thread["utime_s"] = int(fields[11]) / ticks
             thread["stime_s"] = int(fields[12]) / ticks
-    wchan = _read(f"{base}/wchan")
+    wchan = read_proc_file(f"{base}/wchan")
     thread["wchan"] = None if wchan in (None, "", "0") else wchan
-    line = _read(f"{base}/syscall")
+    line = read_proc_file(f"{base}/syscall")
     if line is not None:
         thread["syscall"] = describe_syscall(pid, tid, parse_syscall_line(line),
                                              read_memory=False)
@@ -149,7 +149,8 @@ def read_thread(pid: int, tid: int) -> dict[str, Any]:
     return thread
 
 
-def _read(path: str) -> str | None:
+def read_proc_file(path: str) -> str | None:
+    """A small /proc file's text, stripped; None if it cannot be read (thread gone, no access)."""
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             return f.read().strip()
