@@ -117,7 +117,7 @@ class Backend:
         widen_pipe(to_child)
         widen_pipe(from_child)
         try:
-            transport, _ = await loop.subprocess_exec(
+            await loop.subprocess_exec(  # _Protocol.connection_made records transport and pid
                 lambda: _Protocol(self), *self.argv,
                 stdin=child_stdin, stdout=child_stdout, stderr=subprocess.PIPE,
                 env=env, cwd=self.cwd, preexec_fn=_child_setup(os.getpid()),
@@ -133,8 +133,6 @@ class Backend:
         finally:
             os.close(child_stdin)  # the child's ends: only the child holds them now
             os.close(child_stdout)
-        self._transport = transport
-        self.pid = transport.get_pid()
         self.started_at = time.monotonic()
         await connect_pipes(self.reader, os.fdopen(from_child, "rb", buffering=0),
                             self.writer, os.fdopen(to_child, "wb", buffering=0))
