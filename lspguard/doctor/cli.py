@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..argtypes import int_at_least
+
 __all__ = ["register_cli"]
 
 _CHECK_NAMES = ("toolchain", "goenv", "mounts", "writable", "symlinks", "devcontainer", "latency")
@@ -26,14 +28,6 @@ exit status: 0 nothing worse than info, 1 warnings, 2 errors.
 """
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
-
-
 def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `doctor` to the lspguard command line."""
     doctor = subparsers.add_parser(
@@ -47,9 +41,9 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
     doctor.add_argument("--check", action="append", choices=_CHECK_NAMES, metavar="CHECK",
                         help="run only this check (repeatable): " + ", ".join(_CHECK_NAMES))
-    doctor.add_argument("--max-files", type=positive_int, default=None,
+    doctor.add_argument("--max-files", type=int_at_least(1), default=None,
                         help="entries the symlink walk may visit (default 20000)")
-    doctor.add_argument("--sample", type=positive_int, default=None,
+    doctor.add_argument("--sample", type=int_at_least(1), default=None,
                         help="files stat'ed per tree for the latency sample (default 200)")
     doctor.add_argument("--gopls", default="",
                         help="the real gopls to check (default: LSPGUARD_GOPLS or PATH)")

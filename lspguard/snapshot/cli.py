@@ -13,15 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..argtypes import int_at_least
+
 __all__ = ["register_cli"]
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0 (a negative --keep would delete every bundle)."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
-    return value
 
 
 def register_cli(subparsers: Any) -> None:
@@ -40,9 +34,9 @@ def register_cli(subparsers: Any) -> None:
     bundles.add_argument("--json", action="store_true", help="print JSON")
     bundles.add_argument("--prune", action="store_true",
                          help="delete the oldest bundles beyond --keep / --max-mb")
-    bundles.add_argument("--keep", type=non_negative_int, metavar="N",
+    bundles.add_argument("--keep", type=int_at_least(0), metavar="N",
                          help="bundles to keep (default 20)")
-    bundles.add_argument("--max-mb", type=non_negative_int, metavar="MB",
+    bundles.add_argument("--max-mb", type=int_at_least(0), metavar="MB",
                          help="total size to keep (default 200 MB)")
     bundles.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     bundles.set_defaults(func=_cmd_bundles)
