@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .rawclient import RawClient, reap
+from .rawclient import RawClient, private_env, reap
 
 FAULT_SERVER = Path(__file__).parent / "servers" / "fault_server.py"
 HOVER_DEADLINE = 1.5
@@ -105,8 +105,7 @@ def start_proxy(tmp_path: Path, *fault_args: str, handshake_timeout: float = HAN
         config = config.replace("[restart]\nbackoff_initial = 0.1\n", "") + extra_config
     cfg.write_text(config)
     runtime = tmp_path / "run"
-    env = {**os.environ, "LSPGUARD_STATE_DIR": str(tmp_path / "state"),
-           "LSPGUARD_RUNTIME_DIR": str(runtime)}
+    env = private_env(tmp_path)
     once_args = ["--once-file", str(tmp_path / "fired")] if once and not extra_config else []
     cmd = [sys.executable, "-m", "lspguard", "run", "--config", str(cfg), "--",
            sys.executable, str(FAULT_SERVER), *once_args, *fault_args]

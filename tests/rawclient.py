@@ -101,5 +101,12 @@ def reap(proc: subprocess.Popen[Any]) -> None:
             pipe.close()
 
 
+def private_env(root: Path) -> dict[str, str]:
+    """os.environ with lspguard's state and runtime dirs at `root`/state and `root`/run, for a
+    test that looks at the files a proxy writes there."""
+    return {**os.environ, "LSPGUARD_STATE_DIR": str(root / "state"),
+            "LSPGUARD_RUNTIME_DIR": str(root / "run")}
+
+
 def lspguard_command(*server: str) -> list[str]:
     return [sys.executable, "-m", "lspguard", "run", "--", *server]

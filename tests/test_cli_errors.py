@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from .rawclient import private_env
+
 
 def lspguard(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LSPGUARD_STATE_DIR": str(tmp_path / "state"),
-           "LSPGUARD_RUNTIME_DIR": str(tmp_path / "run")}
     return subprocess.run([sys.executable, "-m", "lspguard", *args], capture_output=True,
-                          input="", text=True, env=env, timeout=60)
+                          input="", text=True, env=private_env(tmp_path), timeout=60)
 
 
 @pytest.mark.parametrize(("args", "code", "says"), [
@@ -55,13 +55,12 @@ def test_install_shim_warns_of_a_missing_config(tmp_path: Path) -> None:
 
 def test_listing_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
     """`lspguard paths | head -1`: the reader leaves early; no BrokenPipeError traceback."""
-    env = {**os.environ, "LSPGUARD_STATE_DIR": str(tmp_path / "state"),
-           "LSPGUARD_RUNTIME_DIR": str(tmp_path / "run")}
     read, write = os.pipe()
     os.close(read)  # nobody will read: the first write fails with EPIPE
     with os.fdopen(write, "wb") as out:
         done = subprocess.run([sys.executable, "-m", "lspguard", "paths"], stdout=out,
-                              stderr=subprocess.PIPE, text=True, env=env, timeout=60)
+                              stderr=subprocess.PIPE, text=True, env=private_env(tmp_path),
+                              timeout=60)
     assert "Traceback" not in done.stderr, done.stderr
 
 

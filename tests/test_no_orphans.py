@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from .rawclient import RawClient, find_gopls, lspguard_command, reap
+from .rawclient import RawClient, find_gopls, lspguard_command, private_env, reap
 
 GOPLS = find_gopls()
 pytestmark = [pytest.mark.gopls,
@@ -33,8 +32,7 @@ def workspace(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "LSPGUARD_STATE_DIR": str(tmp_path / "state"),
-            "LSPGUARD_RUNTIME_DIR": str(tmp_path / "run")}
+    return private_env(tmp_path)
 
 
 @pytest.fixture

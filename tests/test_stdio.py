@@ -14,12 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .rawclient import lspguard_command, reap
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "LSPGUARD_STATE_DIR": str(tmp_path / "state"),
-            "LSPGUARD_RUNTIME_DIR": str(tmp_path / "run")}
+from .rawclient import lspguard_command, private_env, reap
 
 
 def _server_that_leaves_a_mark(tmp_path: Path) -> list[str]:
@@ -37,7 +32,7 @@ def test_unusable_stdio_is_one_clear_line(tmp_path: Path, stdin: str, stdout: st
     regular = (tmp_path / "regular").open("w+b")
     proc = subprocess.Popen(lspguard_command(*_server_that_leaves_a_mark(tmp_path)),
                             stdin=files.get(stdin, regular), stdout=files.get(stdout, regular),
-                            stderr=subprocess.PIPE, env=_env(tmp_path))
+                            stderr=subprocess.PIPE, env=private_env(tmp_path))
     try:
         _, err = proc.communicate(timeout=30)
     finally:
@@ -55,7 +50,7 @@ def test_a_terminal_works(tmp_path: Path) -> None:
     controller, terminal = pty.openpty()
     proc = subprocess.Popen(lspguard_command(*_server_that_leaves_a_mark(tmp_path)),
                             stdin=terminal, stdout=terminal, stderr=subprocess.PIPE,
-                            env=_env(tmp_path))
+                            env=private_env(tmp_path))
     os.close(terminal)
     try:
         status = tmp_path / "run" / "sessions" / f"{proc.pid}.json"
