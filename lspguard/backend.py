@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
@@ -85,8 +84,6 @@ class Backend:
         self.stderr_tail: deque[str] = deque(maxlen=stderr_tail_lines)
         self.stderr_listeners: list[Callable[[str], None]] = []
         self.exited = anyio.Event()
-        self.started_at: float | None = None
-        self.exited_at: float | None = None
         self.pid: int | None = None
         self._transport: asyncio.SubprocessTransport | None = None
         self._stderr_partial = b""
@@ -133,7 +130,6 @@ class Backend:
         finally:
             os.close(child_stdin)  # the child's ends: only the child holds them now
             os.close(child_stdout)
-        self.started_at = time.monotonic()
         await connect_pipes(self.reader, os.fdopen(from_child, "rb", buffering=0),
                             self.writer, os.fdopen(to_child, "wb", buffering=0))
         log.info("backend #%d started: pid %d: %s", self.generation, self.pid,
@@ -145,7 +141,6 @@ class Backend:
         self.writer.write(data)
 
     def on_exited(self) -> None:
-        self.exited_at = time.monotonic()
         log.info("backend #%d (pid %s) exited: %s", self.generation, self.pid,
                  self.describe_exit())
         self.writer.close()  # our end of its stdin: nobody reads it any more

@@ -26,12 +26,6 @@ class Direction(enum.Enum):
     CLIENT_TO_SERVER = "client->server"
     SERVER_TO_CLIENT = "server->client"
 
-    @property
-    def reverse(self) -> Direction:
-        if self is Direction.CLIENT_TO_SERVER:
-            return Direction.SERVER_TO_CLIENT
-        return Direction.CLIENT_TO_SERVER
-
 
 @dataclass(slots=True)
 class PendingRequest:

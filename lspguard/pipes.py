@@ -111,8 +111,6 @@ class PipeWriter:
         self.transport: asyncio.WriteTransport | None = None
         self.closed = anyio.Event()
         self.feeders: list[FrameReader] = []
-        self.bytes_out = 0
-        self.error: BaseException | None = None
 
     def bind(self, transport: asyncio.WriteTransport) -> None:
         self.transport = transport
@@ -129,11 +127,6 @@ class PipeWriter:
             log.debug("%s: dropped %d bytes written after close", self.name, len(data))
             return
         transport.write(data)
-        self.bytes_out += len(data)
-
-    @property
-    def buffered(self) -> int:
-        return 0 if self.transport is None else self.transport.get_write_buffer_size()
 
     async def aclose(self, within: float) -> None:
         """Close after the buffered bytes are written (transports flush on close); bounded."""
@@ -156,7 +149,6 @@ class PipeWriter:
             feeder.resume()
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self.error = exc
         self.closed.set()
 
 

@@ -37,13 +37,11 @@ class StatusFile:
     def __init__(self, snapshot: Callable[[], dict[str, Any]], path: Path | None = None) -> None:
         self.path = path or paths.sessions_dir() / f"{os.getpid()}.json"
         self._snapshot = snapshot
-        self.writes = 0
 
     def write(self) -> None:
         try:
             document = msgspec.json.format(_encoder.encode(self._snapshot()))
             paths.write_private_file(self.path, document)
-            self.writes += 1
         except OSError as exc:  # a status file is a convenience: never fail the session for it
             log.warning("cannot write status file %s: %s", self.path, exc)
 

@@ -82,7 +82,6 @@ class Watchdog:
         self._cpu_samples: deque[tuple[float, float]] = deque()  # (time, tree CPU seconds)
         self.cpu_percent = 0.0
         self._ping_sent: float | None = None  # outstanding ping
-        self._ping_answered: float | None = None
         self._last_probe: TreeFacts | None = None
 
     async def run(self) -> None:
@@ -150,7 +149,6 @@ class Watchdog:
         self._ping_sent = now
 
         def answered() -> None:
-            self._ping_answered = time.monotonic()
             self._ping_sent = None
 
         self.target.send_ping(answered)
