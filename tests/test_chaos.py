@@ -42,7 +42,10 @@ def test_chaos(tmp_path: Path, proxies: list[Proxy]) -> None:
     def read() -> None:  # answers server requests; collects responses
         while (msg := p.client.read_message(60)) is not None:
             if "method" in msg and "id" in msg:
-                p.client.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
+                try:
+                    p.client.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
+                except BrokenPipeError:  # the proxy ended (teardown): EOF comes next
+                    continue
             elif "method" not in msg:
                 with answered:
                     answers.setdefault(msg["id"], []).append(msg)
@@ -81,44 +84,53 @@ def test_chaos(tmp_path: Path, proxies: list[Proxy]) -> None:
     reader.start()
     chaos_thread = threading.Thread(target=chaos, daemon=True)
     chaos_thread.start()
+    try:
+        text = "package main\n\nfunc main() {}\n"
+        version, seq, sent = 1, 0, []
+        interval = 1.0 / SEND_PER_S
+        while seq < MESSAGES:
+            seq += 1
+            if seq % 10 == 0:
+                sent.append(p.request("fault/echo", {"seq": seq}))
+            elif seq % 2 == 0:
+                p.notify("fault/note", {"seq": seq})
+            else:  # append a character to the first line
+                version += 1
+                line_end = text.index("\n")
+                p.notify("textDocument/didChange", {
+                    "textDocument": {"uri": DOC_URI, "version": version},
+                    "contentChanges": [{"range": {"start": {"line": 0, "character": line_end},
+                                                  "end": {"line": 0, "character": line_end}},
+                                        "text": str(seq % 10)}]})
+                text = text[:line_end] + str(seq % 10) + text[line_end:]
+            time.sleep(interval)  # pacing of the editor's typing, not synchronisation
+        stop_chaos.set()
+        chaos_thread.join(10)
 
-    text = "package main\n\nfunc main() {}\n"
-    version, seq, sent = 1, 0, []
-    interval = 1.0 / SEND_PER_S
-    while seq < MESSAGES:
-        seq += 1
-        if seq % 10 == 0:
-            sent.append(p.request("fault/echo", {"seq": seq}))
-        elif seq % 2 == 0:
-            p.notify("fault/note", {"seq": seq})
-        else:  # append a character to the first line
-            version += 1
-            line_end = text.index("\n")
-            p.notify("textDocument/didChange", {
-                "textDocument": {"uri": DOC_URI, "version": version},
-                "contentChanges": [{"range": {"start": {"line": 0, "character": line_end},
-                                              "end": {"line": 0, "character": line_end}},
-                                    "text": str(seq % 10)}]})
-            text = text[:line_end] + str(seq % 10) + text[line_end:]
-        time.sleep(interval)  # pacing of the editor's typing, not synchronisation
-    stop_chaos.set()
-    chaos_thread.join(10)
+        document = ask("fault/documentText", {"uri": DOC_URI})
+        notes = ask("fault/notes", None)
 
-    document = ask("fault/documentText", {"uri": DOC_URI})
-    notes = ask("fault/notes", None)
-
-    assert len(sent) == MESSAGES // 10
-    # Signals may hit a generation that is already being replaced, so restarts <= faults.
-    assert {"SIGKILL", "SIGSTOP"} <= set(faults), faults
-    assert p.status()["restarts"] >= 2
-    missing = [i for i in sent if i not in answers]
-    assert not missing, f"{len(missing)} requests never answered, e.g. {missing[:5]}"
-    twice = [i for i in sent if len(answers[i]) != 1]
-    assert not twice, f"answered more than once: {twice[:5]}"
-    for i in sent:
-        (answer,) = answers[i]
-        assert "result" in answer or answer["error"]["code"] == -32801, answer
-    assert any("result" in answers[i][0] for i in sent)
-    assert document["text"] == text
-    assert document["version"] == version
-    assert notes == sorted(notes) and len(set(notes)) == len(notes)
+        assert len(sent) == MESSAGES // 10
+        # Signals may hit a generation that is already being replaced, so restarts <= faults.
+        assert {"SIGKILL", "SIGSTOP"} <= set(faults), faults
+        assert p.status()["restarts"] >= 2
+        missing = [i for i in sent if i not in answers]
+        assert not missing, f"{len(missing)} requests never answered, e.g. {missing[:5]}"
+        twice = [i for i in sent if len(answers[i]) != 1]
+        assert not twice, f"answered more than once: {twice[:5]}"
+        for i in sent:
+            (answer,) = answers[i]
+            assert "result" in answer or answer["error"]["code"] == -32801, answer
+        assert any("result" in answers[i][0] for i in sent)
+        assert document["text"] == text
+        assert document["version"] == version
+        assert notes == sorted(notes) and len(set(notes)) == len(notes)
+    finally:
+        # No thread outlives the test: end the proxy so the reader sees EOF, and join it
+        # before the fixture closes the pipe it reads.
+        stop_chaos.set()
+        chaos_thread.join(10)
+        p.client.proc.kill()
+        p.client.proc.wait(10)
+        reader.join(10)
+    assert not reader.is_alive() and not chaos_thread.is_alive()
