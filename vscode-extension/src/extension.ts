@@ -5,14 +5,14 @@ import * as vscode from "vscode";
 
 import { Commands } from "./commands";
 import type { Host } from "./host";
-import type { Stoppable } from "./languageClient";
-import { buildClientOptions, startLanguageClient } from "./languageClient";
+import { buildClientOptions, ClientSlot, startLanguageClient } from "./languageClient";
 import { StatusMonitor } from "./monitor";
 import { readSettings } from "./settings";
 import { askSessionsDir, candidateSessionDirs } from "./statusReader";
 import { VscodeHost } from "./vscodeHost";
 
-let ownClient: Stoppable | undefined;
+/** The language client of no-Go-extension mode (exported for the tests). */
+export const ownClient = new ClientSlot();
 
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel("lspguard");
@@ -32,7 +32,6 @@ export function activate(context: vscode.ExtensionContext): void {
     host,
     sessions: () => monitor.pollOnce(),
     startOwnClient: async (shim) => {
-      ownClient?.dispose();
       const inputs = {
         shim,
         configFile: readSettings(host).configFile,
@@ -41,13 +40,14 @@ export function activate(context: vscode.ExtensionContext): void {
       };
       host.log(`starting gopls through ${shim} for ${JSON.stringify(
         buildClientOptions(inputs).documentSelector)}`);
-      ownClient = await startLanguageClient(inputs);
+      await ownClient.replace(() => startLanguageClient(inputs), (err: unknown) => {
+        host.log(`stopping the previous gopls language client failed: ${String(err)}`);
+      });
     },
-    stopOwnClient: () => {
-      ownClient?.dispose();
-      ownClient = undefined;
-      return Promise.resolve();
-    },
+    // Disable: the client is gone either way; a stop that failed (timed out) is only logged.
+    stopOwnClient: () => ownClient.stop().catch((err: unknown) => {
+      host.log(`stopping the gopls language client failed: ${String(err)}`);
+    }),
     refresh: () => { monitor.refresh(); },
   });
 
@@ -75,7 +75,7 @@ export function activate(context: vscode.ExtensionContext): void {
   void commands.startup();
 }
 
-export function deactivate(): void {
-  ownClient?.dispose();
-  ownClient = undefined;
+/** VS Code waits for the returned promise: our own language client's stop (shutdown, exit). */
+export function deactivate(): Promise<void> {
+  return ownClient.stop();
 }

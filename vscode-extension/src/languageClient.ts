@@ -54,15 +54,58 @@ export function buildClientOptions(inputs: ClientInputs): LanguageClientOptions 
   };
 }
 
+/** A running client. `stop()` is the client's own stop promise: it settles once gopls (here:
+ * the lspguard shim) has answered `shutdown` and been sent `exit`, or the stop timed out. */
 export interface Stoppable {
-  dispose(): void;
+  stop(): Promise<void>;
 }
 
-/** Start the client; dispose the result to stop it. */
-export async function startLanguageClient(inputs: ClientInputs): Promise<Stoppable> {
+/** The part of vscode-languageclient's LanguageClient this module uses. */
+export interface ClientLike {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export type ClientFactory = (id: string, name: string, server: Executable,
+                             client: LanguageClientOptions) => Promise<ClientLike>;
+
+/** vscode-languageclient, loaded only now (it needs the real "vscode" module). */
+const newLanguageClient: ClientFactory = async (id, name, server, client) => {
   const lc = await import("vscode-languageclient/node");
-  const client = new lc.LanguageClient(CLIENT_ID, CLIENT_NAME, buildServerOptions(inputs),
-                                       buildClientOptions(inputs));
+  return new lc.LanguageClient(id, name, server, client);
+};
+
+/** Start the client; `stop()` the result to stop it (and wait for that). */
+export async function startLanguageClient(inputs: ClientInputs,
+                                          create: ClientFactory = newLanguageClient):
+    Promise<Stoppable> {
+  const client = await create(CLIENT_ID, CLIENT_NAME, buildServerOptions(inputs),
+                              buildClientOptions(inputs));
   await client.start();
-  return { dispose: () => { void client.stop(); } };
+  return { stop: () => client.stop() };
+}
+
+/** The one language client the extension runs itself (no-Go-extension mode), if any. */
+export class ClientSlot {
+  private client: Stoppable | undefined;
+
+  /** Stop the current client and wait for it, then start another. A failed stop (it timed out,
+   * say) goes to `onStopError` and does not keep the new client from starting. */
+  async replace(start: () => Promise<Stoppable>,
+                onStopError: (err: unknown) => void): Promise<void> {
+    try {
+      await this.stop();
+    } catch (err) {
+      onStopError(err);
+    }
+    this.client = await start();
+  }
+
+  /** Stop the current client: its own stop promise, so a caller (deactivate) can wait for the
+   * shutdown/exit; resolved at once when there is no client. */
+  stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    return client ? client.stop() : Promise.resolve();
+  }
 }

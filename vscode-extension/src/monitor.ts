@@ -94,8 +94,8 @@ export class StatusMonitor {
       const mine = sessionsForWorkspace(all, host.workspaceFolders());
       this.latest = mine;
       const first = mine[0];
-      const goplsVersion = first && !first.backend.version
-        ? await this.goplsVersion(first.backend.argv[0]) : undefined;
+      // The status document has no gopls version: ask the binary (once per binary).
+      const goplsVersion = first ? await this.goplsVersion(first.backend.argv[0]) : undefined;
       host.setStatus(renderStatus(mine, { enabled: this.deps.enabled(), now: this.now(),
                                           goplsVersion }));
       for (const incident of this.incidents.newIncidents(mine)) {

@@ -14,7 +14,73 @@ export interface LatencyStat {
   maxMs?: number;
 }
 
+/** Every `state` the proxy writes (lspguard/session.py `_set_state`), and only those. */
+export const SESSION_STATES = [
+  "starting", "initializing", "running", "restarting", "degraded", "stopping", "exited",
+  // gopls is blocked on a cause outside it (e.g. a filesystem that stopped answering):
+  // lspguard answers the editor at once and revives gopls by itself when the cause clears.
+  "waiting",
+] as const;
+export type SessionState = (typeof SESSION_STATES)[number];
+
+/** The cause classes (lspguard/causes/model.py `CauseClass`); also verdict kinds. */
+export const CAUSE_CLASSES = [
+  "filesystem_not_answering", "special_file_no_partner", "child_never_returns",
+  "network_peer_not_answering", "blocked_in_kernel", "stopped", "busy_spin", "deadlocked",
+] as const;
+export type CauseClass = (typeof CAUSE_CLASSES)[number];
+
+/** Classes whose cause lies outside gopls: restarting it repeats the same wait. */
+const EXTERNAL_CLASSES: ReadonlySet<string> = new Set<CauseClass>([
+  "filesystem_not_answering", "special_file_no_partner", "child_never_returns",
+  "network_peer_not_answering", "blocked_in_kernel"]);
+
+export const CAUSE_OBJECT_KINDS = ["path", "special_file", "child", "socket", "none"] as const;
+export type CauseObjectKind = (typeof CAUSE_OBJECT_KINDS)[number];
+
+/** What the wait is on (`cause.object`); `kind` says which fields are meaningful. */
+export interface CauseObject {
+  kind: CauseObjectKind;
+  /** kind "path" / "special_file". */
+  path?: string;
+  mountPoint?: string;
+  fsType?: string;
+  /** kind "special_file": "fifo", "socket", "character device", ... */
+  fileType?: string;
+  /** kind "socket": "127.0.0.1:8080". */
+  peer?: string;
+  /** kind "child": the child that never returns. */
+  argv: string[];
+  pid?: number;
+}
+
+/** The process that waits (`cause.process`): gopls itself or one of its descendants. */
+export interface CauseProcess {
+  pid?: number;
+  argv: string[];
+  /** "gopls", "gopls's `go list`", ... */
+  role?: string;
+}
+
+/** Why gopls does not answer (`cause`, and `last_verdict.facts.cause`). */
+export interface Cause {
+  /** "unknown" for a class this extension does not know (a newer lspguard). */
+  class: CauseClass | "unknown";
+  external: boolean;
+  restartHelps: boolean;
+  /** One readable sentence naming the cause. */
+  sentence?: string;
+  fix?: string;
+  /** How long the process had waited when the status file was written. */
+  waitedS?: number;
+  /** Wall clock (seconds since the epoch) the wait was first seen. */
+  since?: number;
+  process?: CauseProcess;
+  object: CauseObject;
+}
+
 export interface Verdict {
+  /** A cause class, or "crashed", "handshake_timeout", "protocol_error", "manual". */
   kind: string;
   summary: string;
   /** Wall clock, seconds since the epoch. */
@@ -22,17 +88,23 @@ export interface Verdict {
   generation?: number;
   /** Incident bundle directory. */
   bundle?: string;
+  /** `facts.cause`, when the verdict knows it. */
+  cause?: Cause;
 }
 
+export type PendingDirection = "client->server" | "server->client";
+
 export interface PendingRequest {
-  direction: string;
+  /** "unknown" when the document has no (or an unexpected) direction. */
+  direction: PendingDirection | "unknown";
   method: string;
   ageMs: number;
 }
 
 export interface SessionStatus {
   pid: number;
-  state: string;
+  /** "unknown" when the document has no state, or one this extension does not know. */
+  state: SessionState | "unknown";
   startedAt?: number;
   uptimeS?: number;
   workspaceFolders: string[];
@@ -40,15 +112,13 @@ export interface SessionStatus {
     argv: string[];
     pid?: number;
     generation: number;
-    /** gopls version, when the status document carries one. */
-    version?: string;
     /** What the proxy calls this backend ("primary", "primary + hang overlay", ...). */
     label?: string;
-    /** Name of the fallback backend in use, when degraded. */
-    fallback?: string;
   };
   /** Set when the proxy gave up restarting: why requests are answered with errors. */
   degradedReason?: string;
+  /** What gopls is blocked on: set while "waiting" (and possibly while "degraded"). */
+  cause?: Cause;
   /** Recent incident bundles of this session, oldest first. */
   bundles: string[];
   restarts: number;
@@ -77,8 +147,65 @@ function str(value: unknown): string | undefined {
   return typeof value === "string" ? value : undefined;
 }
 
+/** A non-empty string, else undefined. */
+function text(value: unknown): string | undefined {
+  return typeof value === "string" && value.trim() !== "" ? value : undefined;
+}
+
+function bool(value: unknown): boolean | undefined {
+  return typeof value === "boolean" ? value : undefined;
+}
+
 function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+}
+
+function oneOf<T extends string>(values: readonly T[], value: unknown): T | undefined {
+  return (values as readonly unknown[]).includes(value) ? value as T : undefined;
+}
+
+/** `{...(v !== undefined ? { k: v } : {})}`, shorter: the keys of `fields` whose value is set. */
+function defined<T extends object>(fields: T): Partial<T> {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as
+    Partial<T>;
+}
+
+function parseCauseObject(value: unknown): CauseObject {
+  const o = obj(value) ?? {};
+  const path = text(o.path);
+  const fileType = text(o.file_type);
+  const mountPoint = text(o.mount_point);
+  const peer = text(o.peer);
+  const argv = strings(o.argv);
+  // An unknown or missing kind: guess it from the fields that are there.
+  const kind = oneOf(CAUSE_OBJECT_KINDS, o.kind)
+    ?? (peer ? "socket" : fileType && path ? "special_file" : (path ?? mountPoint) ? "path"
+      : argv.length > 0 ? "child" : "none");
+  return {
+    kind, argv,
+    ...defined({ path, mountPoint, fsType: text(o.fs_type), fileType, peer, pid: num(o.pid) }),
+  };
+}
+
+/** A `cause` object, or undefined if it is none (null, garbage, or neither class nor sentence). */
+export function parseCause(value: unknown): Cause | undefined {
+  const c = obj(value);
+  if (!c) return undefined;
+  const cls = oneOf(CAUSE_CLASSES, c.class);
+  const sentence = text(c.sentence);
+  if (!cls && !sentence) return undefined;
+  const external = bool(c.external) ?? (cls !== undefined && EXTERNAL_CLASSES.has(cls));
+  const p = obj(c.process);
+  const process: CauseProcess | undefined = p
+    ? { argv: strings(p.argv), ...defined({ pid: num(p.pid), role: text(p.role) }) } : undefined;
+  return {
+    class: cls ?? "unknown",
+    external,
+    restartHelps: bool(c.restart_helps) ?? !external,
+    ...defined({ sentence, fix: text(c.fix), waitedS: num(c.waited_s), since: num(c.since),
+                 process }),
+    object: parseCauseObject(c.object),
+  };
 }
 
 export function parseVerdict(value: unknown): Verdict | undefined {
@@ -86,19 +213,16 @@ export function parseVerdict(value: unknown): Verdict | undefined {
   if (!v) return undefined;
   const kind = str(v.kind);
   if (!kind) return undefined;
-  const at = num(v.at);
-  const generation = num(v.generation);
-  const bundle = str(v.bundle) ?? str(v.bundle_dir) ?? str(obj(v.bundle)?.path);
   return {
     kind,
     summary: str(v.summary) ?? kind.replace(/_/g, " "),
-    ...(at !== undefined ? { at } : {}),
-    ...(generation !== undefined ? { generation } : {}),
-    ...(bundle ? { bundle } : {}),
+    ...defined({ at: num(v.at), generation: num(v.generation), bundle: text(v.bundle),
+                 cause: parseCause(obj(v.facts)?.cause) }),
   };
 }
 
-/** A status document (already JSON-decoded) as a SessionStatus, or undefined if it is not one. */
+/** A status document (already JSON-decoded) as a SessionStatus, or undefined if it is not one.
+ * Reads exactly what lspguard/status.py `session_status` writes; anything else is ignored. */
 export function parseStatus(doc: unknown, statusFile: string): SessionStatus | undefined {
   const d = obj(doc);
   const pid = num(d?.pid);
@@ -111,9 +235,8 @@ export function parseStatus(doc: unknown, statusFile: string): SessionStatus | u
     const p50 = num(l?.p50_ms);
     const p99 = num(l?.p99_ms);
     if (!l || p50 === undefined || p99 === undefined) continue;
-    const maxMs = num(l.max_ms);
     latency[method] = { count: num(l.count) ?? 0, p50Ms: p50, p99Ms: p99,
-                        ...(maxMs !== undefined ? { maxMs } : {}) };
+                        ...defined({ maxMs: num(l.max_ms) }) };
   }
   const pending: PendingRequest[] = [];
   if (Array.isArray(d.pending)) {
@@ -122,43 +245,28 @@ export function parseStatus(doc: unknown, statusFile: string): SessionStatus | u
       const method = str(p?.method);
       const ageMs = num(p?.age_ms);
       if (p && method && ageMs !== undefined) {
-        pending.push({ direction: str(p.direction) ?? "", method, ageMs });
+        const direction = oneOf(["client->server", "server->client"] as const, p.direction);
+        pending.push({ direction: direction ?? "unknown", method, ageMs });
       }
     }
   }
-  const version = str(backend.version) ?? str(d.gopls_version) ?? str(backend.gopls_version);
-  const label = str(backend.label);
-  const fallbackRaw = backend.fallback ?? d.fallback;
-  const fallback = typeof fallbackRaw === "string" ? fallbackRaw
-    : fallbackRaw === true ? "fallback backend" : str(obj(fallbackRaw)?.name)
-      ?? (label?.startsWith("fallback") ? label.replace(/^fallback\s*/, "") || label : undefined);
-  const degradedReason = typeof d.degraded === "string" && d.degraded ? d.degraded : undefined;
-  const backendPid = num(backend.pid);
-  const startedAt = num(d.started_at);
-  const uptimeS = num(d.uptime_s);
-  const lastVerdict = parseVerdict(d.last_verdict);
-  const logFile = str(d.log_file);
   return {
     pid,
-    state: str(d.state) ?? "unknown",
-    ...(startedAt !== undefined ? { startedAt } : {}),
-    ...(uptimeS !== undefined ? { uptimeS } : {}),
+    state: oneOf(SESSION_STATES, d.state) ?? "unknown",
+    ...defined({ startedAt: num(d.started_at), uptimeS: num(d.uptime_s) }),
     workspaceFolders: strings(d.workspace_folders),
     backend: {
       argv: strings(backend.argv),
       generation,
-      ...(backendPid !== undefined ? { pid: backendPid } : {}),
-      ...(version ? { version } : {}),
-      ...(label ? { label } : {}),
-      ...(fallback ? { fallback } : {}),
+      ...defined({ pid: num(backend.pid), label: text(backend.label) }),
     },
-    ...(degradedReason ? { degradedReason } : {}),
+    ...defined({ degradedReason: text(d.degraded), cause: parseCause(d.cause) }),
     bundles: strings(d.bundles),
     restarts: num(d.restarts) ?? Math.max(0, generation - 1),
-    ...(lastVerdict ? { lastVerdict } : {}),
+    ...defined({ lastVerdict: parseVerdict(d.last_verdict) }),
     latency,
     pending,
-    ...(logFile ? { logFile } : {}),
+    ...defined({ logFile: text(d.log_file) }),
     statusFile,
   };
 }

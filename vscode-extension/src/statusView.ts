@@ -1,33 +1,37 @@
 // What the status bar shows for the sessions of this workspace: a health word, an icon, and a
-// Markdown tooltip (gopls version, generation, restarts, last verdict, per-method p50/p99).
-// Pure functions of the parsed status documents, so the tooltip in the README screenshot is
-// exactly what this code renders from a real status file.
+// Markdown tooltip (gopls version, generation, restarts, what gopls waits on, last verdict,
+// per-method p50/p99). Pure functions of the parsed status documents, so the tooltip in the
+// README screenshot is exactly what this code renders from a real status file.
+
+import * as path from "node:path";
 
 import type { StatusBarView, StatusSeverity } from "./host";
-import type { SessionStatus, Verdict } from "./statusReader";
+import type { Cause, SessionState, SessionStatus, Verdict } from "./statusReader";
 
-export type Health = "healthy" | "busy" | "restarting" | "degraded" | "hung" | "stopped";
+export type Health = "healthy" | "busy" | "restarting" | "waiting" | "degraded" | "stopped";
 
-/** A client request this old, with the server otherwise running, counts as "busy". */
+/** A request this old, with the server otherwise running, counts as "busy". */
 export const BUSY_AFTER_MS = 2_000;
 
-const RESTARTING = new Set(["restarting", "recovering", "replaying", "respawning"]);
-const HUNG = new Set(["hung", "stuck", "deadlocked", "blocked", "exhausted", "failed",
-                      "gave_up", "budget_exhausted"]);
-const DEGRADED = new Set(["degraded", "fallback"]);
-const STARTING = new Set(["starting", "initializing", "busy", "snapshotting"]);
-const STOPPED = new Set(["stopping", "exited", "stopped"]);
-const HEALTHY = new Set(["running", "ready", "healthy", "idle"]);
+/** Every state the proxy writes, and the health it shows as ("running" may also be "busy"). */
+const HEALTH_OF_STATE: Record<SessionState, Health> = {
+  starting: "busy",
+  initializing: "busy",
+  running: "healthy",
+  restarting: "restarting",
+  waiting: "waiting",
+  degraded: "degraded",
+  stopping: "stopped",
+  exited: "stopped",
+};
 
 export function deriveHealth(s: SessionStatus): Health {
-  const state = s.state.toLowerCase();
-  if (RESTARTING.has(state)) return "restarting";
-  if (HUNG.has(state)) return "hung";
-  if (STOPPED.has(state)) return "stopped";
-  if (DEGRADED.has(state) || s.degradedReason || s.backend.fallback) return "degraded";
-  if (STARTING.has(state) || !HEALTHY.has(state)) return "busy";
-  const overdue = s.pending.some((p) => p.direction !== "server->client" &&
-                                        p.direction !== "s2c" && p.ageMs >= BUSY_AFTER_MS);
+  // A state word from a newer lspguard: neither healthy nor a problem we can name.
+  if (s.state === "unknown") return "busy";
+  const health = HEALTH_OF_STATE[s.state];
+  if (health !== "healthy") return health;
+  const overdue = s.pending.some((p) => p.direction === "client->server" &&
+                                        p.ageMs >= BUSY_AFTER_MS);
   return overdue ? "busy" : "healthy";
 }
 
@@ -35,8 +39,8 @@ const ICON: Record<Health, string> = {
   healthy: "$(pass)",
   busy: "$(sync~spin)",
   restarting: "$(sync~spin)",
+  waiting: "$(watch)",
   degraded: "$(warning)",
-  hung: "$(error)",
   stopped: "$(circle-slash)",
 };
 
@@ -44,26 +48,72 @@ const SEVERITY: Record<Health, StatusSeverity> = {
   healthy: "ok",
   busy: "ok",
   restarting: "warning",
+  waiting: "warning",
   degraded: "warning",
-  hung: "error",
   stopped: "ok",
 };
 
-const HEALTH_WORDS: Record<Health, string> = {
-  healthy: "healthy",
-  busy: "busy",
-  restarting: "restarting",
-  degraded: "degraded",
-  hung: "hung",
-  stopped: "stopped",
+/** What a cause class is, when its object names nothing more specific. */
+const CLASS_PHRASE: Record<Cause["class"], string> = {
+  filesystem_not_answering: "a filesystem",
+  special_file_no_partner: "a special file",
+  child_never_returns: "a child process",
+  network_peer_not_answering: "the network",
+  blocked_in_kernel: "the kernel",
+  stopped: "a stopped process",
+  busy_spin: "a busy loop",
+  deadlocked: "a deadlock",
+  unknown: "an unknown cause",
 };
 
+/** At most `max` characters, keeping the end (the informative part of a path). */
+function tail(text: string, max = 32): string {
+  return text.length <= max ? text : `…${text.slice(text.length - (max - 1))}`;
+}
+
+/** `/usr/local/go/bin/go list -e -json ./...` → "go list"; `git -C x fetch` → "git". */
+function commandName(argv: readonly string[]): string | undefined {
+  const [first, second] = argv;
+  if (!first) return undefined;
+  const name = path.basename(first);
+  return second && /^[A-Za-z][\w.-]*$/.test(second) ? `${name} ${second}` : name;
+}
+
+/** A few words naming what gopls waits on, for the status bar: "filesystem /workspace",
+ * "FIFO x.go", "`go list`", "network 127.0.0.1:8080". */
+export function shortCause(cause: Cause): string {
+  const o = cause.object;
+  switch (o.kind) {
+    case "path": {
+      const where = o.mountPoint ?? o.path;
+      return where ? `filesystem ${tail(where)}` : CLASS_PHRASE.filesystem_not_answering;
+    }
+    case "special_file": {
+      const type = o.fileType === "fifo" ? "FIFO" : o.fileType ?? "special file";
+      return o.path ? `${type} ${tail(path.basename(o.path))}` : `a ${type}`;
+    }
+    case "child": {
+      const name = commandName(o.argv) ?? commandName(cause.process?.argv ?? []);
+      return name ? `\`${tail(name)}\`` : CLASS_PHRASE.child_never_returns;
+    }
+    case "socket":
+      return o.peer ? `network ${tail(o.peer)}` : CLASS_PHRASE.network_peer_not_answering;
+    case "none":
+      return CLASS_PHRASE[cause.class];
+  }
+}
+
+/** Status bar text is not Markdown, but `$(name)` in it is an icon: escape those from data. */
+function plain(text: string): string {
+  return text.replace(/\$\(/g, "\\$(");
+}
+
 export interface RenderOptions {
-  /** gopls version learned elsewhere (e.g. `gopls version`), when the status has none. */
+  /** gopls version (from `gopls version`: the status document has none). */
   goplsVersion?: string | undefined;
   /** Is lspguard enabled for this workspace (shim set)? */
   enabled: boolean;
-  /** Seconds since the epoch, for "3 min ago". */
+  /** Seconds since the epoch, for "3 min ago" and how long a wait has lasted. */
   now: number;
   /** Format a wall-clock time (seconds since the epoch); injectable for tests. */
   formatTime?: (epochSeconds: number) => string;
@@ -89,36 +139,74 @@ export function renderStatus(sessions: readonly SessionStatus[], options: Render
     };
   }
   const health = deriveHealth(session);
-  const label = health === "healthy" || health === "busy" ? "gopls"
-    : health === "degraded"
-      ? session.backend.fallback ? "gopls (fallback)" : "gopls degraded"
-      : `gopls ${health}`;
-  // Degraded on a fallback backend still answers; degraded with no backend at all (the restart
-  // budget is spent) does not: that is an error.
-  const severity = health === "degraded" && session.degradedReason && !session.backend.fallback
-    ? "error" : SEVERITY[health];
+  const cause = causeShown(session, health);
+  let label: string;
+  if (health === "healthy" || health === "busy") label = "gopls";
+  else if (health === "waiting") label = `gopls: waiting${cause ? ` on ${shortCause(cause)}` : ""}`;
+  else if (health === "degraded") label = `gopls degraded${cause ? `: ${shortCause(cause)}` : ""}`;
+  else label = `gopls ${health}`;
+  // Degraded with a reason means restarts were given up and requests are answered with errors.
+  const severity = health === "degraded" && session.degradedReason ? "error" : SEVERITY[health];
   return {
-    text: `${ICON[health]} ${label}`,
+    text: `${ICON[health]} ${plain(label)}`,
     tooltip: renderTooltip(session, health, sessions.length - 1, options),
     severity,
     visible: true,
   };
 }
 
+/** The cause the item shows: the session's while it waits or is degraded, else none. */
+function causeShown(s: SessionStatus, health: Health): Cause | undefined {
+  return health === "waiting" || health === "degraded" ? s.cause : undefined;
+}
+
+/** Seconds the cause has been waited on, as of `now`. */
+export function waitedSeconds(cause: Cause, now: number): number | undefined {
+  const sinceStart = cause.since !== undefined && cause.since <= now ? now - cause.since
+    : undefined;
+  if (sinceStart === undefined) return cause.waitedS;
+  return Math.max(sinceStart, cause.waitedS ?? 0);
+}
+
+function causeParagraphs(cause: Cause, health: Health, now: number): string[] {
+  const out: string[] = [];
+  out.push(prose(cause.sentence ?? `gopls is waiting on ${shortCause(cause)}.`));
+  if (cause.fix) out.push(`**Fix:** ${prose(cause.fix)}`);
+  const waited = waitedSeconds(cause, now);
+  const lines: string[] = [];
+  if (waited !== undefined) lines.push(`Waiting for **${duration(waited)}**.`);
+  if (health === "waiting") {
+    lines.push("lspguard will resume by itself when this clears; meanwhile it answers the " +
+               "editor at once.");
+  }
+  if (!cause.restartHelps) lines.push("Restarting gopls will not help: the cause is outside it.");
+  if (lines.length > 0) out.push(lines.join(" "));
+  return out.flatMap((p) => [p, ""]);
+}
+
 export function renderTooltip(s: SessionStatus, health: Health, others: number,
                               options: RenderOptions): string {
   const fmt = options.formatTime ?? formatLocalTime;
-  const version = s.backend.version ?? options.goplsVersion ?? "unknown";
+  const cause = causeShown(s, health);
   const rows: [string, string][] = [
-    ["gopls", code(version)],
+    ["gopls", code(options.goplsVersion ?? "unknown")],
     ["state", `${esc(s.state)} · proxy pid ${String(s.pid)}` +
               (s.backend.pid !== undefined ? ` · gopls pid ${String(s.backend.pid)}` : "")],
+  ];
+  if (cause) {
+    const who = cause.process?.role;
+    const pid = cause.process?.pid;
+    rows.push(["waiting on", prose(shortCause(cause), true) +
+               (who ? ` · ${prose(who, true)}` : "") +
+               (pid !== undefined ? ` pid ${String(pid)}` : "") +
+               (cause.object.fsType ? ` · ${esc(cause.object.fsType)}` : "")]);
+  }
+  rows.push(
     ["generation", String(s.backend.generation)],
     ["restarts", String(s.restarts)],
     ["last verdict", s.lastVerdict ? verdictText(s.lastVerdict, options.now, fmt) : "none"],
-  ];
-  if (s.backend.fallback) rows.push(["backend", `fallback: ${esc(s.backend.fallback)}`]);
-  else if (s.backend.label && s.backend.label !== "primary") {
+  );
+  if (s.backend.label && s.backend.label !== "primary") {
     rows.push(["backend", esc(s.backend.label)]);
   }
   if (s.degradedReason) rows.push(["degraded", esc(s.degradedReason)]);
@@ -126,12 +214,13 @@ export function renderTooltip(s: SessionStatus, health: Health, others: number,
   const overdue = s.pending.filter((p) => p.ageMs >= BUSY_AFTER_MS);
   if (overdue.length > 0) {
     const oldest = overdue.reduce((a, b) => (a.ageMs >= b.ageMs ? a : b));
-    rows.push(["waiting", `${String(overdue.length)} request(s), oldest ` +
+    rows.push(["pending", `${String(overdue.length)} request(s), oldest ` +
                           `${code(oldest.method)} for ${ms(oldest.ageMs)}`]);
   }
   const lines = [
-    `**lspguard** · gopls is **${HEALTH_WORDS[health]}**`,
+    `**lspguard** · gopls is **${health}**`,
     "",
+    ...(cause ? causeParagraphs(cause, health, options.now) : []),
     "| | |",
     "|:--|:--|",
     ...rows.map(([k, v]) => `| ${k} | ${v} |`),
@@ -194,4 +283,17 @@ export function esc(text: string): string {
 
 function code(text: string): string {
   return "`" + text.replace(/`/g, "'").replace(/\|/g, "\\|") + "`";
+}
+
+/** Text from lspguard that may quote commands in backticks ("gopls's `go list`"): the quoted
+ * parts become code spans, the rest is escaped. Unbalanced backticks: all of it is escaped.
+ * `inTable`: it goes into a table cell (where `|` must be escaped, in code spans too). */
+export function prose(text: string, inTable = false): string {
+  const parts = text.split("`");
+  if (parts.length % 2 === 0) return esc(text);
+  return parts.map((part, i) => {
+    if (i % 2 === 0) return esc(part);
+    const flat = part.replace(/\r?\n/g, " ");
+    return inTable ? code(flat) : "`" + flat + "`";
+  }).join("");
 }

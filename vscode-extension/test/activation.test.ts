@@ -6,7 +6,7 @@ import * as path from "node:path";
 
 import { describe, expect, it } from "vitest";
 
-import { activate, deactivate } from "../src/extension";
+import { activate, deactivate, ownClient } from "../src/extension";
 import { EXTENSION_ROOT } from "./helpers";
 import { registered, statusItems } from "./vscodeStub";
 
@@ -35,7 +35,27 @@ describe("activation", () => {
     expect(statusItems[0]?.command).toBe("lspguard.showActions");
     expect(statusItems[0]?.shown).toBe(true);
     for (const s of subscriptions) s.dispose();
-    deactivate();
+    await expect(deactivate()).resolves.toBeUndefined(); // no own client: nothing to wait for
+  });
+
+  it("deactivate returns the own language client's stop promise", async () => {
+    let finish = (): void => undefined;
+    const stopPromise = new Promise<void>((resolve) => { finish = resolve; });
+    let stops = 0;
+    const client = { stop: () => { stops += 1; return stopPromise; } };
+    await ownClient.replace(() => Promise.resolve(client), () => undefined);
+    const result = deactivate();
+    expect(result).toBe(stopPromise);
+    expect(stops).toBe(1);
+    let done = false;
+    void result.then(() => { done = true; });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(done).toBe(false); // VS Code keeps waiting until gopls has shut down and exited
+    finish();
+    await result;
+    expect(done).toBe(true);
+    await deactivate(); // a second deactivate does not stop it again
+    expect(stops).toBe(1);
   });
 
   it("the manifest: Go activation, workspace side, the three settings, titled commands", () => {

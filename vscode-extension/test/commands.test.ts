@@ -284,7 +284,7 @@ describe("restart / snapshot / reports / doctor", () => {
     expect(h.host.messages.at(-1)?.message).toContain("no guarded gopls session");
     const ctl = await fakeControl(dir, { restart: { ok: true, result: null } });
     h.sessions = [session({ pid: 1, socket: ctl.socket }),
-                  session({ pid: 2, socket: ctl.socket, state: "hung" })];
+                  session({ pid: 2, socket: ctl.socket, state: "waiting" })];
     const offered: string[] = [];
     h.host.pickAnswer = (items) => { offered.push(...items.map((i) => i.label)); return items[1]; };
     await h.commands.restart();

@@ -19,7 +19,11 @@ describe("StatusMonitor", () => {
       stdout: file === "/go/bin/gopls" && args[0] === "version"
         ? "golang.org/x/tools/gopls v0.21.1\n" : "" });
     let sessions = [status(1, "/ws/project"), status(2, "/ws/elsewhere"),
-                    status(3, "/ws/project", { state: "hung" })];
+                    status(3, "/ws/project", { state: "waiting", cause: {
+                      class: "filesystem_not_answering", external: true, restartHelps: false,
+                      sentence: "gopls waits on /workspace (nfs), which stopped answering.",
+                      object: { kind: "path", path: "/workspace/go.mod",
+                                mountPoint: "/workspace", fsType: "nfs", argv: [] } } })];
     let now = 100;
     const dirsAsked: (readonly string[])[] = [];
     const monitor = new StatusMonitor({
@@ -28,7 +32,8 @@ describe("StatusMonitor", () => {
     });
     expect((await monitor.pollOnce()).map((s) => s.pid)).toEqual([3, 1]);
     expect(dirsAsked).toEqual([["/run/sessions"]]);
-    expect(host.status?.text).toBe("$(error) gopls hung");
+    expect(host.status?.text).toBe("$(watch) gopls: waiting on filesystem /workspace");
+    expect(host.status?.severity).toBe("warning");
     expect(host.status?.tooltip).toContain("`v0.21.1`");
     sessions = [status(3, "/ws/project", { lastVerdict: { kind: "deadlocked", summary: "x",
                                                             at: 150, bundle: "/b" } })];

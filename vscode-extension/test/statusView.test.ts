@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 
-import type { SessionStatus } from "../src/statusReader";
-import { ago, deriveHealth, duration, esc, ms, renderStatus } from "../src/statusView";
+import type { Cause, SessionStatus } from "../src/statusReader";
+import { SESSION_STATES } from "../src/statusReader";
+import {
+  ago, deriveHealth, duration, esc, ms, prose, renderStatus, shortCause, waitedSeconds,
+} from "../src/statusView";
 
 function session(overrides: Partial<SessionStatus> = {}): SessionStatus {
   return {
@@ -23,6 +26,22 @@ function session(overrides: Partial<SessionStatus> = {}): SessionStatus {
 
 const opts = { enabled: true, now: 1_700_000_600, formatTime: () => "12:00:00" };
 
+/** The cause lspguard writes for a filesystem that stopped answering. */
+function nfsCause(overrides: Partial<Cause> = {}): Cause {
+  return {
+    class: "filesystem_not_answering", external: true, restartHelps: false,
+    sentence: "gopls's `go list` has waited 125 s on /workspace/go.mod: the nfs filesystem " +
+              "at /workspace stopped answering.",
+    fix: "Check the NFS server behind /workspace (mount_point: /workspace).",
+    waitedS: 125, since: 1_700_000_600 - 125,
+    process: { pid: 77, argv: ["/usr/local/go/bin/go", "list", "-e", "-json"],
+               role: "gopls's `go list`" },
+    object: { kind: "path", path: "/workspace/go.mod", mountPoint: "/workspace", fsType: "nfs",
+              argv: [] },
+    ...overrides,
+  };
+}
+
 describe("deriveHealth", () => {
   const cases: [Partial<SessionStatus>, string][] = [
     [{ state: "running" }, "healthy"],
@@ -33,15 +52,18 @@ describe("deriveHealth", () => {
     [{ state: "running", pending: [{ direction: "server->client", method: "x", ageMs: 9e6 }] },
      "healthy"],
     [{ state: "restarting" }, "restarting"],
+    [{ state: "waiting" }, "waiting"],
+    [{ state: "waiting", cause: nfsCause() }, "waiting"],
     [{ state: "degraded" }, "degraded"],
-    [{ state: "running", backend: { argv: [], generation: 3, fallback: "gopls-v0.15" } },
-     "degraded"],
     [{ state: "degraded", degradedReason: "budget spent" }, "degraded"],
-    [{ state: "hung" }, "hung"],
-    [{ state: "exhausted" }, "hung"],
+    [{ state: "stopping" }, "stopped"],
     [{ state: "exited" }, "stopped"],
-    [{ state: "something-new" }, "busy"],
+    [{ state: "unknown" }, "busy"],
   ];
+  it("covers every state the proxy writes", () => {
+    const covered = new Set(cases.map(([o]) => o.state));
+    for (const state of SESSION_STATES) expect(covered).toContain(state);
+  });
   for (const [overrides, health] of cases) {
     it(`${JSON.stringify(overrides)} -> ${health}`, () => {
       expect(deriveHealth(session(overrides))).toBe(health);
@@ -72,12 +94,9 @@ describe("renderStatus", () => {
     expect(t).toContain("[Restart](command:lspguard.restart)");
   });
 
-  it("degraded: on a fallback backend a warning, with no backend left an error", () => {
-    const fallback = renderStatus([session({ backend: { argv: [], generation: 3,
-                                                        label: "fallback gopls-0.15",
-                                                        fallback: "gopls-0.15" } })], opts);
-    expect(fallback).toMatchObject({ text: "$(warning) gopls (fallback)", severity: "warning" });
-    expect(fallback.tooltip).toContain("| backend | fallback: gopls-0.15 |");
+  it("degraded: a warning; with restarts given up an error", () => {
+    expect(renderStatus([session({ state: "degraded" })], opts)).toMatchObject(
+      { text: "$(warning) gopls degraded", severity: "warning" });
     const spent = renderStatus([session({ state: "degraded",
                                           degradedReason: "gopls is not running: it failed 3 " +
                                                           "times within 300 s" })], opts);
@@ -89,23 +108,33 @@ describe("renderStatus", () => {
       .tooltip).toContain("| backend | primary \\+ hang overlay |");
   });
 
-  it("status version wins; unknown when neither", () => {
-    expect(renderStatus([session({ backend: { argv: [], generation: 1, version: "v1.2.3" } })],
-                        { ...opts, goplsVersion: "v9" }).tooltip).toContain("`v1.2.3`");
+  it("degraded with a cause names it, without promising to resume", () => {
+    const view = renderStatus([session({ state: "degraded", cause: nfsCause(),
+                                         degradedReason: "gopls is not running" })], opts);
+    expect(view).toMatchObject({ text: "$(warning) gopls degraded: filesystem /workspace",
+                                 severity: "error" });
+    expect(view.tooltip).toContain("the nfs filesystem at /workspace stopped answering.");
+    expect(view.tooltip).toContain("**Fix:** Check the NFS server");
+    expect(view.tooltip).not.toContain("resume by itself");
+  });
+
+  it("the gopls version comes from the options; unknown without", () => {
+    expect(renderStatus([session()], { ...opts, goplsVersion: "v9" }).tooltip)
+      .toContain("| gopls | `v9` |");
     expect(renderStatus([session()], opts).tooltip).toContain("| gopls | `unknown` |");
   });
 
-  it("hung is an error, degraded a warning, restarting spins", () => {
-    expect(renderStatus([session({ state: "hung" })], opts)).toMatchObject(
-      { text: "$(error) gopls hung", severity: "error" });
+  it("degraded a warning, restarting spins, stopped is quiet, busy lists the pending", () => {
     expect(renderStatus([session({ state: "degraded" })], opts)).toMatchObject(
       { text: "$(warning) gopls degraded", severity: "warning" });
     expect(renderStatus([session({ state: "restarting" })], opts)).toMatchObject(
       { text: "$(sync~spin) gopls restarting", severity: "warning" });
+    expect(renderStatus([session({ state: "exited" })], opts)).toMatchObject(
+      { text: "$(circle-slash) gopls stopped", severity: "ok" });
     const busy = renderStatus([session({ pending: [
       { direction: "client->server", method: "textDocument/codeAction", ageMs: 4200 }] })], opts);
     expect(busy.text).toBe("$(sync~spin) gopls");
-    expect(busy.tooltip).toContain("| waiting | 1 request(s), oldest `textDocument/codeAction` " +
+    expect(busy.tooltip).toContain("| pending | 1 request(s), oldest `textDocument/codeAction` " +
                                    "for 4200 ms |");
   });
 
@@ -123,6 +152,99 @@ describe("renderStatus", () => {
   });
 });
 
+describe("waiting on a cause outside gopls", () => {
+  it("a watch, the short cause, a warning background", () => {
+    const view = renderStatus([session({ state: "waiting", cause: nfsCause() })], opts);
+    expect(view).toMatchObject({ text: "$(watch) gopls: waiting on filesystem /workspace",
+                                 severity: "warning", visible: true });
+  });
+
+  it("the tooltip: sentence, fix, how long, resumes by itself, what waits", () => {
+    const t = renderStatus([session({ state: "waiting", cause: nfsCause() })], opts).tooltip;
+    expect(t).toContain("gopls is **waiting**");
+    // the sentence's backticks stay a code span; the rest is escaped
+    expect(t).toContain("gopls's `go list` has waited 125 s on /workspace/go.mod: the nfs " +
+                        "filesystem at /workspace stopped answering.");
+    expect(t).toContain("**Fix:** Check the NFS server behind /workspace \\(mount\\_point: " +
+                        "/workspace\\).");
+    expect(t).toContain("Waiting for **2m 05s**.");
+    expect(t).toContain("lspguard will resume by itself when this clears");
+    expect(t).toContain("Restarting gopls will not help");
+    expect(t).toContain("| waiting on | filesystem /workspace · gopls's `go list` pid 77 · " +
+                        "nfs |");
+    expect(t.indexOf("stopped answering")).toBeLessThan(t.indexOf("| generation |"));
+  });
+
+  it("without a cause (or with a bare one) it still says waiting", () => {
+    expect(renderStatus([session({ state: "waiting" })], opts)).toMatchObject(
+      { text: "$(watch) gopls: waiting", severity: "warning" });
+    const bare = renderStatus([session({ state: "waiting", cause: {
+      class: "network_peer_not_answering", external: true, restartHelps: false,
+      object: { kind: "socket", peer: "127.0.0.1:8080", argv: [] } } })], opts);
+    expect(bare.text).toBe("$(watch) gopls: waiting on network 127.0.0.1:8080");
+    expect(bare.tooltip).toContain("gopls is waiting on network 127.0.0.1:8080.");
+    expect(bare.tooltip).not.toContain("Waiting for");
+    expect(bare.tooltip).not.toContain("**Fix:**");
+  });
+
+  it("a running session's stale cause is not shown", () => {
+    const view = renderStatus([session({ state: "running", cause: nfsCause() })], opts);
+    expect(view.text).toBe("$(pass) gopls");
+    expect(view.tooltip).not.toContain("waiting on");
+  });
+
+  it("short causes from class and object", () => {
+    const none = { kind: "none" as const, argv: [] };
+    expect(shortCause(nfsCause())).toBe("filesystem /workspace");
+    expect(shortCause(nfsCause({ object: { kind: "path", path: "/mnt/x/go.mod", argv: [] } })))
+      .toBe("filesystem /mnt/x/go.mod");
+    expect(shortCause(nfsCause({ object: { kind: "path", argv: [] } }))).toBe("a filesystem");
+    expect(shortCause(nfsCause({ object: { kind: "path", mountPoint: `/${"d".repeat(60)}`,
+                                           argv: [] } })))
+      .toBe(`filesystem …${"d".repeat(31)}`);
+    expect(shortCause(nfsCause({ class: "special_file_no_partner",
+                                 object: { kind: "special_file", path: "/ws/pkg/x.go",
+                                           fileType: "fifo", argv: [] } })))
+      .toBe("FIFO x.go");
+    expect(shortCause(nfsCause({ class: "special_file_no_partner",
+                                 object: { kind: "special_file", path: "/ws/tty.go",
+                                           fileType: "character device", argv: [] } })))
+      .toBe("character device tty.go");
+    expect(shortCause(nfsCause({ class: "child_never_returns",
+                                 object: { kind: "child", pid: 9, argv: [
+                                   "/usr/local/go/bin/go", "list", "-e", "-json", "./..."] } })))
+      .toBe("`go list`");
+    expect(shortCause(nfsCause({ class: "child_never_returns",
+                                 object: { kind: "child", argv: ["git", "-C", "/ws", "fetch"] } })))
+      .toBe("`git`");
+    // no argv on the object: the waiting process's
+    expect(shortCause(nfsCause({ class: "child_never_returns",
+                                 object: { kind: "child", argv: [] } }))).toBe("`go list`");
+    expect(shortCause(nfsCause({ class: "child_never_returns", object: { kind: "child", argv: [] },
+                                 process: { argv: [] } }))).toBe("a child process");
+    expect(shortCause(nfsCause({ class: "network_peer_not_answering",
+                                 object: { kind: "socket", peer: "127.0.0.1:8080", argv: [] } })))
+      .toBe("network 127.0.0.1:8080");
+    expect(shortCause(nfsCause({ class: "blocked_in_kernel", object: none }))).toBe("the kernel");
+    expect(shortCause(nfsCause({ class: "deadlocked", object: none }))).toBe("a deadlock");
+    expect(shortCause(nfsCause({ class: "unknown", object: none }))).toBe("an unknown cause");
+  });
+
+  it("icons in data are escaped in the status bar text", () => {
+    const view = renderStatus([session({ state: "waiting", cause: nfsCause({
+      object: { kind: "path", mountPoint: "/mnt/$(zap)", argv: [] } }) })], opts);
+    expect(view.text).toBe("$(watch) gopls: waiting on filesystem /mnt/\\$(zap)");
+  });
+
+  it("how long: from `since` when it is later than the file, else waited_s", () => {
+    expect(waitedSeconds(nfsCause({ waitedS: 100, since: 1000 }), 1200)).toBe(200);
+    expect(waitedSeconds(nfsCause({ waitedS: 100, since: 1150 }), 1200)).toBe(100);
+    expect(waitedSeconds(nfsCause({ waitedS: 100, since: 5000 }), 1200)).toBe(100);
+    expect(waitedSeconds(nfsCause({ waitedS: undefined, since: undefined }), 1200))
+      .toBeUndefined();
+  });
+});
+
 describe("formatting", () => {
   it("ms, duration, ago, esc", () => {
     expect([ms(0.42), ms(250), ms(12_345)]).toEqual(["0.4 ms", "250 ms", "12.3 s"]);
@@ -130,5 +252,8 @@ describe("formatting", () => {
     expect([ago(5), ago(130), ago(7300), ago(200_000)])
       .toEqual(["just now", "2 min ago", "2 h ago", "2 d ago"]);
     expect(esc("a|b*c\nd")).toBe("a\\|b\\*c d");
+    expect(prose("run `go_list | x` on a_b")).toBe("run `go_list | x` on a\\_b");
+    expect(prose("run `go|x`", true)).toBe("run `go\\|x`");
+    expect(prose("odd ` tick_")).toBe("odd \\` tick\\_");
   });
 });
