@@ -162,6 +162,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print(f"  last verdict ({when}): {last.get('kind')}: {last.get('summary')}")
             if last.get("bundle"):
                 print(f"  incident report: {last['bundle']}/report.html")
+        cause = doc.get("cause")
+        if doc.get("state") == "waiting" and isinstance(cause, dict):
+            print(f"  WAITING ON {cause.get('class')} for {cause.get('waited_s')} s: "
+                  f"{cause.get('sentence')}")
+            print(f"  fix: {cause.get('fix')}")
+            print("  (requests are answered at once; lspguard resumes when this clears)")
         if doc.get("degraded"):
             print(f"  DEGRADED: {doc['degraded']}")
         print(f"  handshake: initialize {_ms(hs.get('initialize_ms'))}, "

@@ -190,10 +190,25 @@ class WatchdogConfig:
     on the network, e.g. downloading modules) before the verdict deadlocked."""
     ping_timeout: float = 2.0
     """Seconds a liveness ping (unknown method) may go unanswered while requests are late."""
+    external_wait: float = 3.0
+    """Seconds a thread may sit in a filesystem, FIFO or uninterruptible kernel wait while a
+    request waits, before that wait is the verdict (without waiting out the deadline)."""
+    probe_timeout: float = 2.0
+    """Seconds a probe (a /proc snapshot, a stat of a suspect path) may take before it is
+    abandoned: probes never hang the proxy."""
+    revive_backoff: tuple[float, ...] = (30.0, 60.0, 120.0, 300.0)
+    """While degraded (the restart budget spent), retry after these many seconds (the last one
+    repeats), so the session comes back by itself."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "deadlines", MappingProxyType(dict(self.deadlines)))
-        for key in ("tick", "handshake_timeout", "default_deadline", "ping_timeout"):
+        object.__setattr__(self, "revive_backoff", tuple(self.revive_backoff))
+        if not self.revive_backoff:
+            raise _InvalidValue("revive_backoff", "must hold at least one number of seconds")
+        for i, seconds in enumerate(self.revive_backoff):
+            _check_seconds(f"revive_backoff.{i}", seconds)
+        for key in ("tick", "handshake_timeout", "default_deadline", "ping_timeout",
+                    "external_wait", "probe_timeout"):
             _check_seconds(key, getattr(self, key))
         for method, seconds in self.deadlines.items():
             _check_seconds(f"deadlines.{method}", seconds)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .backend import Backend
     from .session import Session
 
-__all__ = ["Recovery", "RestartBudget", "merge_env"]
+__all__ = ["HandshakeWatch", "Recovery", "RestartBlocked", "RestartBudget", "merge_env"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,77 @@ _REFRESH = (  # (client capability path, request)
     (("workspace", "codeLens", "refreshSupport"), "workspace/codeLens/refresh"),
     (("workspace", "diagnostics", "refreshSupport"), "workspace/diagnostic/refresh"),
 )
+
+
+class RestartBlocked(Exception):
+    """The restarted server waits on a cause too (its verdict): do not start another."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.summary)
+        self.verdict = verdict
+
+
+class HandshakeWatch:
+    """Watches a restarted server while it takes the replayed state: a filesystem, FIFO or
+    kernel wait that lasts `external_wait` is a verdict at once (its cause), and a handshake
+    that times out gets the cause found then."""
+
+    def __init__(self, session: Session, backend: Backend) -> None:
+        from .causes.classify import CauseFinder
+        from .causes.probe import TreeProber
+
+        self.session, self.backend = session, backend
+        wd = session.config.watchdog
+        self.finder = CauseFinder(session.backend_name(), wd.busy_cpu_percent)
+        self.prober = TreeProber(wd.probe_timeout)
+        self.started = time.monotonic()
+        self.verdict: Verdict | None = None
+        self._snap: Any = None
+        self._own = anyio.CancelScope()
+
+    def stop(self) -> None:
+        self._own.cancel()
+
+    async def run(self, replay: anyio.CancelScope) -> None:
+        with self._own:
+            await self._watch(replay)
+
+    async def _watch(self, scope: anyio.CancelScope) -> None:
+        wd = self.session.config.watchdog
+        while True:
+            await anyio.sleep(wd.tick)
+            if self.backend.pid is None:
+                continue
+            snap = await self.prober.snapshot(self.backend.pid)
+            if snap is None:
+                continue
+            now = time.monotonic()
+            self.finder.observe(snap, now)
+            self._snap = snap
+            cause = self.finder.early(snap, now, wd.external_wait)
+            if cause is not None:
+                self.verdict = self._make(cause, now)
+                scope.cancel()
+                return
+
+    async def verdict_now(self) -> Verdict | None:
+        """The cause of a handshake that timed out (a deadlock when nothing outside shows)."""
+        if self._snap is None:
+            return None
+        now = time.monotonic()
+        cause = self.finder.find(self._snap, now, self.session.config.watchdog.external_wait)
+        return self._make(cause, now)
+
+    def _make(self, cause: Any, now: float) -> Verdict:
+        waited = now - self.started
+        kind = VerdictKind(cause.cls.value) if cause.cls.external else \
+            VerdictKind.HANDSHAKE_TIMEOUT
+        summary = cause.sentence if cause.cls.external else (
+            f"The restarted language server did not take the replayed initialize within "
+            f"{waited:.0f} s: {cause.sentence}")
+        return Verdict(kind, summary, self.backend.generation,
+                       {"method": "initialize", "age_s": round(waited, 1), "restart": True},
+                       cause=cause)
 
 
 class RestartBudget:
@@ -87,6 +158,7 @@ class Recovery:
         self.level = 0  # 0 primary, 1 primary + hang overlay, 2.. fallback chain
         self.restarts = 0
         self.last_duration_s: float | None = None
+        self.revivals = 0  # tries since degraded mode began (indexes the revive backoff)
 
     def next_backend(self) -> tuple[list[str], dict[str, str], str]:
         """argv, env overlay and label for escalation level `self.level`."""
@@ -102,10 +174,11 @@ class Recovery:
         return list(step.command), merge_env(dict(step.env), restart.hang_env, os.environ), \
             f"fallback {step.label}"
 
-    async def recover(self, verdict: Verdict) -> None:
+    async def recover(self, verdict: Verdict, fresh: bool = False) -> None:
         """Restart after `verdict`. Evidence is taken from the hung process while the next
         generation starts (it is killed only once its bundle is written), so the editor waits
-        about one cold start, not a cold start plus an strace sample."""
+        about one cold start, not a cold start plus an strace sample. `fresh`: the primary
+        backend with a new budget (a manual restart, or a cause that cleared)."""
         s = self.session
         began = time.monotonic()
         dead, dead_gen = s.backend, s.generation
@@ -114,23 +187,43 @@ class Recovery:
             s.notify_client("$/progress", {"token": token, "value": {"kind": "end"}})
         bundle: list[str] = []
         evidence_in = anyio.Event()
-        assert s._tg is not None and s.evidence_tasks is not None
-        s.evidence_tasks.start_soon(self._evidence_then_stop, verdict, dead, bundle, evidence_in)
-        label = await self._escalate(verdict)
+        assert s.tasks is not None and s.evidence_tasks is not None
+        if verdict.kind is not VerdictKind.MANUAL and not fresh:
+            s.evidence_tasks.start_soon(self._evidence_then_stop, verdict, dead, bundle,
+                                        evidence_in)
+        else:  # the evidence was taken when the verdict came (or the user asked)
+            evidence_in.set()
+            if dead is not None:
+                s.evidence_tasks.start_soon(dead.stop, min(s.config.proxy.stop_timeout, 1.0))
+        expiry = anyio.CancelScope()
+        s.tasks.start_soon(self._expire_held, expiry)
+        try:
+            outcome = await self._escalate(verdict, fresh)
+        finally:
+            expiry.cancel()
+        if isinstance(outcome, Verdict):  # the new server waits on a cause outside it
+            s.recovering = False
+            s.wait_on(outcome, keep_backend=False)
+            s.release_held()  # into the waiting: answered at once
+            return
+        label = outcome
         if label is None:
             await evidence_in.wait()  # the message names the incident report
             self._degrade(verdict, bundle[0] if bundle else None)
             return
         self.restarts += 1
+        self.revivals = 0
         s.recovering = False
         s.degraded = None
         s.release_held()
         s._set_state("running")
+        if s.backend is not None:
+            s.report_exit(s.backend)  # it died while the restart was being finished
         self.last_duration_s = round(time.monotonic() - began, 3)
         log.info("recovered in %.2f s: generation %d (%s)", self.last_duration_s, s.generation,
                  label)
         self._refresh_client()
-        s._tg.start_soon(self._clear_stale_diagnostics, dead_gen)
+        s.tasks.start_soon(self._clear_stale_diagnostics, dead_gen)
         await evidence_in.wait()
         self._tell_user(verdict, label, bundle[0] if bundle else None)
 
@@ -149,14 +242,24 @@ class Recovery:
             if dead is not None:
                 await dead.stop(min(s.config.proxy.stop_timeout, 1.0))
 
-    async def _escalate(self, verdict: Verdict) -> str | None:
+    async def _expire_held(self, scope: anyio.CancelScope) -> None:
+        with scope:
+            while True:
+                await anyio.sleep(0.25)
+                self.session.expire_held(time.monotonic())
+
+    async def _escalate(self, verdict: Verdict, fresh: bool) -> str | Verdict | None:
         """Start the next backend of the chain until one takes the editor's state; its label,
-        or None once the restart budget is spent."""
+        None once the restart budget is spent, or the verdict on a new server that waits on a
+        cause outside it (restarting again would only pile up servers stuck the same way)."""
         s = self.session
-        manual = verdict.kind is VerdictKind.MANUAL
-        if manual:  # the user asked: start afresh, with the plain primary and a new budget
+        manual = fresh or verdict.kind is VerdictKind.MANUAL
+        if manual:  # start afresh, with the plain primary and a new budget
             self.level = -1
             self.budget.times.clear()
+            if self.revivals and verdict.kind is not VerdictKind.MANUAL:
+                # a try from degraded mode: one start, then back to waiting for the next try
+                self.budget.times.extend([time.monotonic()] * max(0, self.budget.limit - 1))
         while True:
             if not manual and not self.budget.take():
                 return None
@@ -166,6 +269,10 @@ class Recovery:
             try:
                 await self._start_and_replay(argv, env, label)
                 return label
+            except RestartBlocked as blocked:
+                s.verdicts.append(blocked.verdict)
+                log.warning("restart with %s: %s", label, blocked.verdict.summary)
+                return blocked.verdict
             except BackendError as exc:
                 log.error("restart with %s failed: %s", label, exc)
                 s.verdicts.append(Verdict(VerdictKind.CRASHED,
@@ -204,13 +311,24 @@ class Recovery:
     async def _start_once(self, argv: list[str], env: dict[str, str], label: str) -> None:
         s = self.session
         backend = await s.start_backend(argv, env, label)
+        watch = HandshakeWatch(s, backend)
+        replay = anyio.CancelScope()  # cancelled by the watch on a cause outside the server
+        assert s.tasks is not None
+        s.tasks.start_soon(watch.run, replay)
         try:
-            with anyio.fail_after(s.config.watchdog.handshake_timeout):
+            with replay, anyio.fail_after(s.config.watchdog.handshake_timeout):
                 await self._replay()
         except (TimeoutError, BackendError, OSError) as exc:
+            blocked = watch.verdict or await watch.verdict_now()
+            if blocked is not None and blocked.external:
+                raise RestartBlocked(blocked) from exc  # keep it: the waiting watches it
             await backend.stop(0.5)
             raise BackendError(f"{label} did not take the replayed state: "
                                f"{exc or 'initialize timed out'}") from exc
+        finally:
+            watch.stop()
+        if watch.verdict is not None:
+            raise RestartBlocked(watch.verdict)
 
     async def _replay(self) -> None:
         """Give the new generation the editor's state, in protocol order."""
@@ -274,9 +392,7 @@ class Recovery:
                         "(the editor keeps the first backend's)", lost, gained)
 
     def _editor_ready(self) -> bool:
-        """The editor has its initialize answer: before that, the spec allows the server no
-        requests or notifications of its own (progress, messages, refreshes)."""
-        return self.session.mirror.initialize_result is not None
+        return self.session.editor_ready()
 
     async def _begin_progress(self, label: str) -> str | None:
         s = self.session
@@ -312,19 +428,33 @@ class Recovery:
         s.backend = None
         s.recovering = False
         s._set_state("degraded")
-        log.error("%s", s.degraded)
-        if self._editor_ready():  # else its initialize is failed below, with this reason
+        backoff = s.config.watchdog.revive_backoff
+        delay = backoff[min(self.revivals, len(backoff) - 1)]
+        log.error("%s; trying again in %.0f s", s.degraded, delay)
+        if self._editor_ready() and self.revivals == 0:  # else its initialize is failed below
             s.notify_client("window/showMessage", {
                 "type": MessageType.Error,
-                "message": f"lspguard: {s.degraded}. Run `lspguard restart` or reload the "
-                           "window."})
+                "message": f"lspguard: {s.degraded}. lspguard tries again in {delay:.0f} s; "
+                           "`lspguard restart` or reloading the window tries now."})
+        assert s.tasks is not None
+        s.tasks.start_soon(self._revive_later, verdict, delay)
         for req in s.pending.in_direction(Direction.CLIENT_TO_SERVER):  # e.g. its initialize
             s.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
             s.reply_client(req.id, error=(LSPErrorCodes.RequestFailed,
                                           f"{req.method} failed: {s.degraded}"))
         held, s.held = list(s.held), deque()
-        for frame, msg in held:  # held requests now fail clearly; notifications are mirrored
+        for frame, msg, _ in held:  # held requests now fail clearly; notifications mirrored
             s.hold_or_answer(frame, msg)
+
+    async def _revive_later(self, verdict: Verdict, delay: float) -> None:
+        """Degraded is not forever: after `delay`, one more try with the primary backend."""
+        s = self.session
+        await anyio.sleep(delay)
+        if not s.degraded or s.end_reason or s.recovering:
+            return
+        self.revivals += 1
+        log.info("degraded for %.0f s: trying gopls again (try %d)", delay, self.revivals)
+        s.restart(verdict, fresh=True)
 
     def _refresh_client(self) -> None:
         s = self.session

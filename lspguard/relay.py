@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .config import Config
     from .status import StatusFile
     from .trace import TraceWriter
+    from .waiting import CauseWait
 
 __all__ = ["OWN_ID_PREFIX", "Completed", "Recent", "Relay"]
 
@@ -81,7 +82,9 @@ class Relay:
         self.exit_forwarded = False
         self.recovering = False
         self.degraded: str | None = None  # why requests are answered with errors
-        self.held: deque[tuple[Frame, Message]] = deque()  # editor messages held during a restart
+        # Editor messages held during a restart, with the monotonic time each arrived.
+        self.held: deque[tuple[Frame, Message, float]] = deque()
+        self.waiting: CauseWait | None = None  # set while the server waits on an outside cause
         self.held_requests = 0
         self.recent: deque[Recent] = deque(maxlen=200)
         self.timeline: deque[Completed] = deque(maxlen=2000)
@@ -188,7 +191,7 @@ class Relay:
             self.trace.record("c2s", self.generation, frame.body)
         if msg.kind is Kind.RESPONSE:
             self._client_response(frame, msg)
-        elif self.recovering or self.degraded or self.backend is None:
+        elif self.recovering or self.waiting or self.degraded or self.backend is None:
             self.hold_or_answer(frame, msg)
         else:
             self.forward_client(frame, msg)
@@ -239,7 +242,10 @@ class Relay:
                                                  "the language server is restarting"))
                 return
             self.held_requests += msg.id is not None
-            self.held.append((frame, msg))
+            self.held.append((frame, msg, time.monotonic()))
+            return
+        if self.waiting is not None:
+            self.waiting.on_editor_message(frame, msg)
             return
         if msg.id is not None:
             self.reply_client(msg.id, error=(LSPErrorCodes.RequestFailed,
@@ -252,9 +258,29 @@ class Relay:
     def release_held(self) -> None:
         """Forward what the editor sent during the restart, in order."""
         while self.held and self.backend is not None and not self.recovering:
-            frame, msg = self.held.popleft()
-            self.forward_client(frame, msg)
+            frame, msg, _ = self.held.popleft()
+            if self.waiting is not None:
+                self.waiting.on_editor_message(frame, msg)
+            else:
+                self.forward_client(frame, msg)
         self.held_requests = 0
+
+    def expire_held(self, now: float) -> None:
+        """Held requests obey the same deadlines as forwarded ones: a restart that takes
+        longer than a request's deadline answers it (ContentModified: VS Code drops it
+        quietly and asks again when it needs to)."""
+        kept: deque[tuple[Frame, Message, float]] = deque()
+        for frame, msg, since in self.held:
+            if msg.id is not None and now - since > self.config.watchdog.deadline_for(
+                    msg.method or ""):
+                self.held_requests -= 1
+                self.reply_client(msg.id, error=(
+                    LSPErrorCodes.ContentModified,
+                    f"the language server is restarting and {msg.method} waited "
+                    f"{now - since:.0f} s, past its deadline"))
+            else:
+                kept.append((frame, msg, since))
+        self.held = kept
 
     def _client_response(self, frame: Frame, msg: Message) -> None:
         """The editor answers a server request (or one of lspguard's own)."""

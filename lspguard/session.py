@@ -22,7 +22,7 @@ from .pipes import FrameReader
 from .relay import Relay
 from .status import StatusFile
 from .verdict import Verdict, VerdictKind
-from .watchdog import PING_METHOD, Watchdog
+from .watchdog import PING_METHOD, Watchdog, server_name
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -71,6 +71,10 @@ class Session(Relay):
         # Evidence runs here, not in _tg: a bundle begun just before the editor quits is still
         # written (cut short by `ending`) after the session's own tasks are cancelled.
         self.evidence_tasks: anyio.abc.TaskGroup | None = None
+        # Restarts tried per outside cause while it persists (causes/policy.py), and the causes
+        # the user has been told about (once each).
+        self.cause_restarts: dict[tuple[object, ...], int] = {}
+        self.told_causes: set[tuple[object, ...]] = set()
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -180,7 +184,14 @@ class Session(Relay):
         await backend.exited.wait()
         with anyio.move_on_after(1.0):  # relay what it wrote before dying
             await backend.reader.done.wait()
+        self.report_exit(backend)
+
+    def report_exit(self, backend: Backend) -> None:
+        """The verdict `crashed` for the current backend, if it exited unasked. Recovery calls
+        this again once it is done: an exit while it ran was not judged then."""
         if backend is not self.backend or self.end_reason or self.exit_forwarded:
+            return
+        if not backend.exited.is_set():
             return
         self.report(Verdict(VerdictKind.CRASHED,
                             f"The language server (pid {backend.pid}) {backend.describe_exit()}.",
@@ -226,7 +237,20 @@ class Session(Relay):
 
     @property
     def watching(self) -> bool:
-        return not (self.recovering or self.end_reason or self.degraded or self.exit_forwarded)
+        return not (self.recovering or self.waiting or self.end_reason or self.degraded
+                    or self.exit_forwarded)
+
+    @property
+    def tasks(self) -> anyio.abc.TaskGroup | None:
+        return self._tg
+
+    def backend_name(self) -> str:
+        return server_name(self.backend.argv if self.backend else self.command)
+
+    def editor_ready(self) -> bool:
+        """The editor has its initialize answer: before that, the spec allows the server no
+        requests or notifications of its own (progress, messages, refreshes)."""
+        return self.mirror.initialize_result is not None
 
     def backend_pid(self) -> int | None:
         return self.backend.pid if self.backend else None
@@ -247,11 +271,20 @@ class Session(Relay):
         return any(g == gen for _, g in self.effects.open_progress.values())
 
     def report(self, verdict: Verdict) -> None:
-        """A verdict on the current generation: record it and, if allowed, restart."""
+        """A verdict on the current generation: record it, then act by its cause
+        (causes/policy.py): restart, or wait on a cause outside the server."""
+        from .causes.policy import Action, policy_for
+
+        manual = verdict.kind is VerdictKind.MANUAL
         if self.end_reason or self.recovering:
             return
-        if verdict.generation != self.generation and verdict.kind is not VerdictKind.MANUAL:
+        if verdict.generation != self.generation and not manual:
             return
+        if self.waiting is not None:
+            if not manual:
+                return  # the waiting watches its own cause (and the server's exit)
+            self.waiting.cancel()
+            self.waiting = None
         self.verdicts.append(verdict)
         log.warning("generation %d: %s", verdict.generation, verdict.summary)
         self.status.write()
@@ -259,13 +292,35 @@ class Session(Relay):
             if verdict.kind is VerdictKind.CRASHED:
                 self.end(verdict.summary)
             return
+        policy = policy_for(verdict.kind.value)
+        if policy.action is Action.WAIT_ON_CAUSE and verdict.cause is not None:
+            signature = verdict.cause.signature
+            tried = self.cause_restarts.get(signature, 0)
+            if tried >= policy.confirm_restarts:
+                self.wait_on(verdict)
+                return
+            self.cause_restarts[signature] = tried + 1
+        self.restart(verdict)
+
+    def restart(self, verdict: Verdict, *, fresh: bool = False) -> None:
+        """Replace the current generation (`fresh`: a new budget, from the primary backend)."""
         assert self._tg is not None and self.recovery is not None
         self.recovering = True
         self.live_generation = 0  # its late answers would reach requests already failed
         self._set_state("restarting")
-        self._tg.start_soon(self.recovery.recover, verdict)
+        self._tg.start_soon(self.recovery.recover, verdict, fresh)
+
+    def wait_on(self, verdict: Verdict, *, keep_backend: bool = True) -> None:
+        """Stop judging and restarting: answer the editor at once until the cause clears."""
+        from .waiting import CauseWait
+
+        self.waiting = CauseWait(self, verdict, keep_backend=keep_backend)
+        self.waiting.start()
 
     # ---------------------------------------------------------------- status
+
+    def set_state(self, state: str) -> None:
+        self._set_state(state)
 
     def _set_state(self, state: str) -> None:
         if state != self.state:

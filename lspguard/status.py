@@ -116,6 +116,8 @@ def session_status(session: Session) -> dict[str, Any]:
         "restarts": recovery.restarts if recovery else 0,
         "last_recovery_s": recovery.last_duration_s if recovery else None,
         "degraded": session.degraded,
+        # What the server waits on while state is "waiting" (causes/model.py, plus "since").
+        "cause": session.waiting.as_status() if session.waiting else None,
         "last_verdict": last,
         "verdicts": len(session.verdicts),
         "bundles": session.bundles[-5:],

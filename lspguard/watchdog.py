@@ -15,23 +15,35 @@ ping during the first load is expected, and a load that is slow for a good reaso
 downloading, flat CPU) must not be called hung at the first deadline: while the backend's
 work-done progress is open, the verdict waits for deadline x stuck_grace_factor.
 (tests/test_recovery_gopls.py checks both behaviours.)
+
+What a late request waits on is found by the cause classifier (causes/): a snapshot of the
+whole process tree, taken off the event loop under a deadline, every tick while a request or
+the handshake waits. A thread in a filesystem, FIFO or uninterruptible kernel wait for
+`external_wait` seconds is the verdict at once; everything else is judged at the deadline, when
+the classifier names the process and object (or, with nothing external found, a deadlock).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
-from .probe import TreeFacts, probe_threads, tree_cpu_seconds
+from .causes.classify import CauseFinder
+from .causes.model import CauseClass
+from .causes.probe import TreeProber
+from .probe import tree_cpu_seconds
 from .verdict import Verdict, VerdictKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from .causes.model import Cause
+    from .causes.tree import TreeSnapshot
     from .config import WatchdogConfig
     from .pending import PendingRequest
 
@@ -41,6 +53,7 @@ log = logging.getLogger(__name__)
 
 PING_METHOD = "lspguard/ping"
 _CPU_WINDOW_S = 1.0
+_PROBE_AFTER_S = 1.0  # a request or handshake waiting this long gets the tree probed
 
 
 class WatchTarget(Protocol):
@@ -51,9 +64,12 @@ class WatchTarget(Protocol):
 
     @property
     def watching(self) -> bool:
-        """False while restarting or stopping: nothing to judge then."""
+        """False while restarting, waiting on a cause or stopping: nothing to judge then."""
 
     def backend_pid(self) -> int | None: ...
+
+    def backend_name(self) -> str:
+        """How the server is named in a verdict: "gopls", or its program's name."""
 
     def handshake_pending_since(self) -> float | None:
         """Monotonic time `initialize` went to the current generation, while unanswered."""
@@ -75,6 +91,7 @@ class Watchdog:
     def __init__(self, config: WatchdogConfig, target: WatchTarget) -> None:
         self.config = config
         self.target = target
+        self.prober = TreeProber(config.probe_timeout)
         self._generation = -1
         self._reset(time.monotonic())
 
@@ -82,18 +99,32 @@ class Watchdog:
         self._cpu_samples: deque[tuple[float, float]] = deque()  # (time, tree CPU seconds)
         self.cpu_percent = 0.0
         self._ping_sent: float | None = None  # outstanding ping
-        self._last_probe: TreeFacts | None = None
+        self.finder = CauseFinder(self.target.backend_name(), self.config.busy_cpu_percent)
+        self.last_snapshot: TreeSnapshot | None = None
 
     async def run(self) -> None:
         while True:
             await anyio.sleep(self.config.tick)
-            verdict = self.check(time.monotonic())
+            now = time.monotonic()
+            pid = self.target.backend_pid()
+            snap = None
+            if pid is not None and self.target.watching and self._wants_probe(now):
+                snap = await self.prober.snapshot(pid)
+                now = time.monotonic()
+            verdict = self.check(now, snap)
             if verdict is not None:
                 log.warning("verdict %s: %s", verdict.kind.value, verdict.summary)
                 self.target.report(verdict)
 
-    def check(self, now: float) -> Verdict | None:
-        """One tick: a verdict, or None (healthy, or late but still within grace)."""
+    def _wants_probe(self, now: float) -> bool:
+        since = self.target.handshake_pending_since()
+        if since is not None and now - since >= _PROBE_AFTER_S:
+            return True
+        return any(now - r.started >= _PROBE_AFTER_S for r in self.target.client_requests())
+
+    def check(self, now: float, snap: TreeSnapshot | None = None) -> Verdict | None:
+        """One tick, given the tree snapshot taken for it (if any): a verdict, or None
+        (healthy, or late but still within grace)."""
         target = self.target
         pid = target.backend_pid()
         if not target.watching or pid is None:
@@ -103,20 +134,37 @@ class Watchdog:
             self._generation = target.generation
             self._reset(now)
         self._sample_cpu(pid, now)
+        if snap is not None:
+            self.finder.observe(snap, now)
+            self.last_snapshot = snap
 
         handshake_since = target.handshake_pending_since()
-        if handshake_since is not None and now - handshake_since > self.config.handshake_timeout:
-            return self._handshake_verdict(pid, now - handshake_since)
+        if handshake_since is not None:
+            waited = now - handshake_since
+            early = self._early(snap, now, waited)
+            if early is not None:
+                return self._cause_verdict(early, "initialize", waited)
+            if waited > self.config.handshake_timeout:
+                return self._handshake_verdict(snap, now, waited)
 
         worst, lateness = self._most_late(now)
         if worst is None:
-            self._last_probe = None
             return None
+        early = self._early(snap, now, now - worst.started)
+        if early is not None:
+            return self._cause_verdict(early, worst.method, now - worst.started, worst)
         if lateness > -(self.config.ping_timeout + self.config.tick):
             self._ensure_ping(now)  # so the ping's answer is known by the deadline
         if lateness < 0:
             return None
-        return self._judge_late(pid, worst, now)
+        return self._judge_late(snap, worst, now)
+
+    def _early(self, snap: TreeSnapshot | None, now: float, waited: float) -> Cause | None:
+        """A filesystem, FIFO or kernel wait that has lasted `external_wait`: the verdict now."""
+        wait = self.config.external_wait
+        if snap is None or waited < wait:
+            return None
+        return self.finder.early(snap, now, wait)
 
     # ------------------------------------------------------------------ signals
 
@@ -158,77 +206,94 @@ class Watchdog:
 
     # ------------------------------------------------------------------ verdicts
 
-    def _handshake_verdict(self, pid: int, waited: float) -> Verdict:
-        facts = probe_threads(pid)
-        special = self._process_verdict(facts, "initialize", waited)
-        if special is not None:
-            return special
+    def _find(self, snap: TreeSnapshot | None, now: float) -> Cause | None:
+        """At a deadline: the request has waited long enough that a child or a connection
+        present now is what it waits on."""
+        if snap is None or not snap.alive:
+            return None
+        return self.finder.find(snap, now)
+
+    def _handshake_verdict(self, snap: TreeSnapshot | None, now: float,
+                           waited: float) -> Verdict:
+        cause = self._find(snap, now)
+        if cause is not None and cause.cls not in (CauseClass.DEADLOCK, CauseClass.CPU):
+            return self._cause_verdict(cause, "initialize", waited)
         return self._verdict(
             VerdictKind.HANDSHAKE_TIMEOUT,
             f"the language server did not answer initialize within {waited:.0f} s "
-            f"(CPU {self.cpu_percent:.0f}%)",
-            facts, method="initialize", waited_s=round(waited, 1))
+            f"(CPU {self.cpu_percent:.0f}%)", cause, method="initialize",
+            waited_s=round(waited, 1))
 
-    def _judge_late(self, pid: int, req: PendingRequest, now: float) -> Verdict | None:
+    def _judge_late(self, snap: TreeSnapshot | None, req: PendingRequest,
+                    now: float) -> Verdict | None:
         age = now - req.started
         deadline = self.config.deadline_for(req.method)
-        facts = probe_threads(pid)
-        previous, self._last_probe = self._last_probe, facts
-        special = self._process_verdict(facts, req.method, age, previous)
-        if special is not None:
-            return special
+        cause = self._find(snap, now)
+        if cause is not None and cause.cls is CauseClass.STOPPED:
+            return self._cause_verdict(cause, req.method, age, req)
         if self.cpu_percent >= self.config.busy_cpu_percent:
             if age < deadline * self.config.busy_grace_factor:
                 return None
+            busy = cause if cause is not None and cause.cls is CauseClass.CPU else None
+            who = f"{busy.culprit.role} (pid {busy.culprit.pid})" if busy else \
+                "the language server"
             return self._verdict(
                 VerdictKind.BUSY_SPIN,
-                f"the language server has been busy ({self.cpu_percent:.0f}% CPU) for "
-                f"{age:.0f} s without answering {req.method}",
-                facts, method=req.method, age_s=round(age, 1),
+                f"{who} has been busy ({self.cpu_percent:.0f}% CPU) for {age:.0f} s without "
+                f"answering {req.method}", busy, req, age_s=round(age, 1),
                 cpu_percent=round(self.cpu_percent))
         unanswered = self._ping_unanswered_for(now)
         loading = self.target.loading()
         if unanswered >= self.config.ping_timeout and (
                 not loading or age >= deadline * self.config.stuck_grace_factor):
+            if cause is not None and cause.cls is not CauseClass.DEADLOCK:
+                return self._cause_verdict(cause, req.method, age, req)
             return self._verdict(
                 VerdictKind.DEADLOCKED,
-                f"the language server is idle and answers nothing: {req.method} waited "
-                f"{age:.0f} s and a liveness ping went unanswered for {unanswered:.0f} s"
+                f"the language server is idle and answers nothing, and it waits on nothing "
+                f"outside itself: {req.method} waited {age:.0f} s and a liveness ping went "
+                f"unanswered for {unanswered:.0f} s"
                 + (" (during its workspace load)" if loading else ""),
-                facts, method=req.method, age_s=round(age, 1), ping="unanswered",
-                loading=loading, cpu_percent=round(self.cpu_percent))
+                cause, req, age_s=round(age, 1), ping="unanswered", loading=loading,
+                cpu_percent=round(self.cpu_percent))
         if age < deadline * self.config.stuck_grace_factor:
             return None
+        if cause is not None and cause.cls is not CauseClass.DEADLOCK:
+            return self._cause_verdict(cause, req.method, age, req)
         return self._verdict(
             VerdictKind.DEADLOCKED,
             f"the request {req.method} has made no progress for {age:.0f} s while the language "
             "server sits idle (its JSON-RPC loop still answers, so the request itself is stuck)",
-            facts, method=req.method, age_s=round(age, 1), ping="answered",
+            cause, req, age_s=round(age, 1), ping="answered",
             cpu_percent=round(self.cpu_percent))
 
-    def _process_verdict(self, facts: TreeFacts, method: str, age: float,
-                         previous: TreeFacts | None = None) -> Verdict | None:
-        """Verdicts the process state alone decides: stopped, blocked in the kernel."""
-        if facts.stopped:
-            return self._verdict(
-                VerdictKind.STOPPED,
-                f"the language server process is stopped (SIGSTOP or a debugger); {method} "
-                f"has waited {age:.0f} s", facts, method=method, age_s=round(age, 1))
-        blocked = facts.in_state("D")
-        if blocked and (previous is None or previous.in_state("D")):
-            first = blocked[0]
-            where = f" in {first.syscall}" if first.syscall else ""
-            on = f" on {first.path}" if first.path else ""
-            return self._verdict(
-                VerdictKind.BLOCKED_IN_KERNEL,
-                f"the language server is blocked in the kernel{where}{on} "
-                f"(uninterruptible sleep, wchan {first.wchan or '?'}); {method} has waited "
-                f"{age:.0f} s", facts, method=method, age_s=round(age, 1),
-                syscall=first.syscall, wchan=first.wchan, path=first.path)
-        return None
+    def _cause_verdict(self, cause: Cause, method: str, age: float,
+                       req: PendingRequest | None = None) -> Verdict:
+        return self._verdict(VerdictKind(cause.cls.value), cause.sentence, cause, req,
+                             method=method, age_s=round(age, 1))
 
-    def _verdict(self, kind: VerdictKind, summary: str, facts: TreeFacts,
-                 **extra: object) -> Verdict:
-        return Verdict(kind, "T" + summary[1:] + "." if summary.startswith("t") else summary + ".",
-                       self._generation,
-                       {**extra, "process": facts.as_dict()})
+    def _verdict(self, kind: VerdictKind, summary: str, cause: Cause | None,
+                 req: PendingRequest | None = None, **extra: object) -> Verdict:
+        facts: dict[str, object] = dict(extra)
+        if req is not None:
+            facts["method"] = req.method
+            facts["request"] = {"id": req.id, "method": req.method,
+                                "age_s": facts.get("age_s")}
+        if cause is not None:  # the old flat keys, for readers of earlier bundles
+            facts.update(syscall=cause.culprit.syscall, wchan=cause.culprit.wchan,
+                         path=cause.blocker.path)
+        summary = summary[0].upper() + summary[1:]
+        return Verdict(kind, summary if summary.endswith(".") else summary + ".",
+                       self._generation, facts, cause=cause)
+
+
+def server_name(argv: list[str]) -> str:
+    """"gopls" for gopls, else the program's name (a Python server: its script's)."""
+    if not argv:
+        return "the language server"
+    name = os.path.basename(argv[0])
+    if "gopls" in name:
+        return "gopls"
+    if name.startswith("python") and len(argv) > 1:
+        return os.path.basename(argv[1])
+    return name

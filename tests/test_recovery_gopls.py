@@ -245,14 +245,18 @@ async def test_package_loading_hang(tmp_path: Path, hello_workspace: Path, real_
         assert marker.exists(), "the hanging `go list` was never run"
         assert "Hello returns a friendly greeting" in answer
         status = g.status()
-        assert status["last_verdict"]["kind"] == "deadlocked", status["last_verdict"]
+        # gopls idles, waiting on its child: the child (the wrapper exec'd `sleep`) is named
+        assert status["last_verdict"]["kind"] == "child_never_returns", status["last_verdict"]
+        cause = status["last_verdict"]["facts"]["cause"]
+        assert cause["object"]["argv"][0] == "sleep" and cause["process"]["role"] == \
+            "gopls's `sleep`", cause
         assert status["last_verdict"]["at"] - fault_at <= DEADLINE + 1.0
         assert status["backend"]["generation"] == 2
         assert "asyncpreemptoff=1" in godebug_of(g.gopls().pid)
         await client.wait_until(lambda: any(
             m.method == "window/showMessage" and "Incident report:" in m.params.message
             for m in client.record.messages), 30)
-        bundle = latest_bundle(lspguard_dirs.state, "deadlocked")
+        bundle = latest_bundle(lspguard_dirs.state, "child_never_returns")
         # gopls was alive: its goroutine dump names gopls, and the hung `go list` is in the tree
         assert "golang.org/x/tools/gopls" in (bundle["dir"] / "goroutines.txt").read_text()
         assert any(p["threads"] and p["threads"][0].get("comm") == "sleep"

@@ -1,0 +1,248 @@
+"""A snapshot of the backend's process tree as the kernel sees it, for the cause classifier.
+
+Per process: argv, state, CPU time, open sockets (with their peers from /proc/PID/net/tcp*), and
+per thread: state, wchan, the syscall with its fd's path and, for a path syscall that sleeps,
+the path argument read from the process's memory. Plus the mount table (mountinfo) to name the
+filesystem a path is on: pure string work, nothing here stats a path.
+
+`snapshot_tree` does blocking reads (a process stuck in a page fault holds its mmap lock, and
+`cmdline` or `mem` then block): call it in a worker thread under a deadline (`probe.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+from ..snapshot.proc import read_proc_file
+from ..snapshot.syscalls import describe_syscall, parse_syscall_line
+from .kernel import WaitKind, classify_wait, syscall_family
+
+__all__ = ["Mount", "ProcessFacts", "SocketFacts", "ThreadWait", "TreeSnapshot", "mount_for",
+           "parse_mountinfo", "snapshot_tree"]
+
+_TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
+               "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
+               "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"}
+
+
+@dataclass(frozen=True)
+class ThreadWait:
+    tid: int
+    state: str
+    wchan: str | None
+    syscall: str | None  # name, "running", or None
+    args: tuple[int, ...] = ()
+    fd: int | None = None
+    fd_path: str | None = None
+    path: str | None = None  # a path argument, read from the process's memory
+    kind: WaitKind = WaitKind.UNKNOWN
+    fs_family: str | None = None
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        """Stays equal while the thread sits in the same call on the same object."""
+        return (self.tid, self.syscall, self.args[:2], self.wchan)
+
+    @property
+    def target(self) -> str | None:
+        return self.path or self.fd_path
+
+
+@dataclass(frozen=True)
+class SocketFacts:
+    inode: int
+    protocol: str  # "tcp" or "tcp6"
+    local: str
+    peer: str
+    state: str
+    queued: int  # bytes in the send and receive queues
+
+
+@dataclass(frozen=True)
+class ProcessFacts:
+    pid: int
+    ppid: int
+    argv: tuple[str, ...]
+    state: str | None
+    cpu_s: float
+    threads: tuple[ThreadWait, ...]
+    sockets: tuple[SocketFacts, ...] = ()
+    pipes: frozenset[str] = frozenset()  # "pipe:[N]" the process holds open
+    started: float = 0.0  # wall-clock start time
+
+    @property
+    def stopped(self) -> bool:
+        return self.state in ("T", "t")
+
+
+@dataclass(frozen=True)
+class Mount:
+    mount_point: str
+    fs_type: str
+    source: str
+
+
+@dataclass(frozen=True)
+class TreeSnapshot:
+    root: int
+    processes: dict[int, ProcessFacts]
+    mounts: tuple[Mount, ...] = ()
+    taken_at: float = field(default_factory=time.monotonic)
+    cpu_percent: dict[int, float] = field(default_factory=dict)  # filled by the classifier
+
+    def children(self, pid: int) -> list[ProcessFacts]:
+        return [p for p in self.processes.values() if p.ppid == pid and p.pid != pid]
+
+    @property
+    def alive(self) -> bool:
+        return self.root in self.processes
+
+
+def snapshot_tree(root: int, *, read_memory: bool = True, max_processes: int = 64,
+                  max_threads: int = 256) -> TreeSnapshot:
+    """Facts about `root` and its descendants (an empty snapshot if `root` is gone)."""
+    try:
+        proc = psutil.Process(root)
+        procs = [proc, *proc.children(recursive=True)][:max_processes]
+    except psutil.Error:
+        return TreeSnapshot(root, {})
+    facts: dict[int, ProcessFacts] = {}
+    for p in procs:
+        with contextlib.suppress(psutil.Error, OSError):
+            facts[p.pid] = _process(p, read_memory, max_threads)
+    mountinfo = read_proc_file(f"/proc/{root}/mountinfo") or ""
+    return TreeSnapshot(root, facts, parse_mountinfo(mountinfo))
+
+
+def _process(p: psutil.Process, read_memory: bool, max_threads: int) -> ProcessFacts:
+    pid = p.pid
+    times = p.cpu_times()
+    tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))[:max_threads]
+    threads = tuple(t for t in (_thread(pid, tid, read_memory) for tid in tids) if t is not None)
+    fds = _fd_links(pid)
+    inodes = {int(link[8:-1]): fd for fd, link in fds.items() if link.startswith("socket:[")}
+    sockets = _sockets(pid, inodes) if inodes else ()
+    pipes = frozenset(link for link in fds.values() if link.startswith("pipe:"))
+    try:
+        argv = tuple(p.cmdline()) or (p.name(),)
+    except psutil.Error:
+        argv = (p.name(),)
+    return ProcessFacts(pid, p.ppid(), argv, _state(pid, pid), times.user + times.system,
+                        threads, sockets, pipes, p.create_time())
+
+
+def _state(pid: int, tid: int) -> str | None:
+    stat = read_proc_file(f"/proc/{pid}/task/{tid}/stat")
+    if stat is None:
+        return None
+    return stat[stat.rindex(")") + 2]  # comm may hold spaces and parentheses
+
+
+def _thread(pid: int, tid: int, read_memory: bool) -> ThreadWait | None:
+    state = _state(pid, tid)
+    if state is None:
+        return None
+    base = f"/proc/{pid}/task/{tid}"
+    wchan = read_proc_file(f"{base}/wchan") or None
+    text = read_proc_file(f"{base}/syscall")
+    parsed = parse_syscall_line(text) if text else {}
+    if parsed.get("running"):
+        return ThreadWait(tid, state, wchan, "running", kind=WaitKind.RUNNING)
+    name = parsed.get("name")
+    syscall = str(name) if name is not None else None
+    # Only a sleeping path call needs its path argument read from memory.
+    want_path = read_memory and state in ("S", "D") and syscall_family(syscall) == "path"
+    described = describe_syscall(pid, tid, parsed, read_memory=want_path) if parsed else {}
+    fd_path = described.get("fd_path")
+    kind, fs_family = classify_wait(state, wchan, syscall, fd_path)
+    return ThreadWait(tid, state, wchan, syscall, tuple(parsed.get("args") or ()),
+                      described.get("fd"), fd_path, described.get("path"), kind, fs_family)
+
+
+def _fd_links(pid: int) -> dict[int, str]:
+    links: dict[int, str] = {}
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return links
+    for name in names:
+        with contextlib.suppress(OSError, ValueError):
+            links[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
+    return links
+
+
+def _sockets(pid: int, inodes: dict[int, int]) -> tuple[SocketFacts, ...]:
+    found: list[SocketFacts] = []
+    for protocol in ("tcp", "tcp6"):
+        table = read_proc_file(f"/proc/{pid}/net/{protocol}") or ""
+        for line in table.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) < 10 or not fields[9].isdigit() or int(fields[9]) not in inodes:
+                continue
+            tx, _, rx = fields[4].partition(":")
+            found.append(SocketFacts(int(fields[9]), protocol, _address(fields[1]),
+                                     _address(fields[2]), _TCP_STATES.get(fields[3], fields[3]),
+                                     int(tx, 16) + int(rx or "0", 16)))
+    return tuple(found)
+
+
+def _address(hex_address: str) -> str:
+    """'0100007F:1F90' -> '127.0.0.1:8080' (IPv4 and IPv6, as /proc/net/tcp* writes them)."""
+    host, _, port = hex_address.partition(":")
+    raw = bytes.fromhex(host)
+    if len(raw) == 4:
+        ip = socket.inet_ntop(socket.AF_INET, raw[::-1])
+        return f"{ip}:{int(port, 16)}"
+    words = struct.unpack("<4I", raw)  # four host-order 32-bit words
+    ip = socket.inet_ntop(socket.AF_INET6, struct.pack(">4I", *words))
+    if ip.startswith("::ffff:"):
+        ip = ip[7:]
+        return f"{ip}:{int(port, 16)}"
+    return f"[{ip}]:{int(port, 16)}"
+
+
+def parse_mountinfo(text: str) -> tuple[Mount, ...]:
+    """Mounts from /proc/PID/mountinfo: mount point, filesystem type ("fuse.grpcfuse"), source."""
+    mounts: list[Mount] = []
+    for line in text.splitlines():
+        left, sep, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if not sep or len(fields) < 5 or len(tail) < 2:
+            continue
+        mounts.append(Mount(_unescape(fields[4]), tail[0], _unescape(tail[1])))
+    return tuple(mounts)
+
+
+def _unescape(field_text: str) -> str:
+    r"""mountinfo escapes space, tab, newline and backslash as \040 \011 \012 \134."""
+    if "\\" not in field_text:
+        return field_text
+    out, i = [], 0
+    while i < len(field_text):
+        chunk = field_text[i:i + 4]
+        if len(chunk) == 4 and chunk[0] == "\\" and chunk[1:].isdigit():
+            out.append(chr(int(chunk[1:], 8)))
+            i += 4
+        else:
+            out.append(field_text[i])
+            i += 1
+    return "".join(out)
+
+
+def mount_for(path: str, mounts: tuple[Mount, ...]) -> Mount | None:
+    """The mount `path` is on: the longest mount point that is a prefix of it (the last one
+    mounted there wins, as in the kernel). No filesystem access."""
+    best: Mount | None = None
+    for mount in mounts:
+        point = mount.mount_point
+        inside = path == point or path.startswith(point.rstrip("/") + "/") or point == "/"
+        if inside and (best is None or len(point) >= len(best.mount_point)):
+            best = mount
+    return best
