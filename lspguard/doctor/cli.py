@@ -14,13 +14,19 @@ from ..argtypes import int_at_least
 
 __all__ = ["register_cli"]
 
-_CHECK_NAMES = ("toolchain", "goenv", "mounts", "writable", "symlinks", "devcontainer", "latency")
+_CHECK_NAMES = ("toolchain", "goenv", "mounts", "writable", "symlinks", "special", "devcontainer",
+                "latency")
 
 _EPILOG = """\
 checks: toolchain (go and gopls versions), goenv (`go env` sanity), mounts (caches and
 workspace on slow/foreign filesystems), writable (GOCACHE, GOMODCACHE, gopls cache),
-symlinks (loops, links out of the workspace or into the module cache), devcontainer
+symlinks (loops, links out of the workspace or into the module cache), special (FIFOs,
+sockets, devices in the workspace, worst when named like Go files), devcontainer
 (devcontainer.json mount mistakes, with line numbers), latency (stat p50/p99).
+
+Every filesystem probe and command runs in a helper process with a deadline: a mount that
+does not answer is reported as filesystem.not-answering (the call, the fs type, the mount
+point) instead of hanging the doctor, which finishes within about 30 s.
 
 exit status: 0 nothing worse than info, 1 warnings, 2 errors.
 --json prints {"version": 1, "workspace", "worst", "findings": [{"id", "severity", "title",

@@ -3,7 +3,8 @@ gopls in Dev Containers, each reported with file and line.
 
 Rules: the module cache (or build cache) on a host bind mount; a cache volume that GOCACHE /
 GOMODCACHE does not point into (the volume sits unused while the caches stay cold); bind mounts
-without `consistency=cached` (macOS Docker Desktop). The file is JSONC; see `jsonc.py`.
+without `consistency=cached` (macOS Docker Desktop). The file is JSONC; see `jsonc.py`. The
+files are found and read by a bounded probe (probes.devcontainer_configs).
 """
 
 from __future__ import annotations
@@ -17,23 +18,11 @@ from .jsonc import JsoncError, parse
 from .model import Finding, Severity
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from .context import DoctorContext
     from .devmounts import EnvValue
     from .jsonc import Parsed
 
-__all__ = ["check_devcontainer", "find_configs", "lint_devcontainer"]
-
-
-def find_configs(workspace: Path) -> list[Path]:
-    """The Dev Container configurations VS Code would offer for this folder."""
-    candidates = [workspace / ".devcontainer" / "devcontainer.json",
-                  workspace / ".devcontainer.json"]
-    sub = workspace / ".devcontainer"
-    if sub.is_dir():
-        candidates += sorted(sub.glob("*/devcontainer.json"))
-    return [p for p in candidates if p.is_file()]
+__all__ = ["check_devcontainer", "lint_devcontainer"]
 
 
 _BIND_WHY = {
@@ -195,19 +184,22 @@ def lint_devcontainer(doc: Parsed, file: str, project_name: str) -> list[Finding
 
 def check_devcontainer(ctx: DoctorContext) -> list[Finding]:
     """Lint every devcontainer.json of the workspace."""
-    configs = find_configs(ctx.workspace)
-    if not configs:
+    found = ctx.probe("devcontainer", "the Dev Container configuration",
+                      "lspguard.doctor.probes:devcontainer_configs",
+                      {"workspace": str(ctx.workspace)}, paths=[ctx.workspace],
+                      timeout=4 * ctx.limits.probe_seconds)
+    if not found["configs"]:
         return [Finding("devcontainer.none", Severity.OK, "No devcontainer.json",
                         found="The workspace has no Dev Container configuration.")]
     findings: list[Finding] = []
-    for config in configs:
-        file = str(config)
+    for config in found["configs"]:
+        file = config["path"]
         try:
-            doc = parse(config.read_text(encoding="utf-8", errors="replace"))
+            doc = parse(config["text"])
         except JsoncError as exc:
             findings.append(Finding(
                 "devcontainer.parse-error", Severity.ERROR, "devcontainer.json does not parse",
-                found=f"{config.name}: {exc}",
+                found=f"{posixpath.basename(file)}: {exc}",
                 why="VS Code cannot build the container from it; what runs instead is not what "
                     "the file says.",
                 fix="Fix the syntax at the reported line (comments and trailing commas are "
@@ -215,8 +207,8 @@ def check_devcontainer(ctx: DoctorContext) -> list[Finding]:
             continue
         if not isinstance(doc.value, dict):
             continue
-        items = lint_devcontainer(doc, file, ctx.workspace.resolve().name)
+        items = lint_devcontainer(doc, file, found["name"])
         findings.extend(items or [Finding(
             "devcontainer.ok", Severity.OK, "devcontainer.json has no cache or mount mistakes",
-            found=f"Checked {config}.", path=file)])
+            found=f"Checked {file}.", path=file)])
     return findings

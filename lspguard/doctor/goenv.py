@@ -4,16 +4,17 @@ thing, or load forever.
 Each rule is a setting that looks harmless in a shell but changes what every `go list` gopls
 runs does: `-mod=vendor` with no vendor directory, GOPROXY=off, GOPATH mode, a module cache
 inside the workspace, a go/packages driver that replaces `go list`, a go.work from elsewhere.
+The few files the rules look at are stat'ed by bounded probes.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .context import is_within
+from .hung import NotChecked
 from .model import Finding, Severity
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def _vendor(ctx: DoctorContext) -> list[Finding]:
     if not any(f.lstrip("-") == "mod=vendor" for f in flags):
         return []
     root = _module_root(ctx)
-    if (root / "vendor" / "modules.txt").is_file():
+    if ctx.path_info("goenv", root / "vendor" / "modules.txt", "vendor/modules.txt").is_file:
         return []
     return [Finding(
         "goenv.mod-vendor", Severity.ERROR, "GOFLAGS has -mod=vendor but there is no vendor/",
@@ -66,8 +67,8 @@ def _modcache_in_workspace(ctx: DoctorContext) -> list[Finding]:
     modcache = ctx.gomodcache
     if modcache is None:
         return []
-    ws = os.path.realpath(ctx.workspace)
-    real = os.path.realpath(modcache)
+    ws = ctx.path_info("goenv", ctx.workspace, "the workspace").real
+    real = ctx.path_info("goenv", modcache, "GOMODCACHE").real
     if not is_within(real, ws):
         return []
     return [Finding(
@@ -97,7 +98,9 @@ def _packagesdriver(ctx: DoctorContext) -> list[Finding]:
     driver = ctx.environ.get("GOPACKAGESDRIVER", "") or ctx.go_env.get("GOPACKAGESDRIVER", "")
     if not driver or driver == "off":
         return []
-    resolved = shutil.which(driver, path=ctx.environ.get("PATH", os.defpath))
+    resolved = ctx.probe("goenv", f"GOPACKAGESDRIVER={driver}", "lspguard.doctor.probes:which",
+                         {"name": driver}, paths=[driver] if os.path.isabs(driver) else [],
+                         env=ctx.environ, timeout=2 * ctx.limits.probe_seconds)
     why = ("gopls loads packages through golang.org/x/tools/go/packages, which runs this program "
            "instead of `go list` when GOPACKAGESDRIVER is set (Bazel's and Buck's rules_go "
            "drivers do this); every load, and so every \"Loading packages...\", waits for it.")
@@ -122,7 +125,7 @@ def _gowork(ctx: DoctorContext) -> list[Finding]:
     if not gowork or gowork == "off":
         return []
     path = Path(gowork)
-    if not path.is_file():
+    if not ctx.path_info("goenv", path, "GOWORK").is_file:
         return [Finding(
             "goenv.gowork-missing", Severity.ERROR, "GOWORK names a missing file",
             found=f"GOWORK={gowork} does not exist.",
@@ -130,8 +133,8 @@ def _gowork(ctx: DoctorContext) -> list[Finding]:
                 "cannot load anything.",
             fix="Unset GOWORK (`go env -u GOWORK`, or unset it in the editor's environment), or "
                 "point it at an existing go.work.")]
-    ws = os.path.realpath(ctx.workspace)
-    work_dir = os.path.realpath(path.parent)
+    ws = ctx.path_info("goenv", ctx.workspace, "the workspace").real
+    work_dir = ctx.path_info("goenv", path.parent, "GOWORK").real
     if is_within(work_dir, ws):
         return []
     if is_within(ws, work_dir):
@@ -153,7 +156,8 @@ def _gowork(ctx: DoctorContext) -> list[Finding]:
 
 def _goroot(ctx: DoctorContext) -> list[Finding]:
     goroot = ctx.go_env.get("GOROOT", "")
-    if not goroot or os.path.isdir(os.path.join(goroot, "src")):
+    if not goroot or not os.path.isabs(goroot) or \
+            ctx.path_info("goenv", os.path.join(goroot, "src"), "GOROOT").is_dir:
         return []
     return [Finding(
         "goenv.goroot", Severity.ERROR, "GOROOT has no standard library",
@@ -161,6 +165,20 @@ def _goroot(ctx: DoctorContext) -> list[Finding]:
         why="gopls cannot type-check anything without the standard library sources: every "
             "import of fmt or os is broken.",
         fix="Unset GOROOT (the go command finds its own), or reinstall Go.", path=goroot)]
+
+
+def _paths(ctx: DoctorContext) -> list[str | Path]:
+    """What the rules will stat: fetched together, one helper per mount."""
+    paths: list[str | Path] = [ctx.workspace, _module_root(ctx) / "vendor" / "modules.txt"]
+    if ctx.gomodcache is not None:
+        paths.append(ctx.gomodcache)
+    gowork = ctx.go_env.get("GOWORK", "")
+    if gowork and gowork != "off":
+        paths += [gowork, Path(gowork).parent]
+    goroot = ctx.go_env.get("GOROOT", "")
+    if goroot and os.path.isabs(goroot):
+        paths.append(os.path.join(goroot, "src"))
+    return paths
 
 
 _RULES = (_vendor, _goproxy, _modcache_in_workspace, _gopath_mode, _packagesdriver, _gowork,
@@ -171,7 +189,13 @@ def check_goenv(ctx: DoctorContext) -> list[Finding]:
     """Apply every rule to the effective go env."""
     if not ctx.go_env_loaded:
         return []  # the runner already reported why `go env` failed; defaults prove nothing
-    findings = [f for rule in _RULES for f in rule(ctx)]
+    ctx.prefetch("goenv", _paths(ctx))
+    findings = []
+    for rule in _RULES:
+        try:
+            findings.extend(rule(ctx))
+        except NotChecked as exc:
+            findings.append(exc.finding)
     if not findings:
         shown = ", ".join(f"{k}={ctx.go_env.get(k, '')!r}"
                           for k in ("GOFLAGS", "GOPROXY", "GOWORK", "GOMODCACHE", "GOCACHE"))

@@ -3,26 +3,25 @@
 gopls's start is dominated by metadata calls (`go list` stats every file of every package it
 loads), so the per-stat cost, not bandwidth, decides whether "Loading packages..." takes two
 seconds or ten minutes. A local disk answers a stat in microseconds; host file sharing and
-network filesystems take milliseconds. The sample is bounded in files and in time.
+network filesystems take milliseconds. The sample is bounded in files and in time, and taken in
+a bounded helper (the workspace's by the shared workspace walk): a mount that does not answer at
+all is reported as `filesystem.not-answering`, not as a slow one.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import time
 from typing import TYPE_CHECKING
 
+from .hung import NotChecked
 from .model import Finding, Severity
-from .walk import WalkStats, walk
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
     from .context import DoctorContext
 
-__all__ = ["check_latency", "percentile", "sample_stat_ns"]
+__all__ = ["check_latency", "judge", "percentile"]
 
 #: (p50 ms, p99 ms) at or above which a tree is flagged. Local disks: ~0.005 ms per stat.
 WARN_MS = (0.5, 20.0)
@@ -37,29 +36,8 @@ def percentile(values: list[int], pct: float) -> int:
     return ordered[rank - 1]
 
 
-def sample_stat_ns(
-    root: Path,
-    *,
-    files: int,
-    seconds: float,
-    clock: Callable[[], int] = time.perf_counter_ns,
-) -> list[int]:
-    """lstat up to `files` entries below `root` (breadth first); each call's duration in ns."""
-    durations: list[int] = []
-    stats = WalkStats()
-    for entry in walk(str(root), stats, max_entries=files * 50, seconds=seconds):
-        start = clock()
-        try:
-            os.lstat(entry.path)
-        except OSError:
-            continue
-        durations.append(clock() - start)
-        if len(durations) >= files:
-            break
-    return durations
-
-
-def _judge(key: str, label: str, root: Path, durations: list[int]) -> Finding:
+def judge(key: str, label: str, root: Path | str, durations: list[int]) -> Finding:
+    """The finding for one tree's lstat durations (ns)."""
     if len(durations) < _MIN_SAMPLES:
         return Finding(f"latency.{key}", Severity.INFO, f"{label}: too few files to sample",
                        found=f"Only {len(durations)} entries under {root}.", path=str(root))
@@ -87,9 +65,17 @@ def _judge(key: str, label: str, root: Path, durations: list[int]) -> Finding:
         path=str(root))
 
 
-def check_latency(
-    ctx: DoctorContext, *, clock: Callable[[], int] = time.perf_counter_ns
-) -> list[Finding]:
+def _sample(ctx: DoctorContext, key: str, root: Path) -> list[int]:
+    if key == "workspace":
+        return list(ctx.workspace_tree("latency")["durations"])
+    real = ctx.path_info("latency", root).real
+    summary = ctx.tree("latency", "the module cache", real, links=False,
+                       max_entries=ctx.limits.sample_files * 50,
+                       seconds=ctx.limits.sample_seconds)
+    return list(summary["durations"])
+
+
+def check_latency(ctx: DoctorContext) -> list[Finding]:
     """Sample the module cache and the workspace."""
     findings = []
     trees: list[tuple[str, str, Path | None]] = [
@@ -97,12 +83,13 @@ def check_latency(
         ("workspace", "Workspace", ctx.workspace),
     ]
     for key, label, root in trees:
-        if root is None or not root.is_dir():
-            findings.append(Finding(f"latency.{key}", Severity.INFO,
-                                    f"{label}: nothing to sample",
-                                    found=f"{root or 'unset'} does not exist (yet)."))
-            continue
-        durations = sample_stat_ns(root, files=ctx.limits.sample_files,
-                                   seconds=ctx.limits.sample_seconds, clock=clock)
-        findings.append(_judge(key, label, root, durations))
+        try:
+            if root is None or not ctx.path_info("latency", root, f"the {label.lower()}").is_dir:
+                findings.append(Finding(f"latency.{key}", Severity.INFO,
+                                        f"{label}: nothing to sample",
+                                        found=f"{root or 'unset'} does not exist (yet)."))
+                continue
+            findings.append(judge(key, label, root, _sample(ctx, key, root)))
+        except NotChecked as exc:
+            findings.append(exc.finding)
     return findings

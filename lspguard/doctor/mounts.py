@@ -10,12 +10,12 @@ of a path is the `/proc/mounts` entry with the longest mount-point prefix of its
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .context import is_within
+from .hung import NotChecked
 from .model import Finding, Severity
+from .mounttable import Mount, find_mount, parse_mounts
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -23,44 +23,6 @@ if TYPE_CHECKING:
     from .context import DoctorContext
 
 __all__ = ["Mount", "check_mounts", "classify", "find_mount", "parse_mounts"]
-
-
-@dataclass(frozen=True, slots=True)
-class Mount:
-    device: str
-    mountpoint: str
-    fstype: str
-    options: str
-
-
-_OCTAL = re.compile(r"\\([0-7]{3})")
-
-
-def _unescape(field: str) -> str:
-    # /proc/mounts writes space, tab, newline and backslash as \040, \011, \012, \134.
-    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
-
-
-def parse_mounts(text: str) -> list[Mount]:
-    """Parse /proc/mounts (or /proc/self/mounts) text; malformed lines are skipped."""
-    mounts = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) >= 4:
-            mounts.append(Mount(_unescape(parts[0]), _unescape(parts[1]), parts[2], parts[3]))
-    return mounts
-
-
-def find_mount(path: str, mounts: list[Mount]) -> Mount | None:
-    """The mount holding `path` (a real path): longest mount point; a later mount on the same
-    point shadows an earlier one, as in the kernel."""
-    best: Mount | None = None
-    for mount in mounts:
-        if is_within(path, mount.mountpoint) and (
-            best is None or len(mount.mountpoint) >= len(best.mountpoint)
-        ):
-            best = mount
-    return best
 
 
 SLOW, MODERATE = "slow", "moderate"
@@ -158,42 +120,37 @@ _TARGETS = {
 }
 
 
-def _real_existing(path: Path) -> str:
-    """Real path of `path`, or of its nearest existing ancestor (caches may not exist yet)."""
-    current = os.path.abspath(path)
-    while not os.path.exists(current):
-        parent = os.path.dirname(current)
-        if parent == current:
-            break
-        current = parent
-    return os.path.realpath(current)
-
-
 def check_mounts(ctx: DoctorContext) -> list[Finding]:
     """Report each of the four trees gopls depends on that sits on a slow or foreign fs."""
-    mounts = parse_mounts(ctx.read_mounts())
+    mounts = ctx.mount_table()
     if not mounts:
         return [Finding("mounts.unavailable", Severity.INFO, "No mount table",
-                        found="/proc/mounts is missing or empty (not Linux?); filesystem types "
-                              "were not checked.")]
+                        found="/proc/self/mountinfo is missing or empty (not Linux?); "
+                              "filesystem types were not checked.")]
     paths: dict[str, Path | None] = {
         "gomodcache": ctx.gomodcache, "gocache": ctx.gocache,
         "goplscache": ctx.goplscache, "workspace": ctx.workspace,
     }
+    ctx.prefetch("mounts", [p for p in paths.values() if p is not None])
     findings = []
     for key, path in paths.items():
         target = _TARGETS[key]
         if path is None:
             continue
-        real = _real_existing(path)
+        where = f"{target.label} {path}"
+        try:
+            info = ctx.path_info("mounts", path, f"{target.label} {path}")
+        except NotChecked:  # on a mount that does not answer: judge it by the lexical path
+            real = os.path.abspath(path)
+        else:
+            real = info.real_existing
+            if not info.exists:
+                where += f" (not created yet; its parent {real})"
+            elif real != os.path.abspath(path):
+                where += f" (really {real})"
         mount = find_mount(real, mounts)
         if mount is None:
             continue
-        where = f"{target.label} {path}"
-        if not os.path.exists(path):
-            where += f" (not created yet; its parent {real})"
-        elif real != os.path.abspath(path):
-            where += f" (really {real})"
         on = f"{mount.fstype} (mounted at {mount.mountpoint} from {mount.device})"
         kind = classify(mount.fstype)
         if kind is None:

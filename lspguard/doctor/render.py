@@ -22,7 +22,10 @@ existing ones are never renamed or removed without bumping "version":
     }
 
 Checks (the part of "id" before the dot): toolchain, goenv, mounts, writable, symlinks,
-devcontainer, latency; `<check>.timeout` / `<check>.crashed` when a check itself failed.
+special, devcontainer, latency; `<check>.timeout` / `<check>.crashed` when a check itself
+failed, `<check>.skipped` when it could not look at something. `filesystem.not-answering`
+(first in the list, one per mount) is a mount where a probe did not return: the error that
+explains hangs best.
 
 Exit code of `lspguard doctor`: 0 if the worst finding is ok or info, 1 if it is a warning,
 2 if it is an error (2 is also argparse's code for a bad command line).

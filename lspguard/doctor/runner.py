@@ -1,8 +1,11 @@
 """Run the doctor's checks against one workspace and collect a Report.
 
 The checks poke at exactly the things that hang gopls (network mounts, symlink loops, a `go`
-that downloads toolchains), so each runs in its own daemon thread with a deadline: a check that
-does not finish, or raises, becomes a finding instead of hanging or crashing the doctor.
+that downloads toolchains). Every filesystem call and command runs in a bounded helper process
+(bounded.py), so no check can block the doctor in the kernel; a mount that stopped answering is
+reported once, first, as `filesystem.not-answering`. Each check also runs in a daemon thread with
+a deadline: a check that does not finish, or raises, becomes a finding instead of hanging or
+crashing the doctor.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .context import DoctorContext, Limits, default_go_env
+from .context import DoctorContext, Limits, ProbeError, default_go_env
 from .devcontainer import check_devcontainer
 from .goenv import check_goenv
+from .hung import NotChecked
 from .latency import check_latency
 from .model import Finding, Report, Severity
 from .mounts import check_mounts
+from .special import check_special
 from .symlinks import check_symlinks
 from .toolchain import check_toolchain, load_go_env
 from .writable import check_writable
@@ -34,6 +39,7 @@ CHECKS: dict[str, Callable[[DoctorContext], list[Finding]]] = {
     "mounts": check_mounts,
     "writable": check_writable,
     "symlinks": check_symlinks,
+    "special": check_special,
     "devcontainer": check_devcontainer,
     "latency": check_latency,
 }
@@ -48,6 +54,8 @@ def run_check(name: str, check: Callable[[DoctorContext], list[Finding]], ctx: D
     def target() -> None:
         try:
             result.extend(check(ctx))
+        except NotChecked as exc:
+            result.append(exc.finding)
         except Exception as exc:
             failure.append(exc)
 
@@ -66,20 +74,17 @@ def run_check(name: str, check: Callable[[DoctorContext], list[Finding]], ctx: D
                 "`lspguard doctor --help`); a hung network mount shows up in `ls` or `stat` of "
                 "the cache directories too.")]
     if failure:
-        exc = failure[0]
-        return [Finding(
-            f"{name}.crashed", Severity.WARNING, f"The {name} check failed",
-            found=f"{type(exc).__name__}: {exc}",
-            why="This is a bug in lspguard doctor, not a finding about your setup; the other "
-                "checks still ran.",
-            fix="Please report it with this output (lspguard issue tracker).")]
+        return [_crashed(name, failure[0])]
     return result
 
 
-def _timeout(name: str, limits: Limits) -> float:
-    if name == "toolchain":  # up to three bounded subprocesses
-        return max(limits.check_seconds, 3 * limits.subprocess_seconds + 5)
-    return limits.check_seconds
+def _crashed(name: str, exc: BaseException) -> Finding:
+    return Finding(
+        f"{name}.crashed", Severity.WARNING, f"The {name} check failed",
+        found=f"{type(exc).__name__}: {exc}",
+        why="This is a bug in lspguard doctor, not a finding about your setup; the other "
+            "checks still ran.",
+        fix="Please report it with this output (lspguard issue tracker).")
 
 
 def run_doctor(
@@ -102,21 +107,37 @@ def run_doctor(
     if unknown:
         raise ValueError(f"unknown doctor checks: {', '.join(sorted(unknown))}")
     selected = list(CHECKS) if checks is None else [c for c in CHECKS if c in checks]
-    if not ws.is_dir():
+    ctx = DoctorContext(workspace=ws, go_env=dict(go_env or {}), environ=env,
+                        mounts_text=mounts_text, limits=limits, gopls=gopls)
+    info = None
+    try:
+        info = ctx.path_info("workspace", ws, "the workspace")
+    except NotChecked as exc:  # a hung mount is reported below, anything else here
+        if not ctx.hung:
+            report.findings.append(exc.finding)
+    except ProbeError as exc:
+        report.findings.append(_crashed("workspace", exc))
+    if info is not None and not info.is_dir:
         report.findings.append(Finding(
             "workspace.missing", Severity.ERROR, "The workspace is not a directory",
             found=f"{ws} does not exist or is not a directory.",
             fix="Pass the folder you open in the editor: lspguard doctor PATH"))
         return report
     if go_env is None:
-        loaded_env, load_findings = load_go_env(ws, env, limits.subprocess_seconds)
-    else:
-        loaded_env, load_findings = dict(go_env), []
-    ctx = DoctorContext(
-        workspace=ws, go_env=loaded_env if loaded_env is not None else default_go_env(env),
-        environ=env, mounts_text=mounts_text, limits=limits,
-        go_env_loaded=loaded_env is not None, gopls=gopls)
-    report.findings.extend(load_findings)
-    for name in selected:
-        report.findings.extend(run_check(name, CHECKS[name], ctx, _timeout(name, limits)))
+        try:
+            loaded_env, load_findings = load_go_env(ctx)
+        except ProbeError as exc:
+            loaded_env, load_findings = None, [_crashed("goenv", exc)]
+        ctx.go_env = loaded_env if loaded_env is not None else default_go_env(env)
+        ctx.go_env_loaded = loaded_env is not None
+        report.findings.extend(load_findings)
+    # toolchain runs last: its commands may legitimately take long (a toolchain download), and
+    # must not spend the budget that the quick filesystem checks need. Reported in CHECKS order.
+    results: dict[str, list[Finding]] = {}
+    for name in sorted(selected, key=lambda n: n == "toolchain"):
+        # The probes are bounded by the budget; this only catches a check that loops.
+        timeout = max(ctx.remaining(), 0) + 2 * limits.probe_seconds
+        results[name] = run_check(name, CHECKS[name], ctx, timeout)
+    report.findings.extend(f for name in selected for f in results[name])
+    report.findings[:0] = ctx.hung_findings()
     return report

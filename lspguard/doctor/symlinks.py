@@ -3,19 +3,18 @@
 gopls itself uses the go command (which ignores directory symlinks in `./...`), but the editor's
 file watcher, whose events gopls depends on, follows them. A link loop or a link into the module
 cache turns "watch the workspace" into "watch forever" or "watch half a million files", and makes
-the same source appear under two paths. The walk is bounded and never follows a directory link.
+the same source appear under two paths. The walk (shared with the special and latency checks)
+runs in a bounded helper and never follows a directory link; links come back with their target.
 """
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from typing import TYPE_CHECKING
 
 from .context import is_within
+from .hung import NotChecked
 from .model import Finding, Severity
-from .walk import WalkStats, walk
 
 if TYPE_CHECKING:
     from .context import DoctorContext
@@ -95,30 +94,26 @@ def _outside(rel: str, raw: str, target: str, path: str) -> Finding:
 
 def check_symlinks(ctx: DoctorContext) -> list[Finding]:
     """Walk the workspace (bounded) and report every link that loops or leaves it."""
-    ws = os.path.realpath(ctx.workspace)
-    modcache = os.path.realpath(ctx.gomodcache) if ctx.gomodcache else None
-    skip = {os.path.realpath(p) for p in (ctx.gomodcache, ctx.gocache) if p is not None}
-    stats = WalkStats()
+    summary = ctx.workspace_tree("symlinks")
+    ws = summary["root"]
+    modcache = None
+    if ctx.gomodcache is not None:
+        try:
+            modcache = ctx.path_info("symlinks", ctx.gomodcache).real
+        except NotChecked:
+            modcache = os.path.abspath(ctx.gomodcache)
     found: dict[str, list[Finding]] = {}
     outside_files: list[str] = []
-    for entry in walk(ws, stats, max_entries=ctx.limits.max_files,
-                      seconds=ctx.limits.walk_seconds, skip_paths=skip):
-        if not entry.is_symlink():
-            continue
-        path = entry.path
+    for link in summary["links"]:
+        path, raw = link["path"], link["raw"]
         rel = os.path.relpath(path, ws)
-        try:
-            raw = os.readlink(path)
-        except OSError:
-            continue  # replaced or removed while we looked
-        try:
-            st = os.stat(path)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
+        if link.get("hung"):
+            continue  # into a mount that does not answer: filesystem.not-answering says it
+        if "target" not in link:
+            if link.get("error") == "ELOOP":
                 found.setdefault("loop", []).append(_loop(rel, raw, path))
             continue  # dangling links are harmless to gopls
-        target = os.path.realpath(path)
-        is_dir = stat.S_ISDIR(st.st_mode)
+        target, is_dir = link["target"], link["is_dir"]
         if is_dir and is_within(os.path.dirname(path), target):
             found.setdefault("cycle", []).append(_cycle(rel, raw, target, path))
         elif modcache and is_within(target, modcache):
@@ -127,7 +122,7 @@ def check_symlinks(ctx: DoctorContext) -> list[Finding]:
         elif not is_within(target, ws):
             if is_dir:
                 found.setdefault("outside", []).append(_outside(rel, raw, target, path))
-            elif entry.name.endswith(_GO_FILES):
+            elif os.path.basename(path).endswith(_GO_FILES):
                 outside_files.append(f"{rel} -> {target}")
 
     findings: list[Finding] = []
@@ -150,10 +145,10 @@ def check_symlinks(ctx: DoctorContext) -> list[Finding]:
                 "diagnostics, \"No packages found for open file\".",
             fix="Replace the links with real files, or make the target a module of its own and "
                 "add it with `go work use`."))
-    if stats.truncated:
+    if summary["truncated"]:
         findings.append(Finding(
             "symlinks.truncated", Severity.INFO, "Symlink walk stopped early",
-            found=f"The workspace walk {stats.truncated}; links past that point were not "
+            found=f"The workspace walk {summary['truncated']}; links past that point were not "
                   "checked.",
             why="A workspace this large is slow for gopls and the editor's watcher too.",
             fix="Exclude generated or data trees with gopls's \"build.directoryFilters\", or "
@@ -161,5 +156,5 @@ def check_symlinks(ctx: DoctorContext) -> list[Finding]:
     if not findings:
         findings.append(Finding(
             "symlinks.ok", Severity.OK, "No symlink loops or links out of the workspace",
-            found=f"Checked {stats.visited} entries under {ws}."))
+            found=f"Checked {summary['visited']} entries under {ws}."))
     return findings

@@ -2,81 +2,43 @@
 
 gopls runs `go env` and `go list` for everything, so a missing go, a `go env` that hangs (a
 GOTOOLCHAIN download with no network, a GOENV file on a dead mount) or a gopls built with an
-older Go than the go command explains many "Initializing..." hangs. Every subprocess here runs
-in its own process group with a timeout, and a timeout is itself a finding.
+older Go than the go command explains many "Initializing..." hangs. Every command here runs in
+a bounded helper (bounded.run_command: the PATH lookup, the chdir and the exec may each hang on
+a dead mount), and a timeout is itself a finding.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import signal
-import subprocess
 from contextlib import suppress
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .bounded import CommandResult, TimedOut
+from .hung import NotChecked
 from .model import Finding, Severity
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from .context import DoctorContext
 
-__all__ = ["RunResult", "check_toolchain", "go_minor", "load_go_env", "run_bounded"]
+__all__ = ["check_toolchain", "describe", "go_minor", "load_go_env"]
 
 
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    argv: tuple[str, ...]
-    returncode: int | None = None
-    stdout: str = ""
-    stderr: str = ""
-    timed_out: bool = False
-    error: str = ""  # could not start it at all
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out and not self.error
-
-    def describe(self) -> str:
-        cmd = " ".join(self.argv)
-        if self.error:
-            return f"`{cmd}` could not start: {self.error}"
-        if self.timed_out:
-            return f"`{cmd}` did not finish in time and was killed"
-        tail = (self.stderr.strip() or self.stdout.strip())[-500:]
-        return f"`{cmd}` exited with status {self.returncode}" + (f": {tail}" if tail else "")
+def describe(result: CommandResult | TimedOut, argv: Sequence[str]) -> str:
+    """One line for a command that failed or was killed."""
+    if isinstance(result, TimedOut):
+        return f"`{' '.join(argv)}` did not finish in time and was killed"
+    return result.describe()
 
 
-def run_bounded(argv: Sequence[str], *, cwd: Path | None, env: Mapping[str, str],
-                timeout: float) -> RunResult:
-    """Run a command with no stdin and a timeout; on timeout kill its whole process group."""
-    args = tuple(argv)
-    try:
-        proc = subprocess.Popen(args, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                errors="replace", start_new_session=True)
-    except OSError as exc:
-        return RunResult(args, error=str(exc))
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            proc.kill()  # at least the child itself
-        with suppress(subprocess.TimeoutExpired):
-            proc.communicate(timeout=5)  # reap it; pipes held open by escapees are abandoned
-        return RunResult(args, timed_out=True)
-    return RunResult(args, proc.returncode, out, err)
+def _ok(result: CommandResult | TimedOut) -> bool:
+    return isinstance(result, CommandResult) and result.ok
 
 
-def _which(name: str, environ: Mapping[str, str]) -> str | None:
-    return shutil.which(name, path=environ.get("PATH", os.defpath))
+def _missing(result: CommandResult | TimedOut) -> bool:
+    return isinstance(result, CommandResult) and not result.path
 
 
 _GO_MISSING_WHY = ("gopls runs the go command for every package load (`go env`, `go list`); "
@@ -86,19 +48,26 @@ _GO_MISSING_FIX = ("Install Go (https://go.dev/dl) and make sure the PATH gopls 
                    "...} in devcontainer.json.")
 
 
-def load_go_env(workspace: Path, environ: Mapping[str, str],
-                timeout: float) -> tuple[dict[str, str] | None, list[Finding]]:
+def _go_missing(ctx: DoctorContext, finding_id: str) -> Finding:
+    return Finding(finding_id, Severity.ERROR, "The go command is not on PATH",
+                   found=f"No `go` on PATH={ctx.environ.get('PATH', '')!r}.",
+                   why=_GO_MISSING_WHY, fix=_GO_MISSING_FIX)
+
+
+def load_go_env(ctx: DoctorContext) -> tuple[dict[str, str] | None, list[Finding]]:
     """`go env -json` run in the workspace, as gopls runs it; findings if it fails or hangs."""
-    go = _which("go", environ)
-    if go is None:
-        return None, [Finding("goenv.go-missing", Severity.ERROR, "The go command is not on PATH",
-                              found=f"No `go` on PATH={environ.get('PATH', '')!r}.",
-                              why=_GO_MISSING_WHY, fix=_GO_MISSING_FIX)]
-    result = run_bounded([go, "env", "-json"], cwd=workspace, env=environ, timeout=timeout)
-    if result.timed_out:
+    timeout = ctx.limits.subprocess_seconds
+    argv = ["go", "env", "-json"]
+    try:
+        result = ctx.command("goenv", "`go env`", argv, cwd=str(ctx.workspace), timeout=timeout)
+    except NotChecked as exc:
+        return None, [exc.finding]
+    if _missing(result):
+        return None, [_go_missing(ctx, "goenv.go-missing")]
+    if isinstance(result, TimedOut):
         return None, [Finding(
             "goenv.timeout", Severity.ERROR, "`go env` hangs",
-            found=f"`go env -json` in {workspace} did not finish within {timeout:g} s.",
+            found=f"`go env -json` in {ctx.workspace} did not finish within {result.limit:g} s.",
             why="gopls runs `go env` before anything else when it opens a folder, so gopls "
                 "hangs in \"Initializing...\" too. Usual causes: GOTOOLCHAIN trying to download "
                 "the toolchain that go.mod's go/toolchain line asks for without network, or a "
@@ -132,56 +101,58 @@ def go_minor(text: str) -> int | None:
     return int(match.group(2)) if match and match.group(1) == "1" else None
 
 
-def _gopls_version(gopls: str, ctx: DoctorContext) -> tuple[RunResult, dict[str, Any]]:
+def _gopls_version(gopls: str, ctx: DoctorContext
+                   ) -> tuple[CommandResult | TimedOut, list[str], dict[str, Any]]:
     timeout = ctx.limits.subprocess_seconds
-    result = run_bounded([gopls, "version", "-json"], cwd=ctx.workspace, env=ctx.environ,
+    argv = [gopls, "version", "-json"]
+    result = ctx.command("toolchain", "`gopls version`", argv, cwd=ctx.command_cwd(),
                          timeout=timeout)
     info: dict[str, Any] = {}
-    if result.ok:
+    if isinstance(result, CommandResult) and result.ok:
         with suppress(ValueError):
             info = json.loads(result.stdout)
-    if not info and not result.timed_out:  # very old gopls: no -json
-        result = run_bounded([gopls, "version"], cwd=ctx.workspace, env=ctx.environ,
+    if not info and isinstance(result, CommandResult):  # very old gopls: no -json
+        argv = [gopls, "version"]
+        result = ctx.command("toolchain", "`gopls version`", argv, cwd=ctx.command_cwd(),
                              timeout=timeout)
-        match = re.search(r"\s(v\d+\.\d+\.\d+\S*|\(devel\))", result.stdout)
-        if result.ok and match:
+        match = re.search(r"\s(v\d+\.\d+\.\d+\S*|\(devel\))",
+                          result.stdout if isinstance(result, CommandResult) else "")
+        if _ok(result) and match:
             info = {"Version": match.group(1)}
-    return result, info
+    return result, argv, info
 
 
 def _gopls_findings(ctx: DoctorContext, go_text: str) -> list[Finding]:
-    from lspguard.errors import BackendError
-    from lspguard.shim import find_real_gopls, is_shim
-
-    try:
-        gopls = find_real_gopls(ctx.gopls, environ=ctx.environ)
-    except BackendError as exc:
-        return [Finding("toolchain.gopls", Severity.ERROR, "gopls not found", found=str(exc),
+    found = ctx.probe("toolchain", "finding gopls", "lspguard.doctor.probes:find_gopls",
+                      {"configured": ctx.gopls}, paths=[], env=ctx.environ,
+                      timeout=2 * ctx.limits.probe_seconds)
+    gopls = found["gopls"]
+    if not gopls:
+        return [Finding("toolchain.gopls", Severity.ERROR, "gopls not found",
+                        found=found["error"],
                         why="There is no language server for lspguard to guard.",
                         fix="go install golang.org/x/tools/gopls@latest")]
     findings = []
-    on_path = _which("gopls", ctx.environ)
-    if on_path and os.path.realpath(on_path) != os.path.realpath(gopls):
-        with suppress(OSError):
-            if is_shim(Path(on_path)):
-                findings.append(Finding(
-                    "toolchain.shim", Severity.INFO, "The lspguard shim is first on PATH",
-                    found=f"`gopls` on PATH is the lspguard shim {on_path}; the real gopls is "
-                          f"{gopls}.", path=on_path))
-    result, info = _gopls_version(str(gopls), ctx)
+    if found["on_path_is_shim"]:
+        findings.append(Finding(
+            "toolchain.shim", Severity.INFO, "The lspguard shim is first on PATH",
+            found=f"`gopls` on PATH is the lspguard shim {found['on_path']}; the real gopls is "
+                  f"{gopls}.", path=found["on_path"]))
+    result, argv, info = _gopls_version(gopls, ctx)
     if not info:
         findings.append(Finding(
-            "toolchain.gopls", Severity.ERROR, "`gopls version` fails", found=result.describe(),
+            "toolchain.gopls", Severity.ERROR, "`gopls version` fails",
+            found=describe(result, argv),
             why="vscode-go runs `gopls version` before starting it; a gopls that cannot "
                 "answer that will not serve the editor either.",
-            fix="Reinstall it: go install golang.org/x/tools/gopls@latest", path=str(gopls)))
+            fix="Reinstall it: go install golang.org/x/tools/gopls@latest", path=gopls))
         return findings
     version = str(info.get("Version") or info.get("Main", {}).get("Version") or "?")
     built = str(info.get("GoVersion", ""))
     findings.append(Finding(
         "toolchain.gopls", Severity.OK, f"gopls {version}",
         found=f"{gopls}: gopls {version}" + (f", built with {built}" if built else "") + ".",
-        path=str(gopls)))
+        path=gopls))
     built_minor, go_minor_ = go_minor(built), go_minor(go_text)
     if built_minor is not None and go_minor_ is not None and built_minor < go_minor_:
         findings.append(Finding(
@@ -191,32 +162,39 @@ def _gopls_findings(ctx: DoctorContext, go_text: str) -> list[Finding]:
                 f"that need Go 1.{go_minor_} features fail with \"requires newer Go version\" "
                 "errors, and gopls cannot understand the newer standard library.",
             fix="Rebuild gopls with the current go: go install golang.org/x/tools/gopls@latest",
-            path=str(gopls)))
+            path=gopls))
     return findings
 
 
 def check_toolchain(ctx: DoctorContext) -> list[Finding]:
     """`go version` and `gopls version`, each bounded."""
     findings: list[Finding] = []
-    go = _which("go", ctx.environ)
+    argv = ["go", "version"]
     go_text = ""
-    if go is None:
-        findings.append(Finding("toolchain.go", Severity.ERROR, "The go command is not on PATH",
-                                found=f"No `go` on PATH={ctx.environ.get('PATH', '')!r}.",
-                                why=_GO_MISSING_WHY, fix=_GO_MISSING_FIX))
-    else:
-        result = run_bounded([go, "version"], cwd=ctx.workspace, env=ctx.environ,
+    try:
+        result = ctx.command("toolchain", "`go version`", argv, cwd=ctx.command_cwd(),
                              timeout=ctx.limits.subprocess_seconds)
-        go_text = result.stdout.strip()
-        if result.ok and go_text:
+    except NotChecked as exc:
+        findings.append(exc.finding)
+    else:
+        if _missing(result):
+            findings.append(_go_missing(ctx, "toolchain.go"))
+        elif isinstance(result, CommandResult) and result.ok and result.stdout.strip():
+            go_text = result.stdout.strip()
             findings.append(Finding("toolchain.go", Severity.OK, go_text.removeprefix(
-                "go version ").split(" ")[0], found=f"{go}: {go_text}.", path=go))
+                "go version ").split(" ")[0], found=f"{result.path}: {go_text}.",
+                path=result.path))
         else:
             findings.append(Finding(
-                "toolchain.go", Severity.ERROR, "`go version` fails", found=result.describe(),
+                "toolchain.go", Severity.ERROR, "`go version` fails",
+                found=describe(result, argv),
                 why="gopls runs the go command for every package load; if `go version` hangs "
                     "or fails here (often a GOTOOLCHAIN download), gopls does the same.",
                 fix="Run `go version` in a terminal in this folder; install the Go version "
-                    "go.mod asks for, or set GOTOOLCHAIN=local.", path=go))
-    findings.extend(_gopls_findings(ctx, go_text))
+                    "go.mod asks for, or set GOTOOLCHAIN=local.",
+                path=result.path if isinstance(result, CommandResult) else None))
+    try:
+        findings.extend(_gopls_findings(ctx, go_text))
+    except NotChecked as exc:
+        findings.append(exc.finding)
     return findings

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -24,13 +23,16 @@ __all__ = ["SKIP_DIR_NAMES", "WalkStats", "walk"]
 SKIP_DIR_NAMES = frozenset({".git", ".hg", ".svn", ".jj", "node_modules"})
 
 
-@dataclass(slots=True)
 class WalkStats:
-    """What a walk covered, and why it stopped early (empty `truncated` = it finished)."""
+    """What a walk covered, and why it stopped early (empty `truncated` = it finished).
+    A plain class: dataclasses would double the start-up time of the probe helpers."""
 
-    visited: int = 0
-    truncated: str = ""
-    errors: list[tuple[str, str]] = field(default_factory=list)  # (path, error), first few
+    __slots__ = ("errors", "truncated", "visited")
+
+    def __init__(self) -> None:
+        self.visited = 0
+        self.truncated = ""
+        self.errors: list[tuple[str, str]] = []  # (path, error), first few
 
 
 def walk(
@@ -42,15 +44,23 @@ def walk(
     skip_names: Collection[str] = SKIP_DIR_NAMES,
     skip_paths: Collection[str] = (),
     clock: Callable[[], float] = time.monotonic,
+    before_list: Callable[[str], None] | None = None,
 ) -> Iterator[os.DirEntry[str]]:
-    """Yield entries below `root` breadth first; stop after `max_entries` or `seconds`."""
+    """Yield entries below `root` breadth first; stop after `max_entries` or `seconds`.
+    `before_list(dir)` is called before each directory is read (a bounded helper's note)."""
     deadline = clock() + seconds
     queue: deque[str] = deque([root])
     while queue:
         directory = queue.popleft()
+        if before_list is not None:
+            before_list(directory)
         try:
             with os.scandir(directory) as it:
-                entries = list(it)
+                entries = []
+                for entry in it:
+                    entries.append(entry)
+                    if before_list is not None and len(entries) % 1000 == 0:
+                        before_list(directory)  # still listing: a huge directory, not a hang
         except OSError as exc:
             if len(stats.errors) < 20:
                 stats.errors.append((directory, f"{type(exc).__name__}: {exc.strerror or exc}"))

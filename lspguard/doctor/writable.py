@@ -3,15 +3,16 @@
 A read-only or wrongly owned GOCACHE/GOMODCACHE (a volume created by root, HOME=/ in a container,
 GOCACHE=off) makes every `go list` gopls runs fail, and gopls shows errors or keeps loading. The
 probe does what Go does - create an entry - rather than trusting permission bits, which lie for
-root and on read-only mounts. Probe entries are removed at once.
+root and on read-only mounts (probes.writable, run in a bounded helper). Probe entries are
+removed at once.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import TYPE_CHECKING
 
+from .hung import NotChecked
 from .model import Finding, Severity
 
 if TYPE_CHECKING:
@@ -19,37 +20,7 @@ if TYPE_CHECKING:
 
     from .context import DoctorContext
 
-__all__ = ["check_writable", "probe_writable"]
-
-_PREFIX = ".lspguard-doctor-"
-
-
-def probe_writable(path: Path) -> str | None:
-    """None if entries can be created in `path` (or `path` can be created); else why not."""
-    current = os.path.abspath(path)
-    if os.path.isdir(current):
-        try:
-            fd, probe = tempfile.mkstemp(dir=current, prefix=_PREFIX)
-        except OSError as exc:
-            return f"cannot create files in it ({exc.strerror or exc})"
-        os.close(fd)
-        os.unlink(probe)
-        return None
-    if os.path.lexists(current):
-        return "it exists but is not a directory"
-    ancestor = os.path.dirname(current)
-    while not os.path.lexists(ancestor) and os.path.dirname(ancestor) != ancestor:
-        ancestor = os.path.dirname(ancestor)
-    if not os.path.isdir(ancestor):
-        return f"it does not exist and cannot be created: {ancestor} is not a directory"
-    try:
-        made = tempfile.mkdtemp(dir=ancestor, prefix=_PREFIX)  # what os.MkdirAll would need
-    except OSError as exc:
-        return (f"it does not exist and cannot be created: mkdir in {ancestor} fails "
-                f"({exc.strerror or exc})")
-    os.rmdir(made)
-    return None
-
+__all__ = ["check_writable"]
 
 _WHY = {
     "gocache": "The go command writes build results and export data there on every `go list "
@@ -97,7 +68,13 @@ def check_writable(ctx: DoctorContext) -> list[Finding]:
     for key, label, path, severity in targets:
         if path is None:
             continue
-        reason = probe_writable(path)
+        try:
+            reason = ctx.probe("writable", label if key != "goplscache" else "the gopls cache",
+                               "lspguard.doctor.probes:writable", {"path": str(path)},
+                               paths=[path], timeout=4 * ctx.limits.probe_seconds)
+        except NotChecked as exc:
+            findings.append(exc.finding)
+            continue
         if reason is None:
             findings.append(Finding(f"writable.{key}", Severity.OK, f"{label} is writable",
                                     found=f"{label} {path} is writable.", path=str(path)))
