@@ -196,17 +196,9 @@ class WatchdogConfig:
     probe_timeout: float = 2.0
     """Seconds a probe (a /proc snapshot, a stat of a suspect path) may take before it is
     abandoned: probes never hang the proxy."""
-    revive_backoff: tuple[float, ...] = (30.0, 60.0, 120.0, 300.0)
-    """While degraded (the restart budget spent), retry after these many seconds (the last one
-    repeats), so the session comes back by itself."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "deadlines", MappingProxyType(dict(self.deadlines)))
-        object.__setattr__(self, "revive_backoff", tuple(self.revive_backoff))
-        if not self.revive_backoff:
-            raise _InvalidValue("revive_backoff", "must hold at least one number of seconds")
-        for i, seconds in enumerate(self.revive_backoff):
-            _check_seconds(f"revive_backoff.{i}", seconds)
         for key in ("tick", "handshake_timeout", "default_deadline", "ping_timeout",
                     "external_wait", "probe_timeout"):
             _check_seconds(key, getattr(self, key))
@@ -263,10 +255,18 @@ class RestartConfig:
     """Tries to start (spawn + initialize) one generation before counting it as failed."""
     queue_limit: int = 1000
     """Editor requests held while restarting; past this they get ContentModified."""
+    revive_backoff: tuple[float, ...] = (30.0, 60.0, 120.0, 300.0)
+    """While degraded (the restart budget spent), retry after these many seconds (the last one
+    repeats), so the session comes back by itself."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hang_env", MappingProxyType(dict(self.hang_env)))
         object.__setattr__(self, "fallback", tuple(self.fallback))
+        object.__setattr__(self, "revive_backoff", tuple(self.revive_backoff))
+        if not self.revive_backoff:
+            raise _InvalidValue("revive_backoff", "must hold at least one number of seconds")
+        for i, seconds in enumerate(self.revive_backoff):
+            _check_seconds(f"revive_backoff[{i}]", seconds)
         _check_count("max_restarts", self.max_restarts, minimum=0)
         _check_seconds("window", self.window)
         _check_seconds("backoff_initial", self.backoff_initial)

@@ -428,7 +428,7 @@ class Recovery:
         s.backend = None
         s.recovering = False
         s._set_state("degraded")
-        backoff = s.config.watchdog.revive_backoff
+        backoff = s.config.restart.revive_backoff
         delay = backoff[min(self.revivals, len(backoff) - 1)]
         log.error("%s; trying again in %.0f s", s.degraded, delay)
         if self._editor_ready() and self.revivals == 0:  # else its initialize is failed below

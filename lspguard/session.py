@@ -247,6 +247,9 @@ class Session(Relay):
     def backend_name(self) -> str:
         return server_name(self.backend.argv if self.backend else self.command)
 
+    def known_cause(self, signature: tuple[object, ...]) -> bool:
+        return signature in self.cause_restarts
+
     def editor_ready(self) -> bool:
         """The editor has its initialize answer: before that, the spec allows the server no
         requests or notifications of its own (progress, messages, refreshes)."""

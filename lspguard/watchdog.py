@@ -84,6 +84,9 @@ class WatchTarget(Protocol):
 
     def report(self, verdict: Verdict) -> None: ...
 
+    def known_cause(self, signature: tuple[object, ...]) -> bool:
+        """True for an outside cause already judged this session (a restart was tried)."""
+
 
 class Watchdog:
     """Judges one session's current backend generation; `run` ticks until cancelled."""
@@ -160,11 +163,16 @@ class Watchdog:
         return self._judge_late(snap, worst, now)
 
     def _early(self, snap: TreeSnapshot | None, now: float, waited: float) -> Cause | None:
-        """A filesystem, FIFO or kernel wait that has lasted `external_wait`: the verdict now."""
+        """A filesystem, FIFO or kernel wait that has lasted `external_wait`, or an outside
+        cause already judged once (its restart did not help): the verdict now."""
         wait = self.config.external_wait
         if snap is None or waited < wait:
             return None
-        return self.finder.early(snap, now, wait)
+        early = self.finder.early(snap, now, wait)
+        if early is not None:
+            return early
+        again = self.finder.find(snap, now, min_wait=wait)
+        return again if again.cls.external and self.target.known_cause(again.signature) else None
 
     # ------------------------------------------------------------------ signals
 

@@ -102,3 +102,23 @@ def test_restarts_asked_at_once_start_one_server(tmp_path: Path, proxies: list[P
     servers = [c for c in psutil.Process(p.client.proc.pid).children()
                if c.status() != psutil.STATUS_ZOMBIE]
     assert [c.pid for c in servers] == [status["backend"]["pid"]], servers
+
+
+def test_degraded_tries_again_by_itself(tmp_path: Path, proxies: list[Proxy]) -> None:
+    """Degraded is not forever: after revive_backoff the primary is tried again, no manual
+    restart needed."""
+    config = ("[restart]\nmax_restarts = 1\nwindow = 600.0\nbackoff_initial = 0.1\n"
+              "revive_backoff = [1.0]\n")
+    p = start_proxy(tmp_path, "--fault", "exit", extra_config=config)
+    proxies.append(p)
+    initialize(p)
+    crash_and_wait(p)  # restart 1: the budget
+    crash_and_wait(p)  # a 2nd crash: degraded
+    p.seen_or_wait(lambda m: m.get("method") == "window/showMessage"
+                   and "tries again in 1 s" in m["params"]["message"], 20)
+    assert p.status()["state"] == "degraded"
+    p.wait_for(lambda m: m.get("method") == "window/showMessage"
+               and "restarted" in m["params"]["message"], 20)
+    assert whoami(p)["name"] == "fault_server"
+    status = p.status()
+    assert status["state"] == "running" and status["degraded"] is None, status

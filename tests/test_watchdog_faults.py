@@ -204,3 +204,24 @@ def test_status_links_the_last_verdict_to_its_own_bundle(tmp_path: Path,
     later = call_control(sock, "snapshot", timeout=20)["bundle"]  # a newer bundle, no verdict
     assert later != str(crashed)
     assert p.status()["last_verdict"]["bundle"] == str(crashed)
+
+
+def test_a_request_held_during_a_restart_obeys_its_deadline(tmp_path: Path,
+                                                             proxies: list[Proxy]) -> None:
+    """Every generation hangs at initialize, so the restart takes handshake_timeout per try: a
+    hover held meanwhile is answered once its own deadline passes, not when the restart ends."""
+    p = start_proxy(tmp_path, "--fault", "hang-initialize", handshake_timeout=4.0, once=False)
+    proxies.append(p)
+    p.request("initialize", {"processId": os.getpid(), "rootUri": "file:///ws",
+                             "capabilities": {}})
+    deadline = time.monotonic() + 15
+    while p.status()["state"] != "restarting":
+        assert time.monotonic() < deadline, p.status()
+        time.sleep(0.05)
+    sent = time.monotonic()
+    rid = hover(p)
+    answer = p.answer(rid, HOVER_DEADLINE + 5)
+    took = time.monotonic() - sent
+    assert answer["error"]["code"] == -32801 and "deadline" in answer["error"]["message"]
+    assert HOVER_DEADLINE <= took <= HOVER_DEADLINE + 1.0, took
+    assert p.status()["state"] == "restarting"  # the restart itself is still under way
