@@ -290,7 +290,8 @@ class Watchdog:
         if cause is not None:  # the old flat keys, for readers of earlier bundles
             facts.update(syscall=cause.culprit.syscall, wchan=cause.culprit.wchan,
                          path=cause.blocker.path)
-        summary = summary[0].upper() + summary[1:]
+        if summary.startswith("the "):  # never a name: "gopls's `go list` (pid 812) ..."
+            summary = summary[0].upper() + summary[1:]
         return Verdict(kind, summary if summary.endswith(".") else summary + ".",
                        self._generation, facts, cause=cause)
 

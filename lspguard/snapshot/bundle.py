@@ -143,7 +143,8 @@ def _collectors(ctx: IncidentContext, deadline: float, strace_seconds: float,
         seconds = min(strace_seconds, deadline - time.monotonic() - 1.2)
         if seconds < 0.2:
             raise Skipped("no time left in the bundle's budget for a strace sample")
-        return await collect_strace(pids[:16], seconds, until=hurry)
+        return await collect_strace(pids[:16], seconds, until=hurry,
+                                    include_text=ctx.include_text)
 
     async def goroutines() -> Any:
         address = ctx.debug_address
@@ -205,6 +206,7 @@ def _write_files(tmp: Path, name: str, ctx: IncidentContext,
         "sentence": ctx.sentence,
         "reason": ctx.reason,
         "verdict": ctx.verdict,
+        "cause": _cause(ctx.verdict),  # the verdict's facts["cause"], where tools look first
         "generation": ctx.generation,
         "backend": {"pid": ctx.backend_pid, "argv": ctx.backend_argv,
                     "env_overlay": _safe_overlay(ctx.backend_env_overlay),
@@ -231,6 +233,12 @@ def _write_files(tmp: Path, name: str, ctx: IncidentContext,
         render_report(tmp)
     except Exception as exc:  # a report is a view of the evidence; the evidence is written
         _write_private(tmp / "report.html", _fallback_report(ctx.sentence, exc))
+
+
+def _cause(verdict: dict[str, Any] | None) -> dict[str, Any] | None:
+    facts = (verdict or {}).get("facts")
+    cause = facts.get("cause") if isinstance(facts, dict) else None
+    return cause if isinstance(cause, dict) else None
 
 
 def _thread_states(tree: list[dict[str, Any]]) -> dict[str, int]:

@@ -10,12 +10,15 @@ adds its own few lines instead.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from typing import Any
 
-__all__ = ["latency_svg", "timeline_svg"]
+__all__ = ["compact_svg", "latency_svg", "thin_points", "timeline_svg"]
 
 MAX_SERIES = 10
+MAX_POINTS = 160  # completed requests drawn (see thin_points)
+MAX_PENDING_POINTS = 30  # the oldest pending requests drawn
 WINDOW_BEFORE = 300.0  # seconds of history shown before the incident
 WINDOW_AFTER = 60.0
 _MIN_MS = 0.1
@@ -63,8 +66,12 @@ def timeline_svg(timeline: list[dict[str, Any]], pending: list[dict[str, Any]],
             points.append((_FAILED, start - t0, float(ms), f"{method}: {error}"))
     in_window = [p for p in points if -WINDOW_BEFORE <= p[1] <= WINDOW_AFTER]
     points = in_window or points
+    total = len(points)
+    points = thin_points(points, MAX_POINTS)
     open_points: list[tuple[float, float, str]] = []
-    for item in pending:
+    oldest = sorted((p for p in pending if isinstance(p.get("age_ms"), int | float)),
+                    key=lambda p: -float(p["age_ms"]))[:MAX_PENDING_POINTS]
+    for item in oldest:
         age = item.get("age_ms")
         if isinstance(age, int | float):
             start = created_at - age / 1000.0 - t0
@@ -77,7 +84,9 @@ def timeline_svg(timeline: list[dict[str, Any]], pending: list[dict[str, Any]],
     chart = pygal.XY(
         stroke=False, js=[], disable_xml_declaration=True, width=1100, height=440,
         style=_style(), dots_size=3, legend_at_bottom=True, legend_at_bottom_columns=4,
-        truncate_legend=40, title="Requests by start time: latency (log scale)",
+        truncate_legend=40, title="Requests by start time: latency (log scale)"
+        + (f"; {len(points)} of {total} shown (the slowest and failed ones all)"
+           if total > len(points) else ""),
         x_title="seconds relative to the verdict", y_title="latency",
         x_value_formatter=lambda x: f"{x:+.1f} s", value_formatter=lambda y: fmt_ms(10 ** y),
         show_x_guides=True, margin_bottom=36)
@@ -107,7 +116,26 @@ def timeline_svg(timeline: list[dict[str, Any]], pending: list[dict[str, Any]],
                   dots_size=6)
     chart.add("verdict", [(0.0, low), (0.0, max(high, low + 1))], stroke=True, show_dots=False,
               stroke_style={"width": 2, "dasharray": "6, 4"})
-    return str(chart.render(is_unicode=True))
+    return compact_svg(str(chart.render(is_unicode=True)))
+
+
+def thin_points(points: list[tuple[str, float, float, str]],
+                limit: int) -> list[tuple[str, float, float, str]]:
+    """At most `limit` of `points` (series, x, ms, label), in their order: the failed ones (up
+    to half of `limit`, slowest first) and the slowest of the others (a fifth of `limit`), which
+    are what an incident is about, then an even spread of the rest. Each point costs the page
+    about 200 bytes; a session records up to 2000 requests."""
+    if len(points) <= limit:
+        return points
+    slowest = sorted(range(len(points)), key=lambda i: -points[i][2])
+    failed = [i for i in slowest if points[i][0] == _FAILED][:limit // 2]
+    keep = set(failed) | set([i for i in slowest if points[i][0] != _FAILED][:limit // 5])
+    rest = [i for i in range(len(points)) if i not in keep]
+    room = limit - len(keep)
+    if room > 0 and rest:
+        step = len(rest) / room
+        keep.update(rest[int(k * step)] for k in range(room))
+    return [points[i] for i in sorted(keep)]
 
 
 def latency_svg(latency: dict[str, dict[str, Any]]) -> str | None:
@@ -129,4 +157,17 @@ def latency_svg(latency: dict[str, dict[str, Any]]) -> str | None:
         chart.add(title, [_log_ms(float(v.get(key) or 0)) + 1 for _, v in rows],
                   formatter=lambda y: fmt_ms(10 ** (y - 1)))
     chart.y_labels = [{"value": d + 1, "label": fmt_ms(10 ** d)} for d in range(-1, 6)]
-    return str(chart.render(is_unicode=True))
+    return compact_svg(str(chart.render(is_unicode=True)))
+
+
+_TOOLTIP_XY = re.compile(r'<desc class="[xy](?: [^"]*)?">[^<]*</desc>')
+_CONFIG_SCRIPT = re.compile(r'<script type="text/javascript">window\.pygal = .*?</script>', re.S)
+_LONG_DECIMAL = re.compile(r"(\d\.\d\d)\d+")
+
+
+def compact_svg(svg: str) -> str:
+    """pygal's SVG without what only its (unused) tooltip script reads, its configuration (a
+    script) and the x/y of each dot, and with coordinates rounded to 1/100 px: about half the
+    bytes."""
+    svg = _CONFIG_SCRIPT.sub("", _TOOLTIP_XY.sub("", svg))
+    return _LONG_DECIMAL.sub(r"\1", svg)

@@ -1,8 +1,9 @@
 """The session's ring of recent LSP messages as JSON lines, source text redacted by default.
 
 Each line keeps the envelope (times, direction, generation, kind, id, method, size) and the
-decoded message, passed through `lspguard.redact.redact_message` unless the user opted in to
-text. A body that is not JSON is recorded by size only when redacting (it may be anything).
+decoded message, passed through `lspguard.redact.redact_strict` (every string that is not
+protocol structure) unless the user opted in to text. A body that is not JSON is recorded by
+size only when redacting (it may be anything).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..redact import redact_message
+from ..redact import redact_strict
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -42,7 +43,7 @@ def message_record(msg: RecentMessage, *, include_text: bool) -> dict[str, Any]:
         if include_text:
             record["raw"] = msg.body.decode("utf-8", "replace")
         return record
-    record["message"] = decoded if include_text else redact_message(decoded)
+    record["message"] = decoded if include_text else redact_strict(decoded)
     return record
 
 

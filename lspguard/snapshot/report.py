@@ -1,46 +1,74 @@
 """report.html: one self-contained page that says what happened, then shows why we think so.
 
-The verdict sentence comes first and largest; then the requests around the incident (charts),
-then the evidence in the order a reader checks it: pending requests, threads, goroutines, the
-strace sample, stderr, recent messages, host facts. Everything is read back from the bundle's
-own files (so `lspguard report --rerender` gives the same page) and HTML-escaped; CSS and the few
-lines of script are inline, nothing is fetched, and the page works from a file:// URL offline.
+The first screen answers what a user asks: what is blocked, on what (path and filesystem, child
+process, network peer), since when, what to do about it, and whether a restart helps (from the
+verdict's cause; a bundle without one leads with the verdict's summary and facts). Then the
+evidence in the order a reader checks it: pending requests (the one that triggered the verdict
+included), threads, the cause's facts, timings, charts, goroutines, an strace excerpt, stderr,
+recent messages, host facts. Everything is read back from the bundle's own files (so `lspguard
+report --rerender` gives the same page) and HTML-escaped; CSS and the few lines of script are
+inline, nothing is fetched, and the page works from a file:// URL offline. It stays small (a
+few hundred KiB at most): big evidence is excerpted here and linked, whole, next to it.
 """
 
 from __future__ import annotations
 
-import html
-import json
-import re
 import time
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from .. import paths
+from .htmlkit import esc, read_json, read_text
+from .report_cause import (
+    cause_detail_html,
+    cause_of,
+    focus_tids,
+    headline,
+    pending_html,
+    request_of,
+    summary_html,
+    timings_html,
+)
+from .report_sections import (
+    goroutines_html,
+    host_html,
+    messages_html,
+    stderr_html,
+    strace_html,
+    threads_html,
+    timeline_html,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = ["render_report"]
 
-_MAX_PRE = 2 * 1024 * 1024
-_MAX_MESSAGES = 400
-_QUIET_STATES = {"R", "S", "I"}
-
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fff}
-header{padding:24px 32px;background:#fff4e5;border-bottom:3px solid #e67e22}
+header{padding:20px 32px;background:#fff4e5;border-bottom:3px solid #e67e22}
 header.snapshot{background:#eef5ff;border-color:#3b82f6}
-h1#verdict{font-size:28px;line-height:1.25;margin:4px 0 8px}
+h1#verdict{font-size:26px;line-height:1.25;margin:4px 0 8px}
 .kind{font:600 13px/1 ui-monospace,monospace;text-transform:uppercase;color:#a04000}
+.also{margin:0 0 8px;color:#444}
+.first{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start;margin:8px 0}
+table.cause{background:#fff;font-size:14px;max-width:780px}
+table.cause th{width:9em;white-space:nowrap}
+.fix{flex:1 1 300px;max-width:560px;background:#eaf7ee;border:1px solid #3c9d5d;padding:8px 14px;
+border-radius:4px}
+.fix-title{font-weight:700;color:#1e6b39;margin-bottom:2px}.fix p{margin:4px 0}
+.restart-no{color:#b00020;font-weight:600}.restart-yes{color:#1e6b39;font-weight:600}
 main{padding:8px 32px 48px;max-width:1400px}
-h2{margin:32px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+h2{margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}
+table.kv table{margin:0}
 tr.hot td{background:#fff0f0}
+tr.culprit td,tr.trigger td{background:#ffe0c2}
 pre{background:#f7f7f7;border:1px solid #e2e2e2;padding:8px;overflow:auto;max-height:600px;
 font:12px/1.4 ui-monospace,monospace;white-space:pre-wrap;word-break:break-all}
+pre.strace .focus{background:#ffe0c2}
+pre.strace .gap{color:#888;font-style:italic}
 code{font:12px ui-monospace,monospace}
 .muted{color:#666}.err{color:#b00020}
 nav a{margin-right:14px}
@@ -64,245 +92,85 @@ document.querySelectorAll('svg g.dots').forEach(function (g) {
 
 def render_report(bundle_dir: Path) -> Path:
     """Write `bundle_dir/report.html` (0600) from the bundle's files; return its path."""
-    incident = _json(bundle_dir / "incident.json") or {}
-    process = _json(bundle_dir / "process.json") or {}
+    out = bundle_dir / "report.html"
+    paths.write_private_file(out, render_page(bundle_dir).encode("utf-8"))  # atomic
+    return out
+
+
+def render_page(bundle_dir: Path) -> str:
+    """The report page of `bundle_dir`, as text."""
+    incident = _dict(read_json(bundle_dir / "incident.json"))
+    process = _dict(read_json(bundle_dir / "process.json"))
+    focus = focus_tids(incident, process)
     sections = [
-        ("timeline", "Requests around the incident", _timeline(incident)),
-        ("pending", "Pending requests", _pending(incident)),
-        ("threads", "Threads", _threads(process)),
-        ("goroutines", "Goroutines", _goroutines(_text(bundle_dir / "goroutines.txt"))),
-        ("strace", "strace sample", _pre(_text(bundle_dir / "strace.txt"))),
-        ("stderr", "Language server stderr (tail)", _pre(_text(bundle_dir / "stderr.txt"))),
-        ("messages", "Recent LSP messages", _messages(bundle_dir / "messages.jsonl", incident)),
-        ("host", "Host", _host(incident)),
+        ("pending", "Pending requests", pending_html(incident)),
+        ("threads", "Threads", threads_html(process, focus)),
+        ("facts", "Cause and facts" if cause_of(incident) else "Facts",
+         cause_detail_html(incident)),
+        ("timings", "Timings", timings_html(incident)),
+        ("timeline", "Requests around the incident", timeline_html(incident)),
+        ("goroutines", "Goroutines", goroutines_html(read_text(bundle_dir / "goroutines.txt"))),
+        ("strace", "strace sample (excerpt)", strace_html(read_text(bundle_dir / "strace.txt"),
+                                                          focus)),
+        ("stderr", "Language server stderr (tail)",
+         stderr_html(read_text(bundle_dir / "stderr.txt"))),
+        ("messages", "Recent LSP messages", messages_html(bundle_dir / "messages.jsonl",
+                                                          incident, _interesting_ids(incident))),
+        ("host", "Host", host_html(incident)),
     ]
-    sentence = str(incident.get("sentence") or "lspguard incident")
+    sentence, also = headline(incident)
     kind = str(incident.get("kind") or "unknown")
-    backend = incident.get("backend") or {}
-    versions = incident.get("versions") or {}
-    meta = (f"backend pid {_e(backend.get('pid'))} · generation {_e(incident.get('generation'))}"
-            f" · {_e(incident.get('created_utc'))} · gopls {_e(versions.get('gopls') or '?')}"
-            f" · lspguard {_e(versions.get('lspguard') or '?')}")
-    facts = (incident.get("verdict") or {}).get("facts") or {}
-    nav = " ".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title, _ in sections)
-    body = "\n".join(f'<section id="{sid}"><h2>{_e(title)}</h2>\n{content}</section>'
+    backend = _dict(incident.get("backend"))
+    versions = _dict(incident.get("versions"))
+    meta = (f"backend pid {esc(backend.get('pid'))} · generation {esc(incident.get('generation'))}"
+            f" · {esc(incident.get('created_utc'))} · gopls {esc(versions.get('gopls') or '?')}"
+            f" · lspguard {esc(versions.get('lspguard') or '?')}")
+    nav = " ".join(f'<a href="#{sid}">{esc(title)}</a>' for sid, title, _ in sections)
+    body = "\n".join(f'<section id="{sid}"><h2>{esc(title)}</h2>\n{content}</section>'
                      for sid, title, content in sections)
-    page = f"""<!doctype html>
+    argv = " ".join(map(str, backend.get("argv") or []))
+    return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>lspguard: {_e(sentence)}</title>
+<title>lspguard: {esc(sentence)}</title>
 <style>{_CSS}</style></head>
 <body>
 <header class="{'snapshot' if kind == 'snapshot' else 'incident'}">
-<div class="kind">{_e(kind.replace('_', ' '))}</div>
-<h1 id="verdict">{_e(sentence)}</h1>
+<div class="kind">{esc(kind.replace('_', ' '))}</div>
+<h1 id="verdict">{esc(sentence)}</h1>
+{f'<p class="also" id="summary">{esc(also)}</p>' if also else ''}
+{summary_html(incident)}
 <div class="muted">{meta}</div>
-{_kv_table(facts) if isinstance(facts, dict) and facts else ''}
-<div class="muted">argv: <code>{_e(' '.join(map(str, backend.get('argv') or [])))}</code>
-· bundle <code>{_e(incident.get('name') or bundle_dir.name)}</code>
+<div class="muted">argv: <code>{esc(argv)}</code>
+· bundle <code>{esc(incident.get('name') or bundle_dir.name)}</code>
 · files: {_file_links(bundle_dir)}</div>
 </header>
 <main><nav>{nav}</nav>
 {body}
-<p class="muted">Generated by lspguard {_e(versions.get('lspguard') or '')} at
-{_e(time.strftime('%Y-%m-%d %H:%M:%S %Z'))}.</p>
+<p class="muted">Generated by lspguard {esc(versions.get('lspguard') or '')} at
+{esc(time.strftime('%Y-%m-%d %H:%M:%S %Z'))}.</p>
 </main>
 <script>{_JS}</script>
 </body></html>
 """
-    out = bundle_dir / "report.html"
-    paths.write_private_file(out, page.encode("utf-8"))  # 0600, atomic: --rerender is safe
-    return out
 
 
-# ---------------------------------------------------------------------------- sections
+def _interesting_ids(incident: dict[str, Any]) -> set[Any]:
+    """Ids of the triggering request and of the oldest pending ones: their messages' bodies are
+    shown whatever their age."""
+    request = request_of(incident)
+    ids = {request.get("id")} if request and request.get("id") is not None else set()
+    pending = [r for r in incident.get("pending") or [] if isinstance(r, dict)]
+    pending.sort(key=lambda r: -(r.get("age_ms") or 0))
+    ids.update(r.get("id") for r in pending[:4] if r.get("id") is not None)
+    return ids
 
 
-def _timeline(incident: dict[str, Any]) -> str:
-    from .charts import latency_svg, timeline_svg
-
-    verdict = incident.get("verdict") or {}
-    created = float(incident.get("created_at") or time.time())
-    t0 = float(verdict.get("at") or created)
-    parts = []
-    try:
-        svg = timeline_svg(incident.get("request_timeline") or [], incident.get("pending") or [],
-                           t0, created)
-        parts.append(f'<div class="chart">{svg}</div>' if svg else
-                     '<p class="muted">No completed or pending requests recorded.</p>')
-        svg = latency_svg(incident.get("latency") or {})
-        if svg:
-            parts.append(f'<div class="chart">{svg}</div>')
-    except ImportError as exc:
-        parts.append(f'<p class="err">Charts unavailable ({_e(exc)}); install pygal.</p>')
-    hs = incident.get("handshake") or {}
-    if hs:
-        parts.append("<h3>Handshake</h3>" + _kv_table(hs))
-    return "\n".join(parts)
-
-
-def _pending(incident: dict[str, Any]) -> str:
-    rows = sorted(incident.get("pending") or [], key=lambda r: -(r.get("age_ms") or 0))
-    if not rows:
-        return '<p class="muted">No request was waiting for an answer.</p>'
-    return _table(["direction", "id", "method", "age"],
-                  [[r.get("direction"), r.get("id"), r.get("method"),
-                    _age(r.get("age_ms"))] for r in rows])
-
-
-def _threads(process: dict[str, Any]) -> str:
-    procs = [p for p in process.get("processes") or [] if isinstance(p, dict)]
-    if not procs:
-        return (f'<p class="muted">No process data ({_e(process.get("status"))}: '
-                f'{_e(process.get("error"))}).</p>')
-    head = ["pid", "tid", "name", "state", "wchan", "syscall", "fd / path", "cpu s", "stack"]
-    rows, hot = [], []
-    for proc in procs:
-        for t in proc.get("threads") or []:
-            sc = t.get("syscall") or {}
-            name = sc.get("name") or ("running" if sc.get("running") else sc.get("nr", ""))
-            target = sc.get("fd_path") or sc.get("path") or ""
-            if sc.get("fd") is not None:
-                target = f"fd {sc['fd']}: {target or '?'}"
-            stack = t.get("stack")
-            stack_html = (f"<details><summary>{len(stack)} frames</summary><pre>"
-                          f"{_e(chr(10).join(stack))}</pre></details>" if stack else
-                          f'<span class="muted">{_e(t.get("stack_error") or "")}</span>')
-            cpu = (t.get("utime_s") or 0) + (t.get("stime_s") or 0)
-            rows.append([proc.get("pid"), t.get("tid"), t.get("comm"),
-                         f"{t.get('state', '?')} ({t.get('state_name', '')})", t.get("wchan"),
-                         name, target, f"{cpu:.2f}", _Raw(stack_html)])
-            hot.append(t.get("state") not in _QUIET_STATES)
-    summary = []
-    for proc in procs:
-        cmd = " ".join(proc.get("cmdline") or []) or proc.get("name") or ""
-        summary.append([proc.get("pid"), proc.get("ppid"), proc.get("status"), cmd,
-                        proc.get("num_threads"), proc.get("num_fds"),
-                        f"{(proc.get('rss') or 0) / 1048576:.1f} MiB",
-                        ", ".join(f"{k}: {v}" for k, v in (proc.get("errors") or {}).items())])
-    return (_table(["pid", "ppid", "status", "command", "threads", "fds", "rss", "errors"],
-                   summary) + _table(head, rows, hot=hot))
-
-
-def _goroutines(text: str) -> str:
-    states = Counter(re.findall(r"^goroutine \d+ \[([^\],]+)", text, flags=re.MULTILINE))
-    if not states:
-        return _pre(text)
-    summary = ", ".join(f"{_e(s)}: {n}" for s, n in states.most_common(12))
-    return (f"<p>{sum(states.values())} goroutines — {summary}</p>"
-            f"<details><summary>Full dump</summary>{_pre(text)}</details>")
-
-
-def _messages(path: Path, incident: dict[str, Any]) -> str:
-    lines = _text(path).splitlines()[-_MAX_MESSAGES:]
-    if not lines:
-        return '<p class="muted">No messages recorded.</p>'
-    created = float(incident.get("created_at") or time.time())
-    rows = []
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        body = rec.get("message")
-        detail = (f"<details><summary>body</summary><pre>{_e(json.dumps(body, indent=1))}</pre>"
-                  f"</details>" if body is not None else _e(rec.get("omitted") or ""))
-        rel = rec.get("t_wall")
-        rows.append([f"{rel - created:+.3f} s" if isinstance(rel, int | float) else "",
-                     rec.get("direction"), rec.get("generation"), rec.get("kind"), rec.get("id"),
-                     rec.get("method"), rec.get("size"), _Raw(detail)])
-    note = ("" if (incident.get("session") or {}).get("include_text") else
-            '<p class="muted">Source text, hover and completion contents are redacted.</p>')
-    return note + _table(["time", "direction", "gen", "kind", "id", "method", "bytes", ""], rows)
-
-
-def _host(incident: dict[str, Any]) -> str:
-    host = incident.get("host") or {}
-    fs_rows = []
-    for label, fs in (host.get("filesystems") or {}).items():
-        fs_rows.append([label, fs.get("path"), fs.get("mountpoint"), fs.get("fstype"),
-                        fs.get("device"), "slow / foreign" if fs.get("slow_or_foreign") else ""])
-    collectors = [[name, c.get("status"), f"{c.get('seconds', 0):.3f}", c.get("error") or ""]
-                  for name, c in (incident.get("collectors") or {}).items()]
-    env = incident.get("env") or {}
-    return "\n".join([
-        "<h3>Versions</h3>" + _kv_table(incident.get("versions") or {}),
-        "<h3>Kernel and container</h3>" + _kv_table(
-            {**(host.get("kernel") or {}), "wsl": host.get("wsl"),
-             **{f"container.{k}": v for k, v in (host.get("container") or {}).items()}}),
-        "<h3>Filesystems</h3>" + _table(["what", "path", "mount", "type", "device", ""],
-                                        fs_rows, hot=[bool(r[5]) for r in fs_rows]),
-        "<h3>go env</h3>" + _kv_table(host.get("go_env") or {}),
-        "<h3>Environment (Go-related; secrets dropped)</h3>" + _kv_table(env.get("vars") or {}),
-        (f"<p class=\"muted\">Dropped: {_e(', '.join(env.get('dropped_secrets') or []))}</p>"
-         if env.get("dropped_secrets") else ""),
-        "<h3>Backend env overlay</h3>" + _kv_table((incident.get("backend") or {})
-                                                   .get("env_overlay") or {}),
-        "<h3>Collectors</h3>" + _table(["collector", "status", "seconds", "error"], collectors,
-                                       hot=[c[1] in ("error", "timeout") for c in collectors]),
-    ])
-
-
-# ---------------------------------------------------------------------------- helpers
-
-
-class _Raw(str):
-    """Already-escaped HTML for a table cell."""
-
-
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, _Raw):
-        return str(value)
-    if isinstance(value, dict | list):
-        return f"<code>{_e(json.dumps(value))}</code>"
-    return _e(value)
-
-
-def _table(head: list[str], rows: list[list[Any]], *, hot: list[bool] | None = None) -> str:
-    if not rows:
-        return '<p class="muted">None.</p>'
-    out = ["<table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
-    for i, row in enumerate(rows):
-        cls = ' class="hot"' if hot and hot[i] else ""
-        out.append(f"<tr{cls}>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>")
-    return "\n".join(out) + "</table>"
-
-
-def _kv_table(mapping: dict[str, Any]) -> str:
-    return _table(["", ""], [[k, v] for k, v in mapping.items()])
-
-
-def _pre(text: str) -> str:
-    if len(text) > _MAX_PRE:
-        text = text[:_MAX_PRE] + "\n... (truncated in the report; see the file)"
-    return f"<pre>{_e(text)}</pre>" if text.strip() else '<p class="muted">Empty.</p>'
-
-
-def _age(ms: Any) -> str:
-    from .charts import fmt_ms
-
-    return fmt_ms(float(ms)) if isinstance(ms, int | float) else ""
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _file_links(bundle_dir: Path) -> str:
     names = sorted(p.name for p in bundle_dir.iterdir() if p.name != "report.html"
                    and not p.name.startswith("."))
-    return " ".join(f'<a href="{_e(n)}">{_e(n)}</a>' for n in names)
-
-
-def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, ValueError):
-        return None
-
-
-def _text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
+    return " ".join(f'<a href="{esc(n)}">{esc(n)}</a>' for n in names)

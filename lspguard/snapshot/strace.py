@@ -1,4 +1,9 @@
-"""A short `strace -f -tt -T` sample of the backend, or the reason none could be taken.
+"""A short `strace -f -tt -T -y` sample of the backend, or the reason none could be taken.
+
+No buffer contents by default (`-s 0`): what gopls reads and writes is the user's source and
+the editor's LSP payloads. Syscalls, results, timings and file names stay (strace prints paths
+in full whatever `-s` says, and `-y` adds the path behind every fd argument). With `include_text`
+(config `snapshot.include_text`) the first 128 bytes of every buffer are kept, as before.
 
 strace is stopped with SIGINT, on which it detaches from every thread and leaves each one as it
 found it (running, blocked, or group-stopped by SIGSTOP); SIGKILL is only the fallback, and even
@@ -24,7 +29,7 @@ from .collect import Skipped
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["collect_strace", "ptrace_obstacles"]
+__all__ = ["collect_strace", "ptrace_obstacles", "strace_argv"]
 
 MAX_OUTPUT = 2 * 1024 * 1024
 _CAP_SYS_PTRACE = 19
@@ -32,9 +37,10 @@ _CAP_SYS_PTRACE = 19
 
 async def collect_strace(pids: Sequence[int], seconds: float, *,
                          strace: str | None = None, max_bytes: int = MAX_OUTPUT,
-                         until: anyio.Event | None = None) -> str:
+                         until: anyio.Event | None = None, include_text: bool = False) -> str:
     """Trace `pids` (all their threads) for `seconds`, or until `until` is set (the sample
-    is then shorter, not lost); return strace's output with a header."""
+    is then shorter, not lost); return strace's output with a header. Buffer contents are
+    left out unless `include_text`."""
     if not pids:
         raise Skipped("no backend process to trace")
     exe = shutil.which(strace or "strace")
@@ -44,9 +50,7 @@ async def collect_strace(pids: Sequence[int], seconds: float, *,
     if any(o.startswith("ptrace is disabled") for o in obstacles):
         raise Skipped("; ".join(obstacles))
     seconds = max(seconds, 0.1)
-    argv = [exe, "-f", "-tt", "-T", "-s", "128"]
-    for pid in pids:
-        argv += ["-p", str(pid)]
+    argv = strace_argv(exe, pids, include_text=include_text)
 
     kept = bytearray()
     dropped = 0
@@ -95,9 +99,20 @@ async def collect_strace(pids: Sequence[int], seconds: float, *,
               f"{process.returncode}"]
     if until is not None and until.is_set() and elapsed < seconds:
         header.append("# cut short: the session ended")
+    if not include_text:
+        header.append("# buffer contents left out (-s 0); snapshot.include_text = true keeps "
+                      "them")
     if dropped:
         header.append(f"# output capped at {max_bytes} bytes; {dropped} more bytes dropped")
     return "\n".join(header) + "\n" + text
+
+
+def strace_argv(exe: str, pids: Sequence[int], *, include_text: bool) -> list[str]:
+    """The strace command line: threads followed, wall-clock times, durations, fd paths."""
+    argv = [exe, "-f", "-tt", "-T", "-y", "-s", "128" if include_text else "0"]
+    for pid in pids:
+        argv += ["-p", str(pid)]
+    return argv
 
 
 async def _cancel_when(event: anyio.Event, scope: anyio.CancelScope) -> None:
