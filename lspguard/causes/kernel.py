@@ -62,6 +62,9 @@ _WCHAN: Final[dict[str, tuple[WaitKind, str | None]]] = {
     "fuse_wait_on_page_writeback": (WaitKind.FILESYSTEM, "fuse"),
     "fuse_wait_on_folio_writeback": (WaitKind.FILESYSTEM, "fuse"),
     "fuse_simple_request": (WaitKind.FILESYSTEM, "fuse"),
+    "fuse_lock_inode": (WaitKind.FILESYSTEM, "fuse"),  # a lookup behind a hung one, same dir
+    # the dentry cache: a lookup waiting for another lookup of the same name (any filesystem)
+    "d_alloc_parallel": (WaitKind.FILESYSTEM, None),
     # NFS / SUNRPC
     "rpc_wait_bit_killable": (WaitKind.FILESYSTEM, "nfs"),
     "__rpc_wait_for_completion_task": (WaitKind.FILESYSTEM, "nfs"),
