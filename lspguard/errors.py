@@ -8,6 +8,7 @@
      ├── BackendError             the language server could not be started or found
      │    └── ShimLoopError       the "real gopls" resolves to an lspguard shim
      ├── TraceError               a trace file is malformed (record/replay)
+     ├── IllegalTransition        a session was asked to move to a phase its table forbids
      └── StdioError               stdin/stdout cannot carry an LSP session (e.g. a regular file)
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "ConfigError",
+    "IllegalTransition",
     "LocalProtocolError",
     "LspguardError",
     "ProtocolError",
@@ -64,3 +66,7 @@ class TraceError(LspguardError):
 
 class StdioError(LspguardError):
     """stdin or stdout is not something an LSP session can run over (a regular file, say)."""
+
+
+class IllegalTransition(LspguardError):
+    """A lifecycle transition the table in lifecycle.py does not allow: a bug, never input."""

@@ -81,12 +81,14 @@ class Evidence:
 
     def context(self, verdict: Verdict | None, reason: str,
                 backend: Backend | None) -> IncidentContext:
+        import msgspec
+
         from . import __version__
         from .snapshot.context import IncidentContext
         from .status import session_status
 
         s = self.session
-        status = session_status(s)
+        status = msgspec.to_builtins(session_status(s))
         return IncidentContext(
             verdict=verdict.as_dict() if verdict else None,
             reason=reason or (verdict.summary if verdict else "requested"),
@@ -114,7 +116,9 @@ class Evidence:
         s = self.session
 
         async def status(args: dict[str, Any]) -> Any:
-            return s.status_snapshot()
+            import msgspec
+
+            return msgspec.to_builtins(s.status_snapshot())
 
         async def restart(args: dict[str, Any]) -> Any:
             if s.recovering:  # one restart at a time: a second would start a spare server

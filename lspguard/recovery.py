@@ -28,6 +28,7 @@ import anyio
 
 from .codes import LSPErrorCodes, MessageType
 from .errors import BackendError
+from .lifecycle import Phase
 from .pending import Direction
 from .verdict import Verdict, VerdictKind
 
@@ -202,7 +203,6 @@ class Recovery:
         finally:
             expiry.cancel()
         if isinstance(outcome, Verdict):  # the new server waits on a cause outside it
-            s.recovering = False
             s.wait_on(outcome, keep_backend=False)
             s.release_held()  # into the waiting: answered at once
             return
@@ -213,10 +213,8 @@ class Recovery:
             return
         self.restarts += 1
         self.revivals = 0
-        s.recovering = False
-        s.degraded = None
+        s.lifecycle.resume(s.editor_ready())
         s.release_held()
-        s._set_state("running")
         if s.backend is not None:
             s.report_exit(s.backend)  # it died while the restart was being finished
         self.last_duration_s = round(time.monotonic() - began, 3)
@@ -420,14 +418,14 @@ class Recovery:
         if s.backend is not None and not s.backend.exited.is_set():
             s.backend.signal_group(signal.SIGKILL)  # a half-started generation
         budget = s.config.restart
-        s.degraded = (f"gopls is not running: it failed {len(self.budget.times)} times within "
+        reason = (f"gopls is not running: it failed {len(self.budget.times)} times within "
                       f"{budget.window:.0f} s and lspguard stopped restarting it "
                       f"(last: {(s.verdicts[-1] if s.verdicts else verdict).summary})")
         if bundle:
-            s.degraded += f"; incident report: {bundle}"
+            reason += f"; incident report: {bundle}"
         s.backend = None
-        s.recovering = False
-        s._set_state("degraded")
+        s.degraded_reason = reason
+        s.lifecycle.to(Phase.DEGRADED)
         backoff = s.config.restart.revive_backoff
         delay = backoff[min(self.revivals, len(backoff) - 1)]
         log.error("%s; trying again in %.0f s", s.degraded, delay)

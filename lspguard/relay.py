@@ -24,6 +24,7 @@ from .codes import LSPErrorCodes
 from .effects import ServerEffects
 from .framing import Frame, encode_frame
 from .handshake import HandshakeTimer
+from .lifecycle import Lifecycle, Phase
 from .mirror import DOCUMENT_METHODS, ClientMirror
 from .peek import Kind, Message, decode_full, encode, peek
 from .pending import Direction, LatencyStats, PendingTable
@@ -80,11 +81,11 @@ class Relay:
         self.shutdown_requested = False
         self.exit_received = False
         self.exit_forwarded = False
-        self.recovering = False
-        self.degraded: str | None = None  # why requests are answered with errors
+        self.lifecycle = Lifecycle(self._phase_changed)
+        self.degraded_reason: str | None = None  # why requests fail, while degraded
         # Editor messages held during a restart, with the monotonic time each arrived.
         self.held: deque[tuple[Frame, Message, float]] = deque()
-        self.waiting: CauseWait | None = None  # set while the server waits on an outside cause
+        self.cause_wait: CauseWait | None = None  # what the server waits on, while waiting
         self.held_requests = 0
         self.recent: deque[Recent] = deque(maxlen=200)
         self.timeline: deque[Completed] = deque(maxlen=2000)
@@ -104,8 +105,28 @@ class Relay:
     def report(self, verdict: Verdict) -> None:
         raise NotImplementedError
 
-    def _set_state(self, state: str) -> None:
-        raise NotImplementedError
+    def _phase_changed(self, old: Phase, new: Phase) -> None:
+        """Called on every lifecycle transition (the session writes its status file)."""
+
+    # ---------------------------------------------------------------- derived from the phase
+
+    @property
+    def state(self) -> str:
+        return self.lifecycle.phase.value
+
+    @property
+    def recovering(self) -> bool:
+        return self.lifecycle.phase is Phase.RESTARTING
+
+    @property
+    def degraded(self) -> str | None:
+        """Why requests fail, while the restart budget is spent."""
+        return self.degraded_reason if self.lifecycle.phase is Phase.DEGRADED else None
+
+    @property
+    def waiting(self) -> CauseWait | None:
+        """The outside cause the server waits on, while the session waits on it."""
+        return self.cause_wait if self.lifecycle.phase is Phase.WAITING else None
 
     # ---------------------------------------------------------------- own requests
 
@@ -350,7 +371,7 @@ class Relay:
             self.handshake.on_initialize_answered()
             message = decode_full(frame.body)
             self.mirror.on_initialize_result(message.get("result"))
-            self._set_state("running")
+            self.lifecycle.advance(Phase.INITIALIZING, Phase.RUNNING)
         return True
 
     def _server_request(self, frame: Frame, msg: Message, gen: int) -> bytes | None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
 from .backend import Backend
 from .incident import Evidence, with_gopls_debug
+from .lifecycle import Phase
 from .pending import Direction, PendingRequest
 from .pipes import FrameReader
 from .relay import Relay
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
     from .config import Config
     from .recovery import Recovery
+    from .status_schema import SessionStatus
 
 __all__ = ["Session"]
 
@@ -54,7 +56,6 @@ class Session(Relay):
         self.command = list(command)
         self.log_file = log_file
         self.backend_label = "primary"
-        self.state = "starting"
         self.end_reason: str | None = None
         self.verdicts: list[Verdict] = []
         self.bundles: list[str] = []
@@ -95,7 +96,7 @@ class Session(Relay):
                         await self._let_go()
                 evidence_tasks.cancel_scope.deadline = anyio.current_time() + _EVIDENCE_GRACE
         finally:
-            self._set_state("exited")
+            self.lifecycle.to(Phase.EXITED)
             log.info("session over (%s); exit code %d; %d frames from the editor, %d restarts",
                      self.end_reason, self.exit_code, self.client_reader.frames_in,
                      max(0, self.generation - 1))
@@ -111,7 +112,7 @@ class Session(Relay):
             await self.start_backend(self.command, self.config.backend.env, "primary")
             await self._serve_control(tg)
             await connect_editor()
-            self._set_state("initializing")
+            self.lifecycle.advance(Phase.STARTING, Phase.INITIALIZING)
             tg.start_soon(self._watch_editor)
             tg.start_soon(self._status_loop)
             if self.config.watchdog.enabled:
@@ -128,7 +129,7 @@ class Session(Relay):
         if self.end_reason is None:
             self.end_reason = reason
             log.info("session ending: %s", reason)
-            self._set_state("stopping")
+            self.lifecycle.to(Phase.STOPPING)
         self.ending.set()
 
     async def start_backend(self, argv: Sequence[str], env: Mapping[str, str],
@@ -287,7 +288,6 @@ class Session(Relay):
             if not manual:
                 return  # the waiting watches its own cause (and the server's exit)
             self.waiting.cancel()
-            self.waiting = None
         self.verdicts.append(verdict)
         log.warning("generation %d: %s", verdict.generation, verdict.summary)
         self.status.write()
@@ -308,30 +308,23 @@ class Session(Relay):
     def restart(self, verdict: Verdict, *, fresh: bool = False) -> None:
         """Replace the current generation (`fresh`: a new budget, from the primary backend)."""
         assert self._tg is not None and self.recovery is not None
-        self.recovering = True
         self.live_generation = 0  # its late answers would reach requests already failed
-        self._set_state("restarting")
+        self.lifecycle.to(Phase.RESTARTING)
         self._tg.start_soon(self.recovery.recover, verdict, fresh)
 
     def wait_on(self, verdict: Verdict, *, keep_backend: bool = True) -> None:
         """Stop judging and restarting: answer the editor at once until the cause clears."""
         from .waiting import CauseWait
 
-        self.waiting = CauseWait(self, verdict, keep_backend=keep_backend)
-        self.waiting.start()
+        self.cause_wait = CauseWait(self, verdict, keep_backend=keep_backend)
+        self.cause_wait.start()
 
     # ---------------------------------------------------------------- status
 
-    def set_state(self, state: str) -> None:
-        self._set_state(state)
+    def _phase_changed(self, old: Phase, new: Phase) -> None:
+        self.status.write()
 
-    def _set_state(self, state: str) -> None:
-        if state != self.state:
-            log.info("state: %s -> %s", self.state, state)
-            self.state = state
-            self.status.write()
-
-    def status_snapshot(self) -> dict[str, Any]:
+    def status_snapshot(self) -> SessionStatus:
         from .status import session_status
 
         return session_status(self)

@@ -16,6 +16,7 @@ import msgspec
 import psutil
 
 from . import paths
+from .status_schema import SCHEMA_VERSION, SessionStatus
 
 if TYPE_CHECKING:
     from .session import Session
@@ -34,7 +35,8 @@ _encoder = msgspec.json.Encoder()
 class StatusFile:
     """Writes `snapshot()` to `<runtime dir>/sessions/<pid>.json`."""
 
-    def __init__(self, snapshot: Callable[[], dict[str, Any]], path: Path | None = None) -> None:
+    def __init__(self, snapshot: Callable[[], SessionStatus | dict[str, Any]],
+                 path: Path | None = None) -> None:
         self.path = path or paths.sessions_dir() / f"{os.getpid()}.json"
         self._snapshot = snapshot
 
@@ -80,8 +82,9 @@ def _proxy_alive(doc: dict[str, Any]) -> bool:
     return not isinstance(started, int | float) or created <= started + 1.0
 
 
-def session_status(session: Session) -> dict[str, Any]:
-    """The status document of a live session (schema 1; readers must tolerate new keys)."""
+def session_status(session: Session) -> SessionStatus:
+    """The status document of a live session, checked against its contract (status_schema.py;
+    readers must tolerate new keys)."""
     from . import __version__
 
     now = time.monotonic()
@@ -95,8 +98,8 @@ def session_status(session: Session) -> dict[str, Any]:
     last = session.verdicts[-1].as_dict() if session.verdicts else None
     if last is not None:  # its own bundle: not a later `lspguard snapshot`'s
         last["bundle"] = session.verdict_bundles.get(id(session.verdicts[-1]))
-    return {
-        "schema": 1,
+    return msgspec.convert({
+        "schema": SCHEMA_VERSION,
         "pid": os.getpid(),
         "lspguard_version": __version__,
         "state": session.state,
@@ -135,4 +138,4 @@ def session_status(session: Session) -> dict[str, Any]:
             "protocol_errors": dict(session.protocol_errors),
         },
         "end_reason": session.end_reason,
-    }
+    }, SessionStatus)

@@ -25,6 +25,7 @@ import anyio
 from .causes.policy import SAVE_PATH_METHODS
 from .causes.probe import PathProber, TreeProber
 from .codes import LSPErrorCodes, MessageType
+from .lifecycle import Phase
 from .mirror import DOCUMENT_METHODS
 from .pending import Direction
 from .watchdog import PING_METHOD
@@ -71,7 +72,7 @@ class CauseWait:
             if req.method != "initialize":
                 s.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
                 self._answer(req.id, req.method)
-        s.set_state("waiting")
+        s.lifecycle.to(Phase.WAITING)
         assert s.tasks is not None and s.evidence_tasks is not None
         s.evidence_tasks.start_soon(self._evidence_then_tell)
         s.tasks.start_soon(self._watch)
@@ -165,8 +166,7 @@ class CauseWait:
             assert backend is not None
             for raw in self.backlog:
                 backend.send(raw)
-            s.waiting = None
-            s.set_state("running")
+            s.lifecycle.resume(s.editor_ready())
             log.info("kept generation %d: it answers again (%d notifications caught up)",
                      s.generation, len(self.backlog))
             if s.editor_ready():
@@ -174,7 +174,6 @@ class CauseWait:
                     "type": MessageType.Info,
                     "message": f"lspguard: gopls answers again ({self.cleared})."})
             return
-        s.waiting = None
         s.restart(self.verdict, fresh=True)
 
     async def _pings(self) -> bool:
