@@ -7,6 +7,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import type * as contract from "./statusContract";
+import { CAUSE_CLASSES, CAUSE_OBJECT_KINDS, SESSION_STATES } from "./statusContract";
+import type { CauseClass, CauseObjectKind, SessionState } from "./statusContract";
+
+export { CAUSE_CLASSES, CAUSE_OBJECT_KINDS, SESSION_STATES };
+export type { CauseClass, CauseObjectKind, SessionState };
+
 export interface LatencyStat {
   count: number;
   p50Ms: number;
@@ -14,29 +21,14 @@ export interface LatencyStat {
   maxMs?: number;
 }
 
-/** Every `state` the proxy writes (lspguard/session.py `_set_state`), and only those. */
-export const SESSION_STATES = [
-  "starting", "initializing", "running", "restarting", "degraded", "stopping", "exited",
-  // gopls is blocked on a cause outside it (e.g. a filesystem that stopped answering):
-  // lspguard answers the editor at once and revives gopls by itself when the cause clears.
-  "waiting",
-] as const;
-export type SessionState = (typeof SESSION_STATES)[number];
-
-/** The cause classes (lspguard/causes/model.py `CauseClass`); also verdict kinds. */
-export const CAUSE_CLASSES = [
-  "filesystem_not_answering", "special_file_no_partner", "child_never_returns",
-  "network_peer_not_answering", "blocked_in_kernel", "stopped", "busy_spin", "deadlocked",
-] as const;
-export type CauseClass = (typeof CAUSE_CLASSES)[number];
+// The state words, cause classes and object kinds come from the status contract
+// (statusContract.ts, generated from lspguard/status_schema.py): nothing here guesses them.
 
 /** Classes whose cause lies outside gopls: restarting it repeats the same wait. */
 const EXTERNAL_CLASSES: ReadonlySet<string> = new Set<CauseClass>([
   "filesystem_not_answering", "special_file_no_partner", "child_never_returns",
   "network_peer_not_answering", "blocked_in_kernel"]);
 
-export const CAUSE_OBJECT_KINDS = ["path", "special_file", "child", "socket", "none"] as const;
-export type CauseObjectKind = (typeof CAUSE_OBJECT_KINDS)[number];
 
 /** What the wait is on (`cause.object`); `kind` says which fields are meaningful. */
 export interface CauseObject {
@@ -134,6 +126,10 @@ export interface SessionStatus {
 
 type Json = Record<string, unknown>;
 
+/** A decoded JSON object seen through contract type `T`: only the keys Python writes can be
+ * read (reading another is a compile error), and each value is still checked at run time. */
+type Raw<T> = { readonly [K in keyof T]?: unknown };
+
 function obj(value: unknown): Json | undefined {
   return typeof value === "object" && value !== null && !Array.isArray(value)
     ? value as Json : undefined;
@@ -171,7 +167,7 @@ function defined<T extends object>(fields: T): Partial<T> {
 }
 
 function parseCauseObject(value: unknown): CauseObject {
-  const o = obj(value) ?? {};
+  const o = (obj(value) as Raw<contract.CauseObject> | undefined) ?? {};
   const path = text(o.path);
   const fileType = text(o.file_type);
   const mountPoint = text(o.mount_point);
@@ -189,13 +185,13 @@ function parseCauseObject(value: unknown): CauseObject {
 
 /** A `cause` object, or undefined if it is none (null, garbage, or neither class nor sentence). */
 export function parseCause(value: unknown): Cause | undefined {
-  const c = obj(value);
+  const c = obj(value) as Raw<contract.Cause> | undefined;
   if (!c) return undefined;
   const cls = oneOf(CAUSE_CLASSES, c.class);
   const sentence = text(c.sentence);
   if (!cls && !sentence) return undefined;
   const external = bool(c.external) ?? (cls !== undefined && EXTERNAL_CLASSES.has(cls));
-  const p = obj(c.process);
+  const p = obj(c.process) as Raw<contract.CauseProcess> | undefined;
   const process: CauseProcess | undefined = p
     ? { argv: strings(p.argv), ...defined({ pid: num(p.pid), role: text(p.role) }) } : undefined;
   return {
@@ -209,7 +205,7 @@ export function parseCause(value: unknown): Cause | undefined {
 }
 
 export function parseVerdict(value: unknown): Verdict | undefined {
-  const v = obj(value);
+  const v = obj(value) as Raw<contract.Verdict> | undefined;
   if (!v) return undefined;
   const kind = str(v.kind);
   if (!kind) return undefined;
@@ -224,14 +220,14 @@ export function parseVerdict(value: unknown): Verdict | undefined {
 /** A status document (already JSON-decoded) as a SessionStatus, or undefined if it is not one.
  * Reads exactly what lspguard/status.py `session_status` writes; anything else is ignored. */
 export function parseStatus(doc: unknown, statusFile: string): SessionStatus | undefined {
-  const d = obj(doc);
+  const d = obj(doc) as Raw<contract.SessionStatus> | undefined;
   const pid = num(d?.pid);
   if (!d || pid === undefined) return undefined;
-  const backend = obj(d.backend) ?? {};
+  const backend = (obj(d.backend) as Raw<contract.Backend> | undefined) ?? {};
   const generation = num(backend.generation) ?? 0;
   const latency: Record<string, LatencyStat> = {};
-  for (const [method, raw] of Object.entries(obj(d.latency) ?? {})) {
-    const l = obj(raw);
+  for (const [method, entry] of Object.entries(obj(d.latency) ?? {})) {
+    const l = obj(entry) as Raw<contract.Latency> | undefined;
     const p50 = num(l?.p50_ms);
     const p99 = num(l?.p99_ms);
     if (!l || p50 === undefined || p99 === undefined) continue;
@@ -240,8 +236,8 @@ export function parseStatus(doc: unknown, statusFile: string): SessionStatus | u
   }
   const pending: PendingRequest[] = [];
   if (Array.isArray(d.pending)) {
-    for (const raw of d.pending) {
-      const p = obj(raw);
+    for (const entry of d.pending) {
+      const p = obj(entry) as Raw<contract.Pending> | undefined;
       const method = str(p?.method);
       const ageMs = num(p?.age_ms);
       if (p && method && ageMs !== undefined) {
