@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 from lspguard.errors import BackendError
@@ -35,6 +39,44 @@ def lspguard_dirs(tmp_path_factory: pytest.TempPathFactory,
     monkeypatch.setenv("LSPGUARD_CONFIG_DIR", str(dirs.config))
     monkeypatch.delenv("LSPGUARD_CONFIG", raising=False)
     return dirs
+
+
+LEAK_GRACE_S = 10.0  # a process being reaped, a thread being joined, may take a moment
+
+
+def _alive_children(me: psutil.Process) -> dict[int, str]:
+    found: dict[int, str] = {}
+    try:
+        children = me.children(recursive=True)
+    except psutil.Error:
+        return found
+    for child in children:
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                found[child.pid] = " ".join(child.cmdline()[:4]) or child.name()
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """No thread or process a test started may outlive it: the test that leaked one fails
+    (at teardown), naming what it left."""
+    me = psutil.Process()
+    threads_before = set(threading.enumerate())
+    procs_before = set(_alive_children(me))
+    yield
+    deadline = time.monotonic() + LEAK_GRACE_S
+    while True:
+        threads = [t.name for t in threading.enumerate()
+                   if t not in threads_before and t.is_alive()]
+        procs = {pid: cmd for pid, cmd in _alive_children(me).items() if pid not in procs_before}
+        if not threads and not procs:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"the test left threads {threads} and processes {procs} running")
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
