@@ -1,0 +1,165 @@
+"""The watchdog's policy in-process: a fake target, hand-made tree snapshots, an injected clock.
+
+What the subprocess tests show as a timeout, these show as a wrong verdict at a given second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import pytest
+
+from lspguard.causes.kernel import WaitKind, classify_wait
+from lspguard.causes.tree import Mount, ProcessFacts, ThreadWait, TreeSnapshot
+from lspguard.config import WatchdogConfig
+from lspguard.pending import Direction, PendingRequest, PendingTable
+from lspguard.verdict import Verdict, VerdictKind
+from lspguard.watchdog import Watchdog
+
+pytestmark = pytest.mark.timeout(10)
+
+PID = 2_000_000_000  # no such process: the CPU sampler finds nothing and says 0 %
+CONFIG = WatchdogConfig(tick=0.5, handshake_timeout=10.0, ping_timeout=1.0, external_wait=3.0,
+                        deadlines={"textDocument/hover": 5.0}, stuck_grace_factor=2.0)
+
+
+@dataclass
+class FakeTarget:
+    """The session as the watchdog sees it (the WatchTarget Protocol)."""
+
+    generation: int = 1
+    watching: bool = True
+    handshake_since: float | None = None
+    pending: PendingTable = field(default_factory=PendingTable)
+    pings: list[Callable[[], None]] = field(default_factory=list)
+    is_loading: bool = False
+    known: set[tuple[object, ...]] = field(default_factory=set)
+    reports: list[Verdict] = field(default_factory=list)
+
+    def backend_pid(self) -> int | None:
+        return PID
+
+    def backend_name(self) -> str:
+        return "gopls"
+
+    def handshake_pending_since(self) -> float | None:
+        return self.handshake_since
+
+    def client_requests(self) -> Iterable[PendingRequest]:
+        return self.pending.in_direction(Direction.CLIENT_TO_SERVER)
+
+    def send_ping(self, on_answer: Callable[[], None]) -> None:
+        self.pings.append(on_answer)
+
+    def loading(self) -> bool:
+        return self.is_loading
+
+    def report(self, verdict: Verdict) -> None:
+        self.reports.append(verdict)
+
+    def known_cause(self, signature: tuple[object, ...]) -> bool:
+        return signature in self.known
+
+
+def tree(*threads: ThreadWait, at: float) -> TreeSnapshot:
+    gopls = ProcessFacts(PID, 1, ("gopls",), "S", 1.0, threads)
+    return TreeSnapshot(PID, {PID: gopls}, (Mount("/", "ext4", "/dev/vda"),
+                                            Mount("/ws", "fuse.grpcfuse", "grpcfuse")), at)
+
+
+def idle(at: float) -> TreeSnapshot:
+    return tree(ThreadWait(1, "S", "futex_wait_queue", "futex", kind=WaitKind.PARKED), at=at)
+
+
+def hung_stat(at: float) -> TreeSnapshot:
+    kind, fs = classify_wait("S", "request_wait_answer", "newfstatat")
+    return tree(ThreadWait(2, "S", "request_wait_answer", "newfstatat", (1, 2), path="/ws/go.mod",
+                           kind=kind, fs_family=fs), at=at)
+
+
+def run(dog: Watchdog, seconds: Iterable[float],
+        snap: Callable[[float], TreeSnapshot | None]) -> Verdict | None:
+    for now in seconds:
+        verdict = dog.check(now, snap(now))
+        if verdict is not None:
+            return verdict
+    return None
+
+
+def ticks(start: float, stop: float) -> list[float]:
+    return [start + i * 0.5 for i in range(int((stop - start) / 0.5) + 1)]
+
+
+def test_a_hung_mount_is_the_verdict_after_external_wait_not_the_deadline() -> None:
+    target = FakeTarget()
+    dog = Watchdog(CONFIG, target)
+    target.pending.add(Direction.CLIENT_TO_SERVER, 1, "textDocument/hover", 1, now=100.0)
+    verdict = run(dog, ticks(100.0, 110.0), hung_stat)
+    assert verdict is not None and verdict.kind is VerdictKind.FILESYSTEM_NOT_ANSWERING
+    assert verdict.cause is not None and verdict.cause.blocker.mount_point == "/ws"
+    assert verdict.facts["request"]["method"] == "textDocument/hover"
+    # first seen at 100.0: 3 s of waiting is evidence enough, at 103.0, well before 105.0
+    assert verdict.facts["age_s"] == 3.0
+
+
+def test_an_idle_server_is_a_deadlock_only_after_deadline_and_an_unanswered_ping() -> None:
+    target = FakeTarget()
+    dog = Watchdog(CONFIG, target)
+    target.pending.add(Direction.CLIENT_TO_SERVER, 1, "textDocument/hover", 1, now=0.0)
+    assert run(dog, ticks(0.0, 4.5), idle) is None
+    assert len(target.pings) == 1  # sent ahead of the deadline, so its answer is known by then
+    verdict = run(dog, ticks(5.0, 7.0), idle)
+    assert verdict is not None and verdict.kind is VerdictKind.DEADLOCKED
+    assert verdict.cause is not None and verdict.cause.blocker.kind == "none"
+
+
+def test_an_answered_ping_gives_the_stuck_grace() -> None:
+    target = FakeTarget()
+    dog = Watchdog(CONFIG, target)
+    target.pending.add(Direction.CLIENT_TO_SERVER, 1, "textDocument/hover", 1, now=0.0)
+    for now in ticks(0.0, 9.5):
+        assert dog.check(now, idle(now)) is None, now
+        while target.pings:
+            target.pings.pop()()  # the JSON-RPC loop answers at once
+    verdict = run(dog, ticks(10.0, 11.0), idle)  # deadline 5 s x stuck_grace_factor 2
+    assert verdict is not None and verdict.kind is VerdictKind.DEADLOCKED
+    assert verdict.facts["ping"] == "answered"
+
+
+def test_a_cause_already_judged_once_is_the_verdict_early_in_the_next_generation() -> None:
+    from lspguard.causes.kernel import WaitKind as K
+    from lspguard.causes.tree import SocketFacts
+
+    sock = SocketFacts(7, "tcp", "127.0.0.1:40000", "127.0.0.1:8123", "ESTABLISHED", 0)
+
+    def downloading(at: float) -> TreeSnapshot:
+        gopls = ProcessFacts(PID, 1, ("gopls",), "S", 1.0, (ThreadWait(1, "S", None, "futex",
+                                                                       kind=K.PARKED),))
+        go = ProcessFacts(PID + 1, PID, ("go", "list"), "S", 0.0,
+                          (ThreadWait(9, "S", "ep_poll", "epoll_pwait", kind=K.PARKED),), (sock,))
+        return TreeSnapshot(PID, {PID: gopls, PID + 1: go}, (), at)
+
+    first = FakeTarget()
+    dog = Watchdog(CONFIG, first)
+    first.pending.add(Direction.CLIENT_TO_SERVER, 1, "textDocument/hover", 1, now=0.0)
+    assert run(dog, ticks(0.0, 4.5), downloading) is None  # a download may be slow: deadline
+    verdict = run(dog, ticks(5.0, 7.0), downloading)
+    assert verdict is not None and verdict.kind is VerdictKind.NETWORK_PEER_NOT_ANSWERING
+    assert verdict.cause is not None
+
+    again = FakeTarget(generation=2, known={verdict.cause.signature})
+    dog = Watchdog(CONFIG, again)
+    again.pending.add(Direction.CLIENT_TO_SERVER, 2, "textDocument/hover", 2, now=50.0)
+    repeat = run(dog, ticks(50.0, 54.0), downloading)
+    assert repeat is not None and repeat.kind is VerdictKind.NETWORK_PEER_NOT_ANSWERING
+    assert repeat.facts["age_s"] == 3.0  # external_wait, not the 5 s deadline
+
+
+def test_the_handshake_and_nothing_while_not_watching() -> None:
+    target = FakeTarget(handshake_since=0.0)
+    dog = Watchdog(CONFIG, target)
+    verdict = run(dog, ticks(0.0, 11.0), idle)
+    assert verdict is not None and verdict.kind is VerdictKind.HANDSHAKE_TIMEOUT
+    quiet = FakeTarget(handshake_since=0.0, watching=False)
+    assert run(Watchdog(CONFIG, quiet), ticks(0.0, 20.0), hung_stat) is None
