@@ -12,9 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lspguard.errors import BackendError
-
 from .faultproxy import proxies  # noqa: F401 - a fixture shared by the fault-server tests
+from .rawclient import find_gopls
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "examples" / "hello"
@@ -81,13 +80,11 @@ def no_leaks() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def real_gopls() -> Path:
-    """The real gopls ($LSPGUARD_GOPLS, PATH, $GOPATH/bin, ~/go/bin; never a shim), or skip."""
-    from lspguard.shim import find_real_gopls
-
-    try:
-        return find_real_gopls("")
-    except BackendError as exc:
-        pytest.skip(f"gopls not found ({exc}); .ci/run and `make test` install it")
+    """The real gopls (rawclient.find_gopls: never a shim), or skip."""
+    found = find_gopls()
+    if found is None:
+        pytest.skip("gopls not found; .ci/run and `make test` install it")
+    return Path(found)
 
 
 @pytest.fixture

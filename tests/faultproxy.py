@@ -21,26 +21,31 @@ FAULT_SERVER = Path(__file__).parent / "servers" / "fault_server.py"
 HOVER_DEADLINE = 1.5
 HANDSHAKE_TIMEOUT = 8.0  # a Python fake server can take seconds to start on a loaded machine
 
-FAST_WATCHDOG = f"""
-[proxy]
-stop_timeout = 0.5
-[watchdog]
-tick = 0.25
-handshake_timeout = {HANDSHAKE_TIMEOUT}
-default_deadline = 5.0
-ping_timeout = 0.5
-busy_cpu_percent = 15.0  # a spinner on a loaded 2-core box may get only a third
-busy_grace_factor = 1.0
-stuck_grace_factor = 1.0
-[watchdog.deadlines]
-"textDocument/hover" = {HOVER_DEADLINE}
-"fault/echo" = {HOVER_DEADLINE}
-[restart]
-backoff_initial = 0.1
-[snapshot]
-strace_seconds = 0.5
-budget = 2.0
-"""
+FAST_WATCHDOG: dict[str, Any] = {
+    "proxy": {"stop_timeout": 0.5},
+    "watchdog": {
+        "tick": 0.25, "handshake_timeout": HANDSHAKE_TIMEOUT, "default_deadline": 5.0,
+        "ping_timeout": 0.5,
+        "busy_cpu_percent": 15.0,  # a spinner on a loaded 2-core box may get only a third
+        "busy_grace_factor": 1.0, "stuck_grace_factor": 1.0,
+        "deadlines": {"textDocument/hover": HOVER_DEADLINE, "fault/echo": HOVER_DEADLINE},
+    },
+    "restart": {"backoff_initial": 0.1},
+    "snapshot": {"strace_seconds": 0.5, "budget": 2.0},
+}
+
+
+def write_config(path: Path, *layers: dict[str, Any]) -> Path:
+    """A config file from `FAST_WATCHDOG` with `layers` over it (each section of a layer
+    replaces or extends the one below, key by key), written as TOML by lspguard itself."""
+    from lspguard.config import config_from_dict, config_to_toml
+
+    merged: dict[str, Any] = {section: dict(keys) for section, keys in FAST_WATCHDOG.items()}
+    for layer in layers:
+        for section, keys in layer.items():
+            merged.setdefault(section, {}).update(keys)
+    path.write_text(config_to_toml(config_from_dict(merged, source=str(path))))
+    return path
 
 DOC_URI = "file:///ws/main.go"
 DOC_TEXT = "package main\n\nfunc main() {}\n"
@@ -95,18 +100,18 @@ class Proxy:
 
 
 def start_proxy(tmp_path: Path, *fault_args: str, handshake_timeout: float = HANDSHAKE_TIMEOUT,
-                extra_config: str = "", once: bool = True, strace_seconds: float = 0.5) -> Proxy:
-    cfg = tmp_path / "lspguard.toml"
-    config = FAST_WATCHDOG.replace(f"handshake_timeout = {HANDSHAKE_TIMEOUT}",
-                                   f"handshake_timeout = {handshake_timeout}")
-    config = config.replace("strace_seconds = 0.5\nbudget = 2.0",
-                            f"strace_seconds = {strace_seconds}\nbudget = {strace_seconds + 1.5}")
-    if extra_config:  # replaces the [restart] section
-        config = config.replace("[restart]\nbackoff_initial = 0.1\n", "") + extra_config
-    cfg.write_text(config)
+                restart: dict[str, Any] | None = None, once: bool = True,
+                strace_seconds: float = 0.5) -> Proxy:
+    """A proxy guarding the fault server; `restart` adds to the [restart] section (and then
+    the fault fires every time: a restart policy is what is under test)."""
+    cfg = write_config(tmp_path / "lspguard.toml",
+                       {"watchdog": {"handshake_timeout": handshake_timeout},
+                        "snapshot": {"strace_seconds": strace_seconds,
+                                     "budget": strace_seconds + 1.5}},
+                       {"restart": restart or {}})
     runtime = tmp_path / "run"
     env = private_env(tmp_path)
-    once_args = ["--once-file", str(tmp_path / "fired")] if once and not extra_config else []
+    once_args = ["--once-file", str(tmp_path / "fired")] if once and not restart else []
     cmd = [sys.executable, "-m", "lspguard", "run", "--config", str(cfg), "--",
            sys.executable, str(FAULT_SERVER), *once_args, *fault_args]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import subprocess
 import sys
 import time
@@ -19,12 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def find_gopls() -> str | None:
-    found = os.environ.get("LSPGUARD_GOPLS") or shutil.which("gopls")
-    if found:
-        return found
-    gopath = Path(os.environ.get("GOPATH", Path.home() / "go"))
-    candidate = gopath / "bin" / "gopls"
-    return str(candidate) if candidate.exists() else None
+    """The real gopls, found as the shim finds it ($LSPGUARD_GOPLS, PATH, $GOBIN, $GOPATH/bin,
+    ~/go/bin; never an lspguard shim): the one lookup every test uses."""
+    from lspguard.errors import BackendError
+    from lspguard.shim import find_real_gopls
+
+    try:
+        return str(find_real_gopls(""))
+    except BackendError:
+        return None
 
 
 def frame(message: dict[str, Any]) -> bytes:

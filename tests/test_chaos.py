@@ -21,19 +21,14 @@ from .faultproxy import DOC_URI, Proxy, initialize, start_proxy
 
 pytestmark = pytest.mark.timeout(180)
 
-CHAOS_CONFIG = """
-[restart]
-max_restarts = 1000
-window = 1.0
-backoff_initial = 0.05
-queue_limit = 100000
-"""
+CHAOS_RESTART = {"max_restarts": 1000, "window": 1.0, "backoff_initial": 0.05,
+                 "queue_limit": 100000}
 MESSAGES = 3000  # notifications and requests together; one in ten is a request
 SEND_PER_S = 300
 
 
 def test_chaos(tmp_path: Path, proxies: list[Proxy]) -> None:
-    p = start_proxy(tmp_path, extra_config=CHAOS_CONFIG)
+    p = start_proxy(tmp_path, restart=CHAOS_RESTART)
     proxies.append(p)
     initialize(p)
     answers: dict[int, list[dict[str, Any]]] = {}

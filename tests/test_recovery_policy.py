@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from lspguard.control import call_control
 
@@ -21,10 +23,9 @@ from .faultproxy import (
 )
 
 
-def fallback(name: str) -> str:
-    argv = [sys.executable, str(FAULT_SERVER), "--fault", "exit", "--name", name]
-    quoted = ", ".join(f'"{a}"' for a in argv)
-    return f'[[restart.fallback]]\nname = "{name}"\ncommand = [{quoted}]\n'
+def fallback(name: str) -> dict[str, Any]:
+    return {"name": name,
+            "command": [sys.executable, str(FAULT_SERVER), "--fault", "exit", "--name", name]}
 
 
 def whoami(p: Proxy) -> dict[str, str]:
@@ -32,15 +33,21 @@ def whoami(p: Proxy) -> dict[str, str]:
 
 
 def crash_and_wait(p: Proxy) -> None:
+    """Make the running server crash (a hover held during a restart could be answered at its
+    deadline instead of reaching, and crashing, the next server)."""
+    deadline = time.monotonic() + 20
+    while p.status()["state"] != "running":
+        assert time.monotonic() < deadline, p.status()["state"]
+        time.sleep(0.05)
     rid = hover(p)
     assert p.answer(rid, 20)["error"]["code"] == -32801
 
 
 def test_fallback_chain_in_order_then_budget(tmp_path: Path, proxies: list[Proxy]) -> None:
-    config = ("[restart]\nmax_restarts = 3\nwindow = 600.0\nbackoff_initial = 0.1\n"
-              "[restart.hang_env]\nGODEBUG = \"asyncpreemptoff=1\"\n"
-              + fallback("fallback-one") + fallback("fallback-two"))
-    p = start_proxy(tmp_path, "--fault", "exit", "--name", "primary", extra_config=config)
+    restart = {"max_restarts": 3, "window": 600.0, "backoff_initial": 0.1,
+               "hang_env": {"GODEBUG": "asyncpreemptoff=1"},
+               "fallback": [fallback("fallback-one"), fallback("fallback-two")]}
+    p = start_proxy(tmp_path, "--fault", "exit", "--name", "primary", restart=restart)
     proxies.append(p)
     initialize(p)
     me = whoami(p)
@@ -107,15 +114,15 @@ def test_restarts_asked_at_once_start_one_server(tmp_path: Path, proxies: list[P
 def test_degraded_tries_again_by_itself(tmp_path: Path, proxies: list[Proxy]) -> None:
     """Degraded is not forever: after revive_backoff the primary is tried again, no manual
     restart needed."""
-    config = ("[restart]\nmax_restarts = 1\nwindow = 600.0\nbackoff_initial = 0.1\n"
-              "revive_backoff = [1.0]\n")
-    p = start_proxy(tmp_path, "--fault", "exit", extra_config=config)
+    restart = {"max_restarts": 1, "window": 600.0, "backoff_initial": 0.1,
+               "revive_backoff": [2.0]}
+    p = start_proxy(tmp_path, "--fault", "exit", restart=restart)
     proxies.append(p)
     initialize(p)
     crash_and_wait(p)  # restart 1: the budget
     crash_and_wait(p)  # a 2nd crash: degraded
     p.seen_or_wait(lambda m: m.get("method") == "window/showMessage"
-                   and "tries again in 1 s" in m["params"]["message"], 20)
+                   and "tries again in 2 s" in m["params"]["message"], 20)
     assert p.status()["state"] == "degraded"
     p.wait_for(lambda m: m.get("method") == "window/showMessage"
                and "restarted" in m["params"]["message"], 20)
