@@ -50,7 +50,7 @@ async def collect_strace(pids: Sequence[int], seconds: float, *,
     if any(o.startswith("ptrace is disabled") for o in obstacles):
         raise Skipped("; ".join(obstacles))
     seconds = max(seconds, 0.1)
-    argv = strace_argv(exe, pids, include_text=include_text)
+    argv = _dies_with_us(strace_argv(exe, pids, include_text=include_text))
 
     kept = bytearray()
     dropped = 0
@@ -170,3 +170,10 @@ def _has_cap_sys_ptrace() -> bool:
 
 def _in_container() -> bool:
     return Path("/.dockerenv").exists() or Path("/run/.containerenv").exists()
+
+
+def _dies_with_us(argv: list[str]) -> list[str]:
+    """strace under `setpriv --pdeathsig KILL` (util-linux) when it exists: a proxy killed with
+    SIGKILL mid-sample must not leave strace attached to the hung server for ever."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", *argv] if setpriv else argv
