@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from . import paths
+from . import paths, proctitle
 from .errors import LspguardError, StdioError
 from .logs import setup_session_logging
 from .pipes import check_stdio, open_stdio
 from .session import Session
+from .watchdog import server_name
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,6 +36,7 @@ def run_proxy(command: Sequence[str], config: Config, *, log_stderr: bool | None
     With `trace_path` (or `[trace] enabled`), every message is recorded for `lspguard replay`.
     Returns the process exit code (0 after shutdown + exit, 1 otherwise).
     """
+    proctitle.starting(server_name(list(command)))  # never pass for the server (`pkill gopls`)
     try:
         pipes_only = check_stdio()  # before anything starts: no server for a session that can't run
     except StdioError as exc:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from . import proctitle
 from .backend import Backend
 from .incident import Evidence, with_gopls_debug
 from .lifecycle import Phase
@@ -150,6 +151,7 @@ class Session(Relay):
         self.live_generation = gen
         self.effects.new_generation(gen)
         await backend.start()
+        proctitle.guarding(self.backend_name(), backend.pid, gen)
         assert self._tg is not None
         self._tg.start_soon(self._watch_backend, backend)
         self.status.write()

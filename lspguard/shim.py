@@ -12,6 +12,10 @@ whether this is an LSP stdio session or any other gopls command:
 The real gopls is found by `find_real_gopls`, which never returns the shim itself (no exec loop,
 even through symlinks, copies or hard links).
 
+In LSP mode the shim first renames its process (`lspguard.proctitle`): comm `lspguard`, command
+line `lspguard: guarding gopls pid N (generation G)`, so the guard never passes for gopls
+(`pgrep gopls`, `pkill -STOP gopls`). Passthrough execs without renaming anything.
+
 This module is imported on every `gopls version` call vscode-go makes, so it imports only the
 standard library and `lspguard.errors` at module level; anything heavy is imported lazily in
 LSP mode.
@@ -336,12 +340,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             EXIT_NOT_FOUND,
         )
     os.environ[_DEPTH_ENV] = str(depth + 1)
+    mode = classify(args)
+    if mode is ShimMode.LSP:
+        # First thing, before the heavy imports: this process is named `gopls` (the shim's
+        # file name) and must not pass for it (`pkill gopls`). Passthrough never renames: it
+        # becomes the real gopls by exec.
+        from lspguard import proctitle
+
+        proctitle.starting("gopls")
     try:
         from lspguard.config import resolve_config
 
         config = resolve_config()
         real = find_real_gopls(config.backend.gopls, self_path=_self_path())
-        if classify(args) is ShimMode.PASSTHROUGH:
+        if mode is ShimMode.PASSTHROUGH:
             return _exec(real, args)
         from lspguard import proxy
 

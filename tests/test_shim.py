@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lspguard import gopls_args, shim
+from lspguard import gopls_args, proctitle, shim
 from lspguard.errors import BackendError, ShimLoopError
 from lspguard.shim import SHIM_MARKER, ShimMode, classify, explain, find_real_gopls, install_shim
 
@@ -352,8 +352,11 @@ def test_main_lsp_mode_runs_proxy_with_backend_args(clean_env: Path,
 
     monkeypatch.setattr(lspguard.proxy, "run_proxy", fake_run_proxy)
     monkeypatch.setattr(os, "execv", lambda *a: pytest.fail(f"execv in LSP mode: {a}"))
+    titles: list[str] = []
+    monkeypatch.setattr(proctitle, "set_title", titles.append)  # never rename pytest itself
     assert shim.main(["-rpc.trace", "serve"]) == 42
     assert calls == [[str(real), "-rpc.trace", "serve", "-remote.debug=:0"]]
+    assert titles == ["lspguard: starting gopls"]
 
 
 def test_main_passthrough_execs_real_gopls(clean_env: Path,
@@ -370,6 +373,7 @@ def test_main_passthrough_execs_real_gopls(clean_env: Path,
 
     monkeypatch.setattr(os, "execv", fake_execv)
     monkeypatch.setattr(lspguard.proxy, "run_proxy", lambda *a: pytest.fail("proxy in passthrough"))
+    monkeypatch.setattr(proctitle, "set_title", lambda t: pytest.fail(f"renamed to {t!r}"))
     assert shim.main(["version", "-json"]) == shim.EXIT_CANNOT_EXEC
     assert execs == [(real, [str(real), "version", "-json"])]
     # the failed exec left this process as it was (SIGPIPE still ignored, as Python sets it)
@@ -563,6 +567,46 @@ def test_passthrough_imports_stay_light(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=_env(tmp_path, "/usr/bin", "/bin"), timeout=TIMEOUT, check=True)
     assert out.stdout == "[]\n"
+
+
+# What the shim's main() did by the time it exec'd (passthrough) or renamed itself (LSP mode).
+_PROBE = """\
+import os, sys
+from lspguard import proctitle, shim
+HEAVY = {"anyio", "pygls", "lsprotocol", "msgspec", "psutil", "uvloop", "asyncio",
+         "lspguard.config", "lspguard.proxy", "lspguard.session"}
+def on_title(text):
+    print("title", repr(text), sorted(HEAVY & set(sys.modules)), flush=True)
+    raise SystemExit(0)
+def on_exec(path, argv):
+    comm = open("/proc/self/comm").read().strip()
+    print("exec", comm, "setproctitle" in sys.modules, proctitle.title(), flush=True)
+    raise SystemExit(0)
+proctitle.set_title = on_title
+os.execv = on_exec
+sys.argv[0] = "/nonexistent/gopls"
+raise SystemExit(shim.main(sys.argv[1:]))
+"""
+
+
+def _probe(tmp_path: Path, *args: str) -> str:
+    real = _fake_gopls(tmp_path / "real")
+    env = _env(tmp_path, "/usr/bin", "/bin", LSPGUARD_GOPLS=str(real))
+    out = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=TIMEOUT, check=False)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_passthrough_never_renames_before_exec(tmp_path: Path) -> None:
+    """`gopls version` becomes the real gopls by exec, untouched: no title, no setproctitle."""
+    assert _probe(tmp_path, "version", "-json") == "exec python False None\n"
+
+
+@pytest.mark.parametrize("args", [[], ["serve"], ["-rpc.trace", "-mode=stdio"]], ids=repr)
+def test_lsp_mode_renames_first(tmp_path: Path, args: list[str]) -> None:
+    """LSP mode renames the process before the config, the proxy or the async stack load."""
+    assert _probe(tmp_path, *args) == "title 'lspguard: starting gopls' []\n"
 
 
 @needs_gopls
