@@ -121,7 +121,7 @@ def main() -> int:
         for _ in range(args.reps):
             began = time.perf_counter()
             done = subprocess.run([sys.executable, "-m", "lspguard", "replay", str(path),
-                                   "--asap", "--quiet", "--server", *args.server],
+                                   "--asap", "--quiet", "--", *args.server],
                                   capture_output=True, text=True, cwd=HERE.parent)
             walls.append(time.perf_counter() - began)
             if done.returncode != 0:

@@ -13,14 +13,16 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from .replay import Deadlines
     from .replay_report import ReplayReport
     from .trace_format import Trace
 
-__all__ = ["register_cli"]
+__all__ = ["REPLAY_USAGE", "ReplayUsageError", "parse_replay_args", "register_cli"]
 
 _EPILOG = """\
 exit codes: 0 every answer as recorded; 1 divergence (different, extra or unexpected answers);
@@ -51,38 +53,14 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     record.set_defaults(func=_cmd_record)
 
     replay = subparsers.add_parser(
-        "replay", help="replay a trace against a server, headless, and compare",
-        description="Drive a stdio language server with the editor's side of a trace and "
-        "report latency, divergences and hangs. --server must come last.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    replay.add_argument("trace", help="trace file (lspguard format unless --from says otherwise)")
-    replay.add_argument("--from", dest="fmt", default="lspguard",
-                        help="read another log format directly: vscode, gopls, lsp-devtools, "
-                        "auto (default: lspguard)")
-    replay.add_argument("--root-map", action="append", default=[], metavar="OLD=NEW",
-                        help="rewrite a workspace root (URI or path) in every message; repeatable")
-    pace = replay.add_mutually_exclusive_group()
-    pace.add_argument("--speed", default="1", metavar="N",
-                      help="recorded pacing divided by N (default 1)")
-    pace.add_argument("--asap", action="store_true",
-                      help="send as fast as causality allows (still waits for answers the "
-                      "editor had seen)")
-    replay.add_argument("--timeout", metavar="S", help="deadline in seconds for every request "
-                        "(default: the watchdog's per-method deadlines from the config)")
-    replay.add_argument("--deadline", action="append", default=[], metavar="METHOD=S",
-                        help="deadline for one method; repeatable")
-    replay.add_argument("--ignore-key", action="append", default=[], metavar="KEY",
-                        help="also ignore this key wherever it appears when comparing")
-    replay.add_argument("--json", metavar="FILE", help="write the JSON report to FILE "
-                        "('-': print it instead of the text report)")
-    replay.add_argument("--guard", action="store_true",
-                        help="run the server through `lspguard run` (the proxy under test)")
-    replay.add_argument("--cwd", help="server working directory (default: the first mapped "
-                        "workspace folder, if it exists)")
-    replay.add_argument("--config", help="config file for the deadlines")
-    replay.add_argument("--quiet", action="store_true", help="no progress, short report")
-    replay.add_argument("--server", nargs=argparse.REMAINDER, default=[],
-                        help="CMD [ARGS...]: the server to replay against (last option)")
+        "replay", help="replay a trace against a server, headless, and compare: "
+        "lspguard replay TRACE [options] -- CMD...",
+        # Everything after `replay` goes as it is to the replay parser (`_replay_parser`): its
+        # options follow TRACE and end at `--`, which one argparse pass cannot express (a
+        # REMAINDER positional after TRACE swallows them). No argv string can contain NUL, so
+        # with NUL as the only prefix character nothing is an option here, not even -h.
+        prefix_chars="\0", add_help=False)
+    replay.add_argument("operands", nargs=argparse.REMAINDER)
     replay.set_defaults(func=_cmd_replay)
 
     imp = subparsers.add_parser(
@@ -121,19 +99,126 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------- replay
 
+REPLAY_USAGE = "lspguard replay TRACE [options] -- SERVER [ARGS...]"
 
-def _cmd_replay(args: argparse.Namespace) -> int:
+
+class ReplayUsageError(Exception):
+    """A `lspguard replay` command line that cannot be run as written (exit 3: bad input)."""
+
+
+class _ReplayParser(argparse.ArgumentParser):
+    """argparse, but a usage error is an exception (replay exits 3 on bad input, not 2:
+    2 means a hang)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.own_options: set[str] = {"-h", "--help"}
+
+    def error(self, message: str) -> NoReturn:
+        raise ReplayUsageError(message)
+
+
+def _replay_parser() -> _ReplayParser:
+    """The parser of `lspguard replay TRACE [options]` (the part before `--`)."""
+    replay = _ReplayParser(
+        prog="lspguard replay", usage=REPLAY_USAGE,
+        description="Drive a stdio language server with the editor's side of a trace and\n"
+        "report latency, divergences and hangs. The server command comes last, after --,\n"
+        "as for `lspguard run -- CMD` and `lspguard record -- CMD`:\n\n"
+        "  lspguard replay session.jsonl --asap --root-map file:///WORKSPACE=$PWD -- gopls",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def opt(add: Callable[..., argparse.Action], *names: str, **kw: Any) -> None:
+        replay.own_options.update(add(*names, **kw).option_strings)
+
+    add = replay.add_argument
+    add("trace", metavar="TRACE", help="trace file (lspguard format unless --from says otherwise)")
+    opt(add, "--from", dest="fmt", default="lspguard", help="read another log format directly: "
+        "vscode, gopls, lsp-devtools, auto (default: lspguard)")
+    opt(add, "--root-map", action="append", default=[], metavar="OLD=NEW",
+        help="rewrite a workspace root (URI or path) in every message; repeatable")
+    pace = replay.add_mutually_exclusive_group().add_argument
+    opt(pace, "--speed", default="1", metavar="N", help="recorded pacing divided by N (default 1)")
+    opt(pace, "--asap", action="store_true", help="send as fast as causality allows (still "
+        "waits for answers the editor had seen)")
+    opt(add, "--timeout", metavar="S", help="deadline in seconds for every request (default: "
+        "the watchdog's per-method deadlines from the config)")
+    opt(add, "--deadline", action="append", default=[], metavar="METHOD=S",
+        help="deadline for one method; repeatable")
+    opt(add, "--ignore-key", action="append", default=[], metavar="KEY",
+        help="also ignore this key wherever it appears when comparing")
+    opt(add, "--json", nargs="?", const="-", metavar="FILE", help="write the JSON report to "
+        "FILE; with no FILE or '-', print it on stdout instead of the text report (and nothing "
+        "else)")
+    opt(add, "--guard", action="store_true",
+        help="run the server through `lspguard run` (the proxy under test)")
+    opt(add, "--cwd", help="server working directory (default: the first mapped workspace "
+        "folder, if it exists)")
+    opt(add, "--config", help="config file for the deadlines")
+    opt(add, "--quiet", action="store_true", help="no progress, short report")
+    opt(add, "--server", nargs=argparse.REMAINDER, metavar="CMD",
+        help="deprecated: the server command as the last option; write -- CMD [ARGS...]")
+    return replay
+
+
+def _own_option(parser: _ReplayParser, arg: str) -> str | None:
+    """The replay option `arg` is (`--asap`, `--json=r.json`, ...), or None."""
+    name = arg.split("=", 1)[0] if arg.startswith("--") else arg
+    return name if name in parser.own_options else None
+
+
+def parse_replay_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse `TRACE [options] -- SERVER...` (what follows `lspguard replay`); the server
+    command is in `.server`. Raises ReplayUsageError; -h/--help prints the help and exits 0.
+
+    `--server CMD...` (the old form: last, swallowing the rest) is still read, but refuses an
+    option of replay's own among what it would swallow: `--server gopls --asap` once started
+    `gopls --asap`.
+    """
+    argv = list(argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    before, after = argv[:split], argv[split + 1:]
+    parser = _replay_parser()
+    args = parser.parse_args(before)
+    old = args.server
+    args.deprecated_server = old is not None
+    if old:
+        for arg in old:
+            own = _own_option(parser, arg)
+            if own is not None:
+                raise ReplayUsageError(
+                    f"--server must come last: it would pass {arg!r} to the server, but "
+                    f"{own} is an option of lspguard replay; put the server after -- instead: "
+                    f"{REPLAY_USAGE}")
+        if split < len(argv):
+            raise ReplayUsageError(f"two server commands: --server {' '.join(old)} and -- "
+                                   f"{' '.join(after)}; give one, after --")
+    args.server = list(old) if old else after
+    if not args.server:
+        raise ReplayUsageError(f"give the server command after --, e.g. lspguard replay "
+                               f"{args.trace} --asap -- gopls")
+    return args
+
+
+def _cmd_replay(ns: argparse.Namespace) -> int:
     from .errors import ConfigError, TraceError
     from .replay import ReplayOptions, run_replay
     from .replay_report import EXIT_BAD_INPUT, VOLATILE_KEYS
     from .rootmap import RootMap
 
-    server = list(args.server)
-    if server and server[0] == "--":
-        server = server[1:]
     try:
-        if not server:
-            raise ValueError("--server CMD [ARGS...] is required (and must come last)")
+        args = parse_replay_args(ns.operands)
+    except ReplayUsageError as exc:
+        print(f"lspguard replay: {exc}\nusage: {REPLAY_USAGE} (lspguard replay -h for more)",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SystemExit as exc:  # -h
+        return exc.code if isinstance(exc.code, int) else 0
+    if args.deprecated_server:
+        print(f"lspguard replay: --server is deprecated; write the server last, after --: "
+              f"{REPLAY_USAGE}", file=sys.stderr)
+    server: list[str] = args.server
+    try:
         if args.asap and args.speed != "1":
             raise ValueError("--speed and --asap exclude each other")
         speed = _positive(args.speed, "--speed")
@@ -142,6 +227,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         trace = _load(args.trace, args.fmt)
         if args.json not in (None, "-"):  # checked now: not after a long replay
             _check_output_file(args.json, "--json")
+            if os.path.exists(args.json) and os.path.samefile(args.json, args.trace):
+                raise ValueError(f"--json {args.json} is the trace itself")
         if args.guard and shutil.which(server[0]) is None:  # the guard would start, then fail
             raise ValueError(f"cannot start {server[0]!r}: not found or not executable")
     except (ValueError, TraceError, ConfigError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from lspguard.replay import Deadlines, ReplayOptions, run_replay
+from lspguard.replay_cli import ReplayUsageError, parse_replay_args
 from lspguard.replay_plan import Plan
 from lspguard.trace import Trace, TraceEntry, TraceHeader, read_trace, write_trace
 
@@ -102,7 +104,7 @@ def test_fault_trace_was_recorded_with_both_sides(fault_trace: Path) -> None:
 
 def test_same_answers_exit_0(fault_trace: Path, tmp_path: Path) -> None:
     done = replay_cli(str(fault_trace), "--asap", "--json", str(tmp_path / "r.json"),
-                      "--server", *fault())
+                      "--", *fault())
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("lspguard replay: SAME (exit 0)")
     report = report_of(tmp_path / "r.json")
@@ -115,7 +117,7 @@ def test_same_answers_exit_0(fault_trace: Path, tmp_path: Path) -> None:
 
 
 def test_same_through_the_guard(fault_trace: Path) -> None:
-    done = replay_cli(str(fault_trace), "--asap", "--guard", "--quiet", "--server", *fault())
+    done = replay_cli(str(fault_trace), "--asap", "--guard", "--quiet", "--", *fault())
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -136,7 +138,7 @@ def test_hang_exits_2_within_deadline_and_names_the_request(fault_trace: Path,
     assert statuses == {1: "same", 2: "hang", 3: "not_sent", 4: "not_sent", 5: "not_sent"}
 
     done = replay_cli(str(fault_trace), "--asap", "--timeout", "1", "--json",
-                      str(tmp_path / "r.json"), "--server", *fault("hang-on-method"))
+                      str(tmp_path / "r.json"), "--", *fault("hang-on-method"))
     assert done.returncode == 2
     assert (f"HANG    textDocument/hover #2 (trace line {hang.line}) got no answer within its "
             "1 s deadline") in done.stdout
@@ -145,7 +147,7 @@ def test_hang_exits_2_within_deadline_and_names_the_request(fault_trace: Path,
 
 def test_different_results_exit_1_with_a_readable_diff(fault_trace: Path, tmp_path: Path) -> None:
     done = replay_cli(str(fault_trace), "--asap", "--json", str(tmp_path / "r.json"),
-                      "--server", *fault("different-results", "textDocument/definition"))
+                      "--", *fault("different-results", "textDocument/definition"))
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout.startswith("lspguard replay: DIVERGENCE (exit 1)")
     assert ('result.method: recorded "textDocument/definition", replayed '
@@ -203,7 +205,7 @@ def test_malformed_traces_exit_3_and_start_nothing(fault_trace: Path, tmp_path: 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(text, encoding="utf-8")
     marker = tmp_path / "server-started"
-    done = replay_cli(str(bad), "--asap", "--server", sys.executable, "-c",
+    done = replay_cli(str(bad), "--asap", "--", sys.executable, "-c",
                       f"open({str(marker)!r}, 'w')")
     assert done.returncode == 3, done.stdout + done.stderr
     assert f"{bad}: {expected}" in done.stderr
@@ -212,17 +214,99 @@ def test_malformed_traces_exit_3_and_start_nothing(fault_trace: Path, tmp_path: 
 
 
 def test_bad_arguments_and_unstartable_servers_exit_3(fault_trace: Path) -> None:
-    assert replay_cli(str(fault_trace)).returncode == 3  # no --server
-    assert replay_cli(str(fault_trace), "--speed", "0", "--server", "x").returncode == 3
-    assert replay_cli(str(fault_trace), "--root-map", "nope", "--server", "x").returncode == 3
-    done = replay_cli(str(fault_trace), "--server", "/nonexistent/server")
+    assert replay_cli(str(fault_trace)).returncode == 3  # no server
+    assert replay_cli(str(fault_trace), "--speed", "0", "--", "x").returncode == 3
+    assert replay_cli(str(fault_trace), "--root-map", "nope", "--", "x").returncode == 3
+    done = replay_cli(str(fault_trace), "--", "/nonexistent/server")
     assert done.returncode == 3 and "cannot start '/nonexistent/server'" in done.stdout
-    done = replay_cli(str(fault_trace), "--guard", "--server", "/nonexistent/server")
+    done = replay_cli(str(fault_trace), "--guard", "--", "/nonexistent/server")
     assert done.returncode == 3, done.stdout + done.stderr
     assert "cannot start '/nonexistent/server'" in done.stderr
-    done = replay_cli(str(fault_trace), "--cwd", "/nonexistent/dir", "--server", sys.executable)
+    done = replay_cli(str(fault_trace), "--cwd", "/nonexistent/dir", "--", sys.executable)
     assert done.returncode == 3
     assert "its working directory /nonexistent/dir does not exist" in done.stdout
+
+
+# ------------------------------------------------------------------------ the command line
+
+
+@pytest.mark.parametrize(("argv", "server", "asap", "json_to"), [
+    (["t", "--", "gopls"], ["gopls"], False, None),
+    (["t", "--asap", "--json", "--", "gopls", "serve"], ["gopls", "serve"], True, "-"),
+    (["--asap", "t", "--json", "-", "--", "gopls"], ["gopls"], True, "-"),
+    (["t", "--json", "r.json", "--", "gopls", "--asap", "--"], ["gopls", "--asap", "--"], False,
+     "r.json"),  # after --, everything is the server's
+    (["t", "--json=r.json", "--asap", "--server", "gopls", "-rpc.trace"],
+     ["gopls", "-rpc.trace"], True, "r.json"),  # the deprecated form, used as it must be
+    (["t", "--server", "--", "gopls"], ["gopls"], False, None),
+])
+@pytest.mark.timeout(10)
+def test_replay_command_line(argv: list[str], server: list[str], asap: bool,
+                             json_to: str | None) -> None:
+    args = parse_replay_args(argv)
+    assert (args.trace, args.server, args.asap, args.json) == ("t", server, asap, json_to)
+    assert args.deprecated_server == ("--server" in argv)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["t", "--server", "gopls", "--asap", "--json"],
+     "it would pass '--asap' to the server, but --asap is an option of lspguard replay"),
+    (["t", "--server", "gopls", "--json=r.json"],
+     "it would pass '--json=r.json' to the server, but --json is an option of lspguard replay"),
+    (["t", "--server", "gopls", "-h"], "'-h' to the server"),
+    (["t", "--server", "gopls", "--", "gopls"], "two server commands"),
+    (["t", "--asap"], "give the server command after --"),
+    (["t", "--server"], "give the server command after --"),
+    (["--", "gopls"], "the following arguments are required: TRACE"),
+    (["t", "u", "--", "gopls"], "unrecognized arguments: u"),
+    (["t", "--bogus", "--", "gopls"], "unrecognized arguments: --bogus"),
+])
+@pytest.mark.timeout(10)
+def test_replay_command_line_errors(argv: list[str], message: str) -> None:
+    with pytest.raises(ReplayUsageError, match=re.escape(message)):
+        parse_replay_args(argv)
+
+
+def test_options_after_server_are_refused_and_nothing_starts(fault_trace: Path,
+                                                             tmp_path: Path) -> None:
+    """`--server gopls --asap --json` once started `gopls --asap --json`."""
+    marker = tmp_path / "server-started"
+    server = [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]
+    done = replay_cli(str(fault_trace), "--server", *server, "--asap", "--json")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "--asap is an option of lspguard replay" in done.stderr
+    assert "lspguard replay TRACE [options] -- SERVER [ARGS...]" in done.stderr
+    assert done.stdout == "" and not marker.exists()
+
+
+def test_deprecated_server_last_still_works(fault_trace: Path) -> None:
+    done = replay_cli(str(fault_trace), "--asap", "--quiet", "--server", *fault())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("lspguard replay: SAME (exit 0)")
+    assert "--server is deprecated" in done.stderr
+
+
+@pytest.mark.parametrize("json_flag", [["--json"], ["--json", "-"], ["--json=-"]], ids=" ".join)
+def test_json_on_stdout_and_nothing_else(fault_trace: Path, json_flag: list[str]) -> None:
+    done = replay_cli(str(fault_trace), *json_flag, "--asap", "--", *fault())
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)  # all of stdout is the one JSON document
+    assert report["outcome"] == "same" and report["complete"] is True
+
+
+def test_json_file_is_never_the_trace(fault_trace: Path, tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    trace.write_bytes(fault_trace.read_bytes())
+    done = replay_cli(str(trace), "--json", str(trace), "--asap", "--", *fault())
+    assert done.returncode == 3 and "is the trace itself" in done.stderr
+    assert trace.read_bytes() == fault_trace.read_bytes()
+
+
+def test_replay_help_exits_0() -> None:
+    done = replay_cli("-h")
+    assert done.returncode == 0
+    assert done.stdout.startswith("usage: lspguard replay TRACE [options] -- SERVER [ARGS...]")
+    assert "--json [FILE]" in done.stdout
 
 
 # ------------------------------------------------------------------------------ the plan
@@ -289,12 +373,29 @@ def test_corpus_replays_against_installed_gopls(trace: Path, tmp_path: Path) -> 
     assert GOPLS is not None
     workspace = fresh_copy(tmp_path)
     done = replay_cli(str(trace), "--asap", "--root-map", f"file:///WORKSPACE={workspace}",
-                      "--json", str(tmp_path / "r.json"), "--server", GOPLS)
+                      "--json", str(tmp_path / "r.json"), "--", GOPLS)
     assert done.returncode == 0, done.stdout + done.stderr
     report = report_of(tmp_path / "r.json")
     recorded = [e for e in read_trace(trace).entries if e.dir == "c2s" and e.kind == "request"]
     assert len(report["requests"]) == len(recorded) >= 3
     assert {r["status"] for r in report["requests"]} == {"same"}
+
+
+@pytest.mark.gopls
+@needs_gopls
+def test_recorded_session_replays_with_server_after_double_dash(tmp_path: Path) -> None:
+    """`lspguard replay TRACE --asap -- gopls`, as `run -- CMD` and `record -- CMD`."""
+    assert GOPLS is not None
+    workspace = fresh_copy(tmp_path)
+    gopls_dir = str(Path(GOPLS).parent)
+    env = {**os.environ, "PATH": gopls_dir + os.pathsep + os.environ.get("PATH", "")}
+    done = subprocess.run(
+        [sys.executable, "-m", "lspguard", "replay", str(HERE / "traces" / "navigate.jsonl"),
+         "--asap", "--root-map", f"file:///WORKSPACE={workspace}", "--json", "--", "gopls"],
+        capture_output=True, text=True, timeout=50, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["outcome"] == "same" and len(report["requests"]) >= 3
 
 
 @pytest.mark.gopls
@@ -312,7 +413,7 @@ async def test_round_trip_record_then_replay_into_a_fresh_copy(scenario: str,
     assert trace.header.redacted is False
     replay_in = fresh_copy(tmp_path, "replayed")
     done = replay_cli(str(out), "--asap", "--root-map", f"{recorded_in}={replay_in}",
-                      "--json", str(tmp_path / "r.json"), "--server", GOPLS)
+                      "--json", str(tmp_path / "r.json"), "--", GOPLS)
     assert done.returncode == 0, done.stdout + done.stderr
     report = report_of(tmp_path / "r.json")
     methods = [r["method"] for r in report["requests"]]
@@ -331,7 +432,7 @@ def test_a_changed_workspace_is_a_divergence_with_a_text_diff(tmp_path: Path) ->
     greet = workspace / "greet" / "greet.go"
     greet.write_text(greet.read_text().replace("a friendly greeting", "a terse greeting"))
     done = replay_cli(str(HERE / "traces" / "navigate.jsonl"), "--asap", "--root-map",
-                      f"file:///WORKSPACE={workspace}", "--server", GOPLS)
+                      f"file:///WORKSPACE={workspace}", "--", GOPLS)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "result.contents.value: text differs (- recorded, + replayed):" in done.stdout
     assert "-Hello returns a friendly greeting for name." in done.stdout
@@ -346,7 +447,7 @@ def test_real_gopls_rpc_trace_log_replays_exit_0(tmp_path: Path) -> None:
     log = HERE / "fixtures" / "gopls_rpc_trace.log"
     done = replay_cli(str(log), "--from", "gopls", "--asap", "--root-map",
                       f"file:///WORKSPACE={workspace}", "--json", str(tmp_path / "r.json"),
-                      "--server", GOPLS)
+                      "--", GOPLS)
     assert done.returncode == 0, done.stdout + done.stderr
     report = report_of(tmp_path / "r.json")
     statuses = [(r["method"], r["status"]) for r in report["requests"]]

@@ -5,7 +5,7 @@
 Each scenario runs a pygls client against `lspguard record --include-text -- gopls` on a fresh
 copy of examples/hello, then rewrites the copy's root to file:///WORKSPACE and writes
 tests/traces/<scenario>.jsonl. Replay them with
-`lspguard replay T --root-map file:///WORKSPACE=<copy of examples/hello> --asap --server gopls`.
+`lspguard replay T --root-map file:///WORKSPACE=<copy of examples/hello> --asap -- gopls`.
 """
 
 from __future__ import annotations
