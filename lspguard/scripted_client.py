@@ -124,6 +124,7 @@ class Recorder:
 
     def _on_message(self, params: types.LogMessageParams | types.ShowMessageParams) -> None:
         self.log_messages.append(params.message)
+        self.changed.set()
 
     @property
     def initial_work_done(self) -> bool:

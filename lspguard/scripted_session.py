@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 
 from . import __version__
 from .scripted_client import (
@@ -35,8 +36,8 @@ from .scripted_client import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-__all__ = ["SAMPLE_MODULE", "ScriptedSessionError", "SessionTranscript",
-           "scripted_session", "utf16_position"]
+__all__ = ["SAMPLE_MODULE", "HangTranscript", "ScriptedSessionError", "SessionTranscript",
+           "incident_report_path", "scripted_session", "utf16_position"]
 
 #: The bundled sample module (a source checkout / editable install keeps it next to the package).
 SAMPLE_MODULE = Path(__file__).resolve().parent.parent / "examples" / "hello"
@@ -75,9 +76,11 @@ class SessionTranscript:
     exit_code: int | None
     timings_ms: dict[str, float] = field(compare=False, default_factory=dict)
     progress: tuple[str, ...] = field(compare=False, default=())
+    initial_progress: tuple[str, ...] = field(compare=False, default=())  # until initial work ends
     server_pid: int | None = field(compare=False, default=None)
     log_messages: tuple[str, ...] = field(compare=False, default=())
     stderr_tail: str = field(compare=False, default="")
+    hang: HangTranscript | None = field(compare=False, default=None)
 
     @property
     def hover_text(self) -> str:
@@ -86,6 +89,24 @@ class SessionTranscript:
     @property
     def edited_hover_text(self) -> str:
         return _hover_text(self.edited_hover)
+
+
+@dataclass(frozen=True)
+class HangTranscript:
+    """What the editor saw when the server hung and after lspguard replaced it."""
+
+    stopped_pid: int  # the server process `hang` stopped
+    stopped_at: float  # time.time() just after it was stopped
+    first_answer: str  # how the hover sent during the hang was answered
+    first_answer_s: float  # seconds from the stop to that answer
+    asked: int  # hovers sent until one got a result
+    recovered_s: float  # seconds from the stop to the first hover answered with a result
+    hover: Any  # that result (normalised)
+    told: str  # the window/showMessage that names the incident report
+
+    @property
+    def hover_text(self) -> str:
+        return _hover_text(self.hover)
 
 
 def _hover_text(hover: Any) -> str:
@@ -128,6 +149,8 @@ async def scripted_session(
     env: Mapping[str, str] | None = None,
     timeout: float = 60,  # noqa: ASYNC109 - one budget for many steps, reported per step
     on_ready: Callable[[int], Awaitable[None] | None] | None = None,
+    hang: Callable[[int], int] | None = None,
+    on_recovered: Callable[[int], Awaitable[None] | None] | None = None,
 ) -> SessionTranscript:
     """Drive `command` (a gopls-compatible stdio server) through a scripted editor session.
 
@@ -135,7 +158,14 @@ async def scripted_session(
     modified. `env` is laid over the current environment for the server process, which runs in
     `workspace`. `timeout` bounds the whole session. `on_ready(pid)` is called (and awaited if it
     returns an awaitable) once the server's initial work has ended, while the session is live --
-    e.g. to read lspguard's status file. Raises ScriptedSessionError naming the step that failed.
+    e.g. to read lspguard's status file.
+
+    With `hang`, after the edit the script makes the server hang: `hang(pid)` (pid: the server
+    process the script started, i.e. lspguard) must stop the real server and return the pid it
+    stopped. The script then hovers like an editor, asking again after each ContentModified,
+    until a new server answers, waits for the warning that names the incident report, calls
+    `on_recovered(pid)` and records it all in `SessionTranscript.hang`. Raises
+    ScriptedSessionError naming the step that failed.
     """
     program, workspace, main_text = _prepare(command, workspace)
     ws_uri = workspace.as_uri()
@@ -162,6 +192,7 @@ async def scripted_session(
                          "to end", recorder.wait_for(lambda: recorder.initial_work_done))
         clock.timings["initial_work_after_initialized"] = round(
             (time.monotonic() - initialized_at) * 1000, 1)
+        initial_progress = tuple(recorder.progress)
         if on_ready is not None:
             maybe = on_ready(server.pid)
             if maybe is not None:
@@ -199,6 +230,16 @@ async def scripted_session(
             "edited_hover", "hover on the inserted constant", client.text_document_hover_async(
                 types.HoverParams(text_document=doc, position=name_at)))
 
+        hang_transcript = None
+        if hang is not None:
+            hover_params = types.HoverParams(text_document=doc, position=name_at)
+            hang_transcript = await clock.step("hang", "the hang and the restart", _through_hang(
+                client, recorder, hover_params, lambda: hang(server.pid), normalise))
+            if on_recovered is not None:
+                maybe = on_recovered(server.pid)
+                if maybe is not None:
+                    await clock.step("on_recovered", "on_recovered callback", maybe)
+
         await clock.step("shutdown", "shutdown", client.shutdown_async(None))
         client.exit(None)
         exit_code: int | None = await clock.step("exit", "waiting for the server to exit",
@@ -234,10 +275,54 @@ async def scripted_session(
         exit_code=exit_code,
         timings_ms=dict(clock.timings),
         progress=tuple(recorder.progress),
+        initial_progress=initial_progress,
         server_pid=server.pid,
         log_messages=tuple(recorder.log_messages),
         stderr_tail=b"".join(stderr_tail).decode("utf-8", "replace")[-4000:],
+        hang=hang_transcript,
     )
+
+
+CONTENT_MODIFIED = -32801
+_REPORT_MARK = "Incident report:"
+
+
+async def _through_hang(client: RecordingClient, recorder: Recorder, params: types.HoverParams,
+                        stop: Callable[[], int], normalise: Normaliser) -> HangTranscript:
+    """Stop the server, then hover like an editor until a server answers with a result."""
+    told_before = len(recorder.log_messages)
+    stopped_pid = stop()
+    began, stopped_at = time.monotonic(), time.time()
+    first: tuple[str, float] | None = None
+    asked = 0
+    while True:
+        asked += 1
+        try:
+            result = await client.text_document_hover_async(params)
+        except JsonRpcException as exc:
+            code = exc.code if isinstance(exc.code, int) else None
+            if first is None:
+                name = "ContentModified" if code == CONTENT_MODIFIED else "error"
+                first = (f"{name} ({code}) {exc.message!r}", time.monotonic() - began)
+            if code != CONTENT_MODIFIED:
+                raise ScriptedSessionError(f"the hover failed with {first[0]}") from exc
+            continue  # what VS Code does: the document changed under it, ask again
+        recovered = time.monotonic() - began
+        if first is None:
+            first = ("a result", recovered)
+        break
+    await recorder.wait_for(lambda: any(
+        _REPORT_MARK in m for m in recorder.log_messages[told_before:]))
+    told = next(m for m in recorder.log_messages[told_before:] if _REPORT_MARK in m)
+    return HangTranscript(stopped_pid=stopped_pid, stopped_at=stopped_at, first_answer=first[0],
+                          first_answer_s=round(first[1], 2), asked=asked,
+                          recovered_s=round(recovered, 2), hover=normalise(result), told=told)
+
+
+def incident_report_path(told: str) -> Path | None:
+    """The bundle directory named by lspguard's restart warning ("... Incident report: DIR")."""
+    _, mark, rest = told.partition(_REPORT_MARK)
+    return Path(rest.strip()) if mark and rest.strip() else None
 
 
 async def _stop(client: RecordingClient, server: asyncio.subprocess.Process,
