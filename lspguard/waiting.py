@@ -108,8 +108,10 @@ class CauseWait:
         bundle = None
         if s.snapshot_hook is not None:
             bundle = await s.snapshot_hook(self.verdict, s.backend)
-        if self.cleared is not None or not s.editor_ready() or \
-                self.cause.signature in s.told_causes:
+        # The spec allows window/showMessage while the editor's initialize is still unanswered:
+        # the user stuck at "Initializing..." is told why, too.
+        may_tell = s.editor_ready() or s.mirror.initialize_params is not None
+        if self.cleared is not None or not may_tell or self.cause.signature in s.told_causes:
             return
         s.told_causes.add(self.cause.signature)
         where = f" Incident report: {bundle}" if bundle else ""

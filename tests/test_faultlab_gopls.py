@@ -315,3 +315,37 @@ async def test_a_module_proxy_that_never_answers(tmp_path: Path, hello_workspace
     assert not leftovers
     record_row("a module proxy (GOPROXY) that never answers", verdict, cause["object"]["peer"],
                status["restarts"], answered, revived, leftovers)
+
+
+async def test_opening_a_workspace_whose_mount_already_hangs(tmp_path: Path, faultfs: Any,
+                                                            lab_session: Any) -> None:
+    """The editor opens a workspace on a mount that already stopped answering (a wedged Dev
+    Container). gopls answers initialize without touching it (measured: about 0.3 s), then its
+    first load hangs: the first request names the mount, and the session comes up by itself
+    once the mount answers."""
+    source = tmp_path / "source"
+    shutil.copytree(SAMPLE, source / "hello")
+    mount: FuseMount = faultfs(source)
+    workspace = Path(mount.mountpoint) / "hello"
+    mount.hang("handler")
+    lab = await lab_session(workspace)
+    took, result = await lab.timed_hover()
+    assert isinstance(result, JsonRpcException) and took < HOVER_DEADLINE, (took, result)
+    verdict = await lab.wait_for_verdict("filesystem_not_answering", 5)
+    assert verdict["facts"]["cause"]["object"]["mount_point"] == str(mount.mountpoint)
+    await lab.client.wait_until(lambda: any(
+        m.method == "window/showMessage" and "not answering" in m.params.message
+        for m in lab.client.record.messages), 10)
+    answered = await after_the_verdict(lab)
+    mount.release()
+    revived = await lab.hover_until_good(REVIVED_WITHIN)
+    status = lab.status()
+    assert status["state"] == "running" and status["restarts"] == 0, status
+    lab.remember_tree()
+    await lab.client.shutdown_async(None)
+    lab.client.exit(None)
+    await lab.client.stop()
+    leftovers = no_leftovers(lab)
+    assert not leftovers
+    record_row("a workspace opened on a mount that already hangs", verdict,
+               str(mount.mountpoint), status["restarts"], answered, revived, leftovers)
