@@ -14,7 +14,7 @@ import msgspec
 
 from .errors import RemoteProtocolError
 
-__all__ = ["Kind", "Message", "decode_full", "encode", "peek"]
+__all__ = ["Kind", "Message", "decode_full", "encode", "params_of", "peek"]
 
 
 class Kind(enum.Enum):
@@ -55,6 +55,15 @@ def peek(body: bytes | memoryview) -> Message:
     if msg.method is None and msg.id is None and not msg.is_error:
         raise RemoteProtocolError("JSON-RPC message with neither method nor id")
     return msg
+
+
+def params_of(body: bytes | memoryview) -> dict[str, Any] | None:
+    """The `params` object of a message, or None (absent, not an object, or not JSON)."""
+    try:
+        params = decode_full(body).get("params")
+    except Exception:
+        return None
+    return params if isinstance(params, dict) else None
 
 
 def decode_full(body: bytes | memoryview) -> Any:

@@ -26,7 +26,7 @@ from .framing import Frame, encode_frame
 from .handshake import HandshakeTimer
 from .lifecycle import Lifecycle, Phase
 from .mirror import DOCUMENT_METHODS, ClientMirror
-from .peek import Kind, Message, decode_full, encode, peek
+from .peek import Kind, Message, decode_full, encode, params_of, peek
 from .pending import Direction, LatencyStats, PendingTable
 from .pipes import FrameReader, PipeWriter
 from .verdict import Verdict, VerdictKind
@@ -225,7 +225,7 @@ class Relay:
             self.pending.add(C2S, msg.id, method, self.generation)
             if method == "initialize":
                 self.handshake.on_initialize_sent()
-                self.mirror.on_initialize(_params(frame))
+                self.mirror.on_initialize(params_of(frame.body))
             elif method == "shutdown":
                 self.shutdown_requested = True
         elif method in DOCUMENT_METHODS:
@@ -236,7 +236,7 @@ class Relay:
             self.handshake.on_initialized_sent()
             self.mirror.initialized = True
         elif method == "workspace/didChangeConfiguration":
-            self.mirror.on_configuration(_params(frame))
+            self.mirror.on_configuration(params_of(frame.body))
         elif method == "exit":
             self.exit_received = self.exit_forwarded = True
             self.end("the editor sent exit" + (" after shutdown" if self.shutdown_requested
@@ -274,7 +274,7 @@ class Relay:
         elif msg.method in DOCUMENT_METHODS:
             self.mirror.record(msg.method, frame.body)  # so a manual restart has the state
         elif msg.method == "workspace/didChangeConfiguration":
-            self.mirror.on_configuration(_params(frame))
+            self.mirror.on_configuration(params_of(frame.body))
 
     def release_held(self) -> None:
         """Forward what the editor sent during the restart, in order."""
@@ -344,7 +344,7 @@ class Relay:
         elif kind is Kind.REQUEST:
             out = self._server_request(frame, msg, gen)
         elif msg.method == "$/progress":
-            params = _params(frame)
+            params = params_of(frame.body)
             if params is not None:
                 self.effects.on_progress(params, gen)
                 if self.handshake.watching_progress:
@@ -397,7 +397,7 @@ class Relay:
             self.effects.on_registered(forward)
             message["params"]["registrations"] = forward
         elif msg.method == "client/unregisterCapability":
-            params = _params(frame) or {}
+            params = params_of(frame.body) or {}
             self.effects.on_unregistered(params.get("unregisterations") or [])
         client_id: Any = msg.id
         if gen > 1:  # ids of a new process restart at 1: keep them apart from the old ones'
@@ -424,14 +424,6 @@ class Relay:
             self.report(Verdict(VerdictKind.PROTOCOL_ERROR,
                                 f"The language server sent a malformed message: {exc}.", gen,
                                 {"error": str(exc)}))
-
-
-def _params(frame: Frame) -> dict[str, Any] | None:
-    try:
-        params = decode_full(frame.body).get("params")
-    except Exception:
-        return None
-    return params if isinstance(params, dict) else None
 
 
 def _frame(message: dict[str, Any]) -> bytes:

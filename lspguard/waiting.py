@@ -27,6 +27,7 @@ from .causes.probe import PathProber, TreeProber
 from .codes import LSPErrorCodes, MessageType
 from .lifecycle import Phase
 from .mirror import DOCUMENT_METHODS
+from .peek import params_of
 from .pending import Direction
 from .watchdog import PING_METHOD
 
@@ -88,7 +89,7 @@ class CauseWait:
         if method in DOCUMENT_METHODS:
             s.mirror.record(method, frame.body)
         elif method == "workspace/didChangeConfiguration":
-            s.mirror.on_configuration(_params(frame))
+            s.mirror.on_configuration(params_of(frame.body))
         if self.backlog is not None:
             self.backlog.append(frame.raw)
             if len(self.backlog) > _BACKLOG_LIMIT:
@@ -204,13 +205,3 @@ def _moved_on(snap: TreeSnapshot, pid: int, tid: int | None, syscall: str | None
     if thread.syscall != syscall:
         return f"process {pid} left its {syscall} call"
     return None
-
-
-def _params(frame: Frame) -> dict[str, Any] | None:
-    from .peek import decode_full
-
-    try:
-        params = decode_full(frame.body).get("params")
-    except Exception:
-        return None
-    return params if isinstance(params, dict) else None
