@@ -105,8 +105,9 @@ class HandshakeWatch:
                 return
 
     async def verdict_now(self) -> Verdict | None:
-        """The cause of a handshake that timed out (a deadlock when nothing outside shows)."""
-        if self._snap is None:
+        """The cause of a handshake that timed out (a deadlock when nothing outside shows);
+        None when there is nothing to judge (no snapshot yet, or the server has exited)."""
+        if self._snap is None or not self._snap.alive or self.backend.exited.is_set():
             return None
         now = time.monotonic()
         cause = self.finder.find(self._snap, now, self.session.config.watchdog.external_wait)

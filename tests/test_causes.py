@@ -257,3 +257,13 @@ def test_every_verdict_kind_has_a_policy_and_outside_causes_never_thrash() -> No
             assert policy.action is Action.RESTART
     for early in ("filesystem_not_answering", "special_file_no_partner", "blocked_in_kernel"):
         assert POLICY[early].confirm_restarts == 0 and POLICY[early].early
+
+
+def test_a_snapshot_of_a_process_that_is_gone_still_names_it() -> None:
+    """A server that died between two probes: the snapshot holds no process at all."""
+    finder = CauseFinder("gopls")
+    empty = TreeSnapshot(100, {}, MOUNTS, taken_at=1.0)
+    finder.observe(empty, 1.0)
+    cause = finder.find(empty, 1.0)
+    assert cause.cls is CauseClass.DEADLOCK and cause.culprit.pid == 100
+    assert finder.early(empty, 1.0, 3.0) is None

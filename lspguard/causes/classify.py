@@ -253,6 +253,8 @@ class CauseFinder:
                 break
             current = snap.processes.get(current.ppid)
         path.reverse()
+        if not path:  # the process is gone from the snapshot (it exited): name it as it was
+            path = [snap.processes.get(pid) or ProcessFacts(pid, 0, (), None, 0.0, ())]
         chain: list[Culprit] = []
         role = self.server_name
         for i, proc in enumerate(path):
