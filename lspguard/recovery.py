@@ -96,21 +96,29 @@ class HandshakeWatch:
             if snap is None:
                 continue
             now = time.monotonic()
-            self.finder.observe(snap, now)
+            try:
+                self.finder.observe(snap, now)
+                cause = self.finder.early(snap, now, wd.external_wait)
+            except Exception:  # a bug in judging must not end the session
+                log.exception("could not judge the restarted server (skipped)")
+                continue
             self._snap = snap
-            cause = self.finder.early(snap, now, wd.external_wait)
             if cause is not None:
                 self.verdict = self._make(cause, now)
                 scope.cancel()
                 return
 
-    async def verdict_now(self) -> Verdict | None:
+    def verdict_now(self) -> Verdict | None:
         """The cause of a handshake that timed out (a deadlock when nothing outside shows);
         None when there is nothing to judge (no snapshot yet, or the server has exited)."""
         if self._snap is None or not self._snap.alive or self.backend.exited.is_set():
             return None
         now = time.monotonic()
-        cause = self.finder.find(self._snap, now, self.session.config.watchdog.external_wait)
+        try:
+            cause = self.finder.find(self._snap, now, self.session.config.watchdog.external_wait)
+        except Exception:  # a bug in judging must not end the session: the restart goes on
+            log.exception("could not judge the restarted server's handshake")
+            return None
         return self._make(cause, now)
 
     def _make(self, cause: Any, now: float) -> Verdict:
@@ -318,7 +326,7 @@ class Recovery:
             with replay, anyio.fail_after(s.config.watchdog.handshake_timeout):
                 await self._replay()
         except (TimeoutError, BackendError, OSError) as exc:
-            blocked = watch.verdict or await watch.verdict_now()
+            blocked = watch.verdict or watch.verdict_now()
             if blocked is not None and blocked.external:
                 raise RestartBlocked(blocked) from exc  # keep it: the waiting watches it
             await backend.stop(0.5)

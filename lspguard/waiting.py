@@ -128,7 +128,10 @@ class CauseWait:
             tick = self.session.config.watchdog.tick
             while self.cleared is None:
                 await anyio.sleep(tick)
-                self.cleared = await self._clears()
+                try:
+                    self.cleared = await self._clears()
+                except Exception:  # a bug in watching must not end the session
+                    log.exception("could not tell whether the cause cleared (asked again)")
             log.info("the cause cleared (%s) after %.1f s", self.cleared,
                      time.monotonic() - self.since)
             await self._revive()

@@ -114,7 +114,11 @@ class Watchdog:
             if pid is not None and self.target.watching and self._wants_probe(now):
                 snap = await self.prober.snapshot(pid)
                 now = time.monotonic()
-            verdict = self.check(now, snap)
+            try:
+                verdict = self.check(now, snap)
+            except Exception:  # a bug in judging must never end the editor's session
+                log.exception("the watchdog failed to judge this tick (skipped)")
+                continue
             if verdict is not None:
                 log.warning("verdict %s: %s", verdict.kind.value, verdict.summary)
                 self.target.report(verdict)
