@@ -18,8 +18,14 @@ export interface Incident {
   verdict: Verdict;
 }
 
+/** lspguard publishes a verdict at once and its bundle when it is written (seconds later, while
+ * gopls restarts): a verdict without a bundle is held back this long, so that its notification
+ * can offer "Open report". */
+export const BUNDLE_WAIT_S = 30;
+
+/** One verdict: the same one before and after its bundle is filled in. */
 function key(pid: number, v: Verdict): string {
-  return `${String(pid)}:${v.kind}:${String(v.at ?? "")}:${v.bundle ?? ""}`;
+  return `${String(pid)}:${v.kind}:${String(v.at ?? "")}`;
 }
 
 /** Remembers which verdicts the user has been told about (newer than a persisted baseline, so
@@ -28,7 +34,8 @@ export class IncidentWatcher {
   private readonly seen = new Set<string>();
   private baseline: number;
 
-  constructor(private readonly host: Host, now: number) {
+  constructor(private readonly host: Host, now: number,
+              private readonly clock: () => number = (): number => Date.now() / 1000) {
     const stored = host.workspaceState.get(BASELINE_KEY);
     this.baseline = typeof stored === "number" ? stored : now;
   }
@@ -41,9 +48,14 @@ export class IncidentWatcher {
       if (!v) continue;
       const k = key(s.pid, v);
       if (this.seen.has(k)) continue;
-      this.seen.add(k);
       // A verdict without a time is new if we have not seen it in this window.
-      if (v.at !== undefined && v.at <= this.baseline) continue;
+      if (v.at !== undefined && v.at <= this.baseline) {
+        this.seen.add(k);
+        continue;
+      }
+      // Its bundle is still being written: announce it on a later poll, with "Open report".
+      if (!v.bundle && v.at !== undefined && this.clock() - v.at < BUNDLE_WAIT_S) continue;
+      this.seen.add(k);
       out.push({ pid: s.pid, verdict: v });
     }
     const newest = Math.max(this.baseline, ...out.map((i) => i.verdict.at ?? 0));

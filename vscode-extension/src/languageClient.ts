@@ -69,10 +69,14 @@ export interface ClientLike {
 export type ClientFactory = (id: string, name: string, server: Executable,
                              client: LanguageClientOptions) => Promise<ClientLike>;
 
-/** vscode-languageclient, loaded only now (it needs the real "vscode" module). */
+/** vscode-languageclient, loaded only now (it needs the real "vscode" module). As vscode-go
+ * does, a request that gopls fails goes to the output channel, not into an error notification:
+ * gopls answers some cancelled requests with "context canceled" (code 0, not
+ * RequestCancelled), and a hover next to a multi-byte rune with "rune error". */
 const newLanguageClient: ClientFactory = async (id, name, server, client) => {
   const lc = await import("vscode-languageclient/node");
-  return new lc.LanguageClient(id, name, server, client);
+  return new lc.LanguageClient(id, name, server,
+                               { revealOutputChannelOn: lc.RevealOutputChannelOn.Never, ...client });
 };
 
 /** Start the client; `stop()` the result to stop it (and wait for that). */

@@ -38,7 +38,7 @@ export class StatusMonitor {
 
   constructor(private readonly deps: MonitorDeps) {
     this.now = deps.now ?? ((): number => Date.now() / 1000);
-    this.incidents = new IncidentWatcher(deps.host, this.now());
+    this.incidents = new IncidentWatcher(deps.host, this.now(), this.now);
   }
 
   /** The sessions serving this workspace at the last poll, newest first. */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 
 import {
-  BASELINE_KEY, COPY_BUNDLE, IncidentWatcher, notifyIncident, OPEN_REPORT, parseBundles,
-  reportPath,
+  BASELINE_KEY, BUNDLE_WAIT_S, COPY_BUNDLE, IncidentWatcher, notifyIncident, OPEN_REPORT,
+  parseBundles, reportPath,
 } from "../src/incidents";
 import type { SessionStatus, Verdict } from "../src/statusReader";
 import { FakeHost } from "./fakeHost";
@@ -28,6 +28,22 @@ describe("IncidentWatcher", () => {
     expect(reloaded.newIncidents([withVerdict(1, fresh)])).toEqual([]);
     const later = { kind: "stopped", summary: "SIGSTOP", at: 1200 };
     expect(reloaded.newIncidents([withVerdict(1, later)])).toHaveLength(1);
+  });
+
+  it("holds a verdict back until its bundle is written, then announces it once", () => {
+    let now = 1100;
+    const w = new IncidentWatcher(new FakeHost(), 1000, () => now);
+    const pending = { kind: "stopped", summary: "SIGSTOP", at: 1100 };
+    expect(w.newIncidents([withVerdict(1, pending)])).toEqual([]); // bundle still being written
+    now = 1103;
+    const written = { ...pending, bundle: "/b/stopped" };
+    expect(w.newIncidents([withVerdict(1, written)])).toEqual([{ pid: 1, verdict: written }]);
+    expect(w.newIncidents([withVerdict(1, written)])).toEqual([]);
+    const never = { kind: "crashed", summary: "exit 2", at: 1110 }; // no bundle ever comes
+    now = 1111;
+    expect(w.newIncidents([withVerdict(1, never)])).toEqual([]);
+    now = 1110 + BUNDLE_WAIT_S;
+    expect(w.newIncidents([withVerdict(1, never)])).toEqual([{ pid: 1, verdict: never }]);
   });
 
   it("a verdict without a time is announced once per window", () => {
