@@ -27,9 +27,11 @@ export PATH := $(GO_BIN_DIR):$(PATH)
 
 EXT := vscode-extension
 EXT_STAMP := $(EXT)/node_modules/.package-lock.json
+E2E := $(EXT)/e2e
+E2E_STAMP := $(E2E)/node_modules/.package-lock.json
 
 .PHONY: help setup gopls demo test test-python test-extension lint vsix bench bench-quick \
-	bench-recovery clean
+	bench-recovery clean test-vscode code-server
 
 help:
 	@sed -n '3,8p' Makefile | sed 's/^# *//'
@@ -80,6 +82,21 @@ lint: $(STAMP) $(EXT_STAMP)
 
 vsix: $(EXT_STAMP)
 	cd $(EXT) && npm run build && npm run package
+
+# The extension in a real VS Code: code-server driven by headless Chromium (puppeteer-core),
+# against this checkout's .vsix, lspguard and real gopls; screenshots in
+# $(EXT)/test-artifacts/vscode-*.png. code-server and the Node 24 it needs are installed once
+# into ~/.cache/lspguard-vscode-e2e (LSPGUARD_E2E_CACHE), keyed by their versions.
+$(E2E_STAMP): $(E2E)/package-lock.json
+	cd $(E2E) && npm ci --no-audit --no-fund
+
+code-server:
+	$(E2E)/install-code-server.sh >/dev/null
+
+test-vscode: setup vsix $(E2E_STAMP)
+	code_server="$$($(E2E)/install-code-server.sh)" && \
+		node $(E2E)/run.mjs --code-server "$$code_server" --lspguard $(BIN)/lspguard \
+		--gopls "$$($(BIN)/python -c 'from lspguard.shim import find_real_gopls; print(find_real_gopls(""))')"
 
 bench: setup
 	$(BIN)/python bench/bench.py --reps 3
