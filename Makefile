@@ -2,7 +2,7 @@
 #
 #   make demo    scripted editor session through lspguard against real gopls
 #   make test    the whole test suite: Python (real gopls included) and the VS Code extension
-#   make lint    ruff + mypy --strict; tsc + eslint for the extension
+#   make lint    ruff + mypy --strict (package and tests); tsc + eslint for the extension
 #   make vsix    package the VS Code extension (vscode-extension/lspguard-*.vsix)
 #   make bench   relay benchmark (3 reps); bench-quick, bench-recovery
 #
@@ -78,6 +78,7 @@ test-extension: setup $(EXT_STAMP)
 lint: $(STAMP) $(EXT_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy --strict lspguard
+	$(BIN)/mypy --strict tests
 	cd $(EXT) && npm run lint
 
 vsix: $(EXT_STAMP)

@@ -53,6 +53,10 @@ class RecordingClient(LanguageClient):
         self._wrap_protocol(self.protocol)
         self._register_handlers()
 
+    async def stop(self) -> None:
+        """pygls's stop, typed (the base method has no annotations)."""
+        await super().stop()  # type: ignore[no-untyped-call]
+
     def _wrap_protocol(self, protocol: JsonRPCProtocol) -> None:
         handle = protocol.handle_message
         send = protocol.send_request

@@ -6,6 +6,8 @@ checks the same rules against the real kernel and real gopls.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from lspguard.causes.classify import CauseFinder, command_label
@@ -50,10 +52,11 @@ def gopls(*threads: ThreadWait, sockets: tuple[SocketFacts, ...] = (),
     return ProcessFacts(100, 1, GOPLS, "S", cpu, threads or (parked(100),), sockets)
 
 
-def observe(finder: CauseFinder, build: object, times: list[float]) -> TreeSnapshot:
+def observe(finder: CauseFinder, build: Callable[[float], TreeSnapshot],
+            times: list[float]) -> TreeSnapshot:
     last = None
     for t in times:
-        last = build(t)  # type: ignore[operator]
+        last = build(t)
         finder.observe(last, t)
     assert last is not None
     return last

@@ -155,7 +155,7 @@ async def shim_client(real_gopls: Path, tmp_path: Path) -> AsyncIterator[Languag
     client = await config.start()
     assert isinstance(client, LanguageClient)
     yield client
-    await client.stop()
+    await client.stop()  # type: ignore[no-untyped-call]  # pytest-lsp's own client class
 
 
 async def test_pytest_lsp_through_shim(shim_client: LanguageClient, hello_workspace: Path) -> None:

@@ -155,12 +155,13 @@ def test_strict_redaction_keeps_the_structure() -> None:
 
 
 def test_strict_redaction_keeps_protocol_descriptions() -> None:
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    init: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "processId": 7, "rootUri": "file:///w", "clientInfo": {"name": "Code", "version": "1.9"},
         "capabilities": {"textDocument": {"hover": {"contentFormat": ["markdown"]}}},
         "initializationOptions": {"secret": "token-123"},
         "workspaceFolders": [{"uri": "file:///w", "name": "w"}], "trace": "off"}}
     out = redact_strict(init)["params"]
+    assert isinstance(out, dict)
     assert out["capabilities"] == init["params"]["capabilities"]
     assert out["clientInfo"] == {"name": "Code", "version": "1.9"}
     assert out["rootUri"] == "file:///w" and out["trace"] == "off"

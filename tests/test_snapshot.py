@@ -305,13 +305,14 @@ async def test_source_text_redacted_unless_opted_in(tmp_path: Path, include_text
 
 
 def test_redact_message_keeps_the_shape() -> None:
-    msg = {"jsonrpc": "2.0", "id": 3, "result": {"items": [{
+    msg: dict[str, Any] = {"jsonrpc": "2.0", "id": 3, "result": {"items": [{
         "label": "Println", "kind": 3, "documentation": {"kind": "markdown", "value": "doc"},
         "textEdit": {"range": {"start": {"line": 0, "character": 0},
                                "end": {"line": 0, "character": 2}}, "newText": "Println()"},
         "detail": "x" * 300}]}}
     out = redact_message(msg)
     item = out["result"]["items"][0]
+    assert isinstance(item, dict)
     assert item["label"] == "Println" and item["kind"] == 3
     assert item["documentation"] == {"kind": "markdown", "value": "<redacted 3 chars>"}
     assert item["textEdit"]["newText"] == "<redacted 9 chars>"

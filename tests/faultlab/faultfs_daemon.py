@@ -44,7 +44,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 os.environ.setdefault("FUSE_LIBRARY_NAME", "fuse3")  # never libfuse2, even when installed too
-import mfusepy  # type: ignore[import-untyped]
+import mfusepy
 
 try:
     from .kernelrelay import MAX_WRITE, Relay, kernel_mount

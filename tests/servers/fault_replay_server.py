@@ -48,7 +48,7 @@ def main() -> int:
             continue
         method = msg.get("method")
         if method is None:  # an answer to one of our requests
-            if own_ids.get(msg.get("id")) == "configuration":
+            if own_ids.get(str(msg.get("id"))) == "configuration":
                 config, waiting_for_config = msg.get("result"), False
             continue
         if method == "initialized":

@@ -125,8 +125,8 @@ class Server:
             return {"contents": {"kind": "plaintext",
                                  "value": f"v{doc.version}: {line.rstrip()}"}}
         if method == "fault/documentText":
-            doc = self.docs.get(params["uri"])
-            return None if doc is None else {"text": doc.source, "version": doc.version}
+            seen = self.docs.get(params["uri"])
+            return None if seen is None else {"text": seen.source, "version": seen.version}
         if method == "fault/notes":
             return self.notes
         if method == "fault/echo":

@@ -26,7 +26,7 @@ def read_message() -> dict[str, Any] | None:
     if length is None:
         return None
     body = stdin.read(length)
-    return json.loads(body) if len(body) == length else None  # type: ignore[no-any-return]
+    return json.loads(body) if len(body) == length else None
 
 
 def write_message(message: dict[str, Any]) -> None:

@@ -174,12 +174,13 @@ async def run_scenario(name: str, command: list[str], workspace: Path) -> int | 
         await SCENARIOS[name](ed)
         await ed.step(ed.client.shutdown_async(None))
         ed.client.exit(None)
-        return await ed.step(server.wait())
+        code: int | None = await ed.step(server.wait())
+        return code
     finally:
         if server.returncode is None:
             server.kill()
             await server.wait()
-        await ed.client.stop()  # type: ignore[no-untyped-call]
+        await ed.client.stop()
 
 
 def placeholder_trace(recorded: Path, workspace: Path, out: Path) -> None:
