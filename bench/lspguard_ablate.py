@@ -30,7 +30,7 @@ class _Chunk:
 
 
 def patch(mode):
-    from lspguard import pipes, session
+    from lspguard.proxy import pipes, session
 
     if mode == "full":
         return
@@ -61,7 +61,7 @@ def main():
     if argv and argv[0] == "--":
         argv = argv[1:]
     patch(mode)
-    from lspguard.cli import main as cli_main
+    from lspguard.cli.main import main as cli_main
 
     return cli_main(["run", "--", *argv])
 

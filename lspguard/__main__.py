@@ -1,5 +1,5 @@
 """`python -m lspguard` is the management CLI."""
 
-from .cli import main
+from lspguard.cli.main import main
 
 raise SystemExit(main())

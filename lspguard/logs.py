@@ -9,7 +9,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from . import paths
+from lspguard import paths
 
 if TYPE_CHECKING:
     from pathlib import Path

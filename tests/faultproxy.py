@@ -38,7 +38,7 @@ FAST_WATCHDOG: dict[str, Any] = {
 def write_config(path: Path, *layers: dict[str, Any]) -> Path:
     """A config file from `FAST_WATCHDOG` with `layers` over it (each section of a layer
     replaces or extends the one below, key by key), written as TOML by lspguard itself."""
-    from lspguard.config import config_from_dict, config_to_toml
+    from lspguard.config.model import config_from_dict, config_to_toml
 
     merged: dict[str, Any] = {section: dict(keys) for section, keys in FAST_WATCHDOG.items()}
     for layer in layers:

@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 import pytest
 
-from lspguard.snapshot.strace import collect_strace
+from lspguard.incident.strace import collect_strace
 
 from .rawclient import RawClient, private_env, reap
 from .test_snapshot import wait_for

@@ -23,7 +23,7 @@ from lspguard.causes.tree import (
     mount_for,
     parse_mountinfo,
 )
-from lspguard.verdict import VerdictKind
+from lspguard.supervise.verdict import VerdictKind
 
 pytestmark = pytest.mark.timeout(10)
 

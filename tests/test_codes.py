@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from lspguard import codes
+from lspguard.protocol import codes
 
 
 def test_codes_match_lsprotocol() -> None:

@@ -1,4 +1,4 @@
-"""Tests for lspguard.config: schema, loading, errors, lookup precedence, writing."""
+"""Tests for lspguard.config.model: schema, loading, errors, lookup precedence, writing."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lspguard import tomlschema
-from lspguard.config import (
+from lspguard.config import toml as tomlschema
+from lspguard.config.model import (
     BackendConfig,
     Config,
     ProxyConfig,

@@ -19,17 +19,12 @@ import anyio
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from lspguard import cli, control, paths
-from lspguard.control import (
-    MAX_REQUEST_BYTES,
-    ControlError,
-    call_control,
-    find_sessions,
-    peer_allowed,
-    peer_uid,
-    serve_control,
-    socket_path,
-)
+from lspguard import paths
+from lspguard.cli import main as cli
+from lspguard.control import server as control
+from lspguard.control.client import call_control, find_sessions
+from lspguard.control.common import MAX_REQUEST_BYTES, ControlError, socket_path
+from lspguard.control.server import peer_allowed, peer_uid, serve_control
 
 NOBODY = 65534
 

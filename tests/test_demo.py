@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lspguard.demo import DEMO_HOVER_DEADLINE
+from lspguard.demo.main import DEMO_HOVER_DEADLINE
 
 from .conftest import LspguardDirs
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lspguard.cli import main as cli_main
+from lspguard.cli.main import main as cli_main
 from lspguard.doctor import CHECKS, Finding, Limits, Report, Severity, run_doctor
 from lspguard.doctor.cli import _CHECK_NAMES
 from lspguard.doctor.context import DoctorContext

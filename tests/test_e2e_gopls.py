@@ -1,6 +1,6 @@
 """End to end with a real client and the real gopls: direct vs through lspguard.
 
-The scripted editor session (lspguard.scripted_session) runs against gopls directly and
+The scripted editor session (lspguard.demo.session) runs against gopls directly and
 through the drop-in shim; the normalised transcripts must be equal, and each answer is also
 checked on its own so a failure says which one broke.
 """
@@ -27,8 +27,8 @@ from pytest_lsp import (
 )
 
 from lspguard import paths
-from lspguard.scripted_session import SessionTranscript, scripted_session, utf16_position
-from lspguard.shim import install_shim
+from lspguard.demo.session import SessionTranscript, scripted_session, utf16_position
+from lspguard.shim.main import install_shim
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lspguard.errors import LocalProtocolError, RemoteProtocolError
-from lspguard.framing import EOF, NEED_DATA, Frame, FrameDecoder, encode_frame
+from lspguard.protocol.framing import EOF, NEED_DATA, Frame, FrameDecoder, encode_frame
 
 
 def decode_all(chunks: list[bytes], **kwargs: int) -> list[Frame]:
@@ -183,7 +183,7 @@ def test_frame_reader_fast_path_yields_the_same_frames(frames: list[bytes],
                                                        cuts: list[int]) -> None:
     """FrameReader takes whole single frames without buffering; any chunking (one frame per
     read, or cut anywhere) still gives the same frames and offsets as the plain decoder."""
-    from lspguard.pipes import FrameReader
+    from lspguard.proxy.pipes import FrameReader
 
     stream = b"".join(frames)
     expected = [(f.raw, f.body_start, f.offset) for f in decode_all([stream])]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lspguard.config import Config
+from lspguard.config.model import Config
 from lspguard.errors import IllegalTransition
-from lspguard.lifecycle import TRANSITIONS, Lifecycle, Phase
-from lspguard.relay import Relay
+from lspguard.proxy.lifecycle import TRANSITIONS, Lifecycle, Phase
+from lspguard.proxy.relay import Relay
 
 pytestmark = pytest.mark.timeout(10)
 

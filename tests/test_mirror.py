@@ -11,7 +11,7 @@ from lsprotocol import types
 from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import PositionCodec
 
-from lspguard.mirror import ClientMirror, LineDocument
+from lspguard.proxy.mirror import ClientMirror, LineDocument
 
 text_chars = st.sampled_from([*"ab c\t", "\n", "\r\n", "\r", "é", "✓", "𝄞", "👋"])
 texts = st.lists(text_chars, max_size=40).map("".join)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lspguard.errors import RemoteProtocolError
-from lspguard.peek import Kind, peek
+from lspguard.protocol.peek import Kind, peek
 
 
 @pytest.mark.parametrize(

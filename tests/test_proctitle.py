@@ -24,8 +24,8 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from lspguard.scripted_session import utf16_position
-from lspguard.shim import install_shim
+from lspguard.demo.session import utf16_position
+from lspguard.shim.main import install_shim
 
 from .conftest import LspguardDirs
 from .recording_client import RecordingClient, initialize_params
@@ -38,7 +38,7 @@ CONTENT_MODIFIED = -32801
 _SET = """\
 import sys, threading
 import setproctitle
-from lspguard import proctitle
+from lspguard.proxy import proctitle
 def cmdline():
     return open("/proc/self/cmdline", "rb").read().rstrip(b"\\0").decode()
 proctitle.guarding("gopls", 1234, 2)

@@ -24,7 +24,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from lspguard.shim import install_shim
+from lspguard.shim.main import install_shim
 
 from .conftest import LspguardDirs
 from .faultproxy import latest_bundle

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from lspguard.control import call_control
+from lspguard.control.client import call_control
 
 from .faultproxy import (
     FAULT_SERVER,

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from lspguard.incident.messages import messages_jsonl
 from lspguard.redact import redact_strict
-from lspguard.snapshot.messages import messages_jsonl
 
 from .test_snapshot import frame
 

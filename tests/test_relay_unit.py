@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from lspguard.config import Config
-from lspguard.framing import Frame, FrameDecoder, encode_frame
-from lspguard.lifecycle import Phase
-from lspguard.relay import Relay
+from lspguard.config.model import Config
+from lspguard.protocol.framing import Frame, FrameDecoder, encode_frame
+from lspguard.proxy.lifecycle import Phase
+from lspguard.proxy.relay import Relay
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -16,17 +16,17 @@ from typing import Any
 
 import pytest
 
-from lspguard.replay import Deadlines, ReplayOptions, run_replay
-from lspguard.replay_cli import ReplayUsageError, parse_replay_args
-from lspguard.replay_plan import Plan
-from lspguard.trace import Trace, TraceEntry, TraceHeader, read_trace, write_trace
+from lspguard.replay.cli import ReplayUsageError, parse_replay_args
+from lspguard.replay.plan import Plan
+from lspguard.replay.run import Deadlines, ReplayOptions, run_replay
+from lspguard.replay.trace.writer import Trace, TraceEntry, TraceHeader, read_trace, write_trace
 
 from .conftest import SAMPLE
 from .rawclient import RawClient, find_gopls, reap
 from .traces.record_corpus import SCENARIOS, recording_command, run_scenario
 
 # The lsp_replay fixture, for this module only (projects get it through the pytest11 entry point).
-pytest_plugins = ["lspguard.pytest_plugin"]
+pytest_plugins = ["lspguard.replay.pytest_plugin"]
 
 HERE = Path(__file__).resolve().parent
 FAULT_SERVER = HERE / "servers" / "fault_replay_server.py"

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from lspguard.causes.model import Blocker, Cause, CauseClass, Culprit
-from lspguard.snapshot.bundle import write_bundle
-from lspguard.snapshot.charts import thin_points
-from lspguard.snapshot.report import render_report
-from lspguard.snapshot.strace_excerpt import strace_excerpt
+from lspguard.incident.bundle import write_bundle
+from lspguard.incident.charts import thin_points
+from lspguard.incident.report import render_report
+from lspguard.incident.strace_excerpt import strace_excerpt
 
 from .test_snapshot import make_ctx
 

@@ -23,8 +23,8 @@ import anyio
 import pytest
 
 from lspguard.causes.model import Blocker, Cause, CauseClass, Culprit
-from lspguard.snapshot.bundle import write_bundle
-from lspguard.snapshot.proc import read_thread
+from lspguard.incident.bundle import write_bundle
+from lspguard.incident.proc import read_thread
 
 from .test_snapshot import make_ctx, wait_for
 

@@ -12,9 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from lspguard import gopls_args, proctitle, shim
 from lspguard.errors import BackendError, ShimLoopError
-from lspguard.shim import SHIM_MARKER, ShimMode, classify, explain, find_real_gopls, install_shim
+from lspguard.proxy import proctitle
+from lspguard.shim import gopls_args
+from lspguard.shim import main as shim
+from lspguard.shim.main import (
+    SHIM_MARKER,
+    ShimMode,
+    classify,
+    explain,
+    find_real_gopls,
+    install_shim,
+)
 
 LSP = ShimMode.LSP
 PASS = ShimMode.PASSTHROUGH
@@ -162,7 +171,7 @@ def test_install_shim_writes_marked_executable(tmp_path: Path) -> None:
     assert text.startswith(f"#!{os.path.abspath(sys.executable)}\n")
     assert SHIM_MARKER in text.encode()[:512].decode().splitlines()
     assert f"os.environ.setdefault('LSPGUARD_CONFIG', {str(tmp_path / 'cfg.toml')!r})" in text
-    assert "from lspguard.shim import main" in text
+    assert "from lspguard.shim.main import main" in text
     assert shim.is_shim(path)
     assert sorted(p.name for p in path.parent.iterdir()) == ["gopls"]  # no temp file left
 
@@ -338,7 +347,7 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_main_lsp_mode_runs_proxy_with_backend_args(clean_env: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import lspguard.proxy
+    import lspguard.proxy.run
 
     real = _fake_gopls(clean_env / "real")
     cfg = clean_env / "c.toml"
@@ -350,7 +359,7 @@ def test_main_lsp_mode_runs_proxy_with_backend_args(clean_env: Path,
         calls.append(list(command))
         return 42
 
-    monkeypatch.setattr(lspguard.proxy, "run_proxy", fake_run_proxy)
+    monkeypatch.setattr(lspguard.proxy.run, "run_proxy", fake_run_proxy)
     monkeypatch.setattr(os, "execv", lambda *a: pytest.fail(f"execv in LSP mode: {a}"))
     titles: list[str] = []
     monkeypatch.setattr(proctitle, "set_title", titles.append)  # never rename pytest itself
@@ -361,7 +370,7 @@ def test_main_lsp_mode_runs_proxy_with_backend_args(clean_env: Path,
 
 def test_main_passthrough_execs_real_gopls(clean_env: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import lspguard.proxy
+    import lspguard.proxy.run
 
     real = _fake_gopls(clean_env / "real")
     monkeypatch.setenv("PATH", str(real.parent))
@@ -372,7 +381,8 @@ def test_main_passthrough_execs_real_gopls(clean_env: Path,
         raise OSError(8, "Exec format error")
 
     monkeypatch.setattr(os, "execv", fake_execv)
-    monkeypatch.setattr(lspguard.proxy, "run_proxy", lambda *a: pytest.fail("proxy in passthrough"))
+    monkeypatch.setattr(lspguard.proxy.run, "run_proxy",
+                        lambda *a: pytest.fail("proxy in passthrough"))
     monkeypatch.setattr(proctitle, "set_title", lambda t: pytest.fail(f"renamed to {t!r}"))
     assert shim.main(["version", "-json"]) == shim.EXIT_CANNOT_EXEC
     assert execs == [(real, [str(real), "version", "-json"])]
@@ -558,10 +568,10 @@ def test_config_error_exits_2(tmp_path: Path) -> None:
 def test_passthrough_imports_stay_light(tmp_path: Path) -> None:
     """`gopls version` runs often: the passthrough path must not import the async stack."""
     code = (
-        "import sys, lspguard.shim as s, lspguard.config as c\n"
+        "import sys, lspguard.shim.main as s, lspguard.config.model as c\n"
         "c.resolve_config(); s.classify(['version']); s.is_shim(__import__('pathlib').Path('/'))\n"
         "heavy = {'anyio', 'pygls', 'lsprotocol', 'msgspec', 'psutil', 'uvloop', 'tenacity',\n"
-        "         'asyncio', 'lspguard.proxy'}\n"
+        "         'asyncio', 'lspguard.proxy.run'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -572,9 +582,10 @@ def test_passthrough_imports_stay_light(tmp_path: Path) -> None:
 # What the shim's main() did by the time it exec'd (passthrough) or renamed itself (LSP mode).
 _PROBE = """\
 import os, sys
-from lspguard import proctitle, shim
+from lspguard.proxy import proctitle
+from lspguard.shim import main as shim
 HEAVY = {"anyio", "pygls", "lsprotocol", "msgspec", "psutil", "uvloop", "asyncio",
-         "lspguard.config", "lspguard.proxy", "lspguard.session"}
+         "lspguard.config.model", "lspguard.proxy.run", "lspguard.proxy.session"}
 def on_title(text):
     print("title", repr(text), sorted(HEAVY & set(sys.modules)), flush=True)
     raise SystemExit(0)

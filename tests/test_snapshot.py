@@ -26,16 +26,16 @@ import anyio
 import psutil
 import pytest
 
-from lspguard import cli
+from lspguard.cli import main as cli
+from lspguard.incident.bundle import list_bundles, prune_bundles, snapshot_now, write_bundle
+from lspguard.incident.collect import Collector, Skipped, in_thread, run_collectors
+from lspguard.incident.context import IncidentContext, RecentMessage
+from lspguard.incident.goroutines import fetch_goroutines, parse_debug_address
+from lspguard.incident.host import mount_for, sanitize_env
+from lspguard.incident.proc import collect_process_tree, read_thread
+from lspguard.incident.strace import collect_strace
+from lspguard.incident.syscalls import parse_syscall_line, syscall_name
 from lspguard.redact import redact_message
-from lspguard.snapshot.bundle import list_bundles, prune_bundles, snapshot_now, write_bundle
-from lspguard.snapshot.collect import Collector, Skipped, in_thread, run_collectors
-from lspguard.snapshot.context import IncidentContext, RecentMessage
-from lspguard.snapshot.goroutines import fetch_goroutines, parse_debug_address
-from lspguard.snapshot.host import mount_for, sanitize_env
-from lspguard.snapshot.proc import collect_process_tree, read_thread
-from lspguard.snapshot.strace import collect_strace
-from lspguard.snapshot.syscalls import parse_syscall_line, syscall_name
 
 FILES = {"incident.json", "process.json", "strace.txt", "goroutines.txt", "stderr.txt",
          "messages.jsonl", "session.log", "report.html"}
@@ -537,7 +537,7 @@ async def test_snapshot_now_never_raises(tmp_path: Path) -> None:
 
 
 def test_cli_module_imports_light() -> None:
-    code = ("import sys, lspguard.snapshot.cli, lspguard.snapshot; "
+    code = ("import sys, lspguard.incident.cli, lspguard.incident; "
             "print(sorted(m for m in ('psutil', 'pygal', 'anyio', 'msgspec') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=30, check=True).stdout
@@ -546,8 +546,8 @@ def test_cli_module_imports_light() -> None:
 
 _BLOCKED_COLLECTOR = """
 import sys, threading, anyio
-from lspguard.snapshot.collect import in_thread
-from lspguard.proxy import exit_code_or_exit_now
+from lspguard.incident.collect import in_thread
+from lspguard.proxy.run import exit_code_or_exit_now
 forever = threading.Event()
 async def main():
     with anyio.move_on_after(0.2):  # a /proc read stuck on a hung mount, abandoned

@@ -1,4 +1,4 @@
-"""The status file's contract: one schema (status_schema.py) that both sides are checked against."""
+"""The status file's contract: one schema (status/schema.py) that both sides are checked against."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import msgspec
 import pytest
 
 from lspguard.causes.model import CauseClass
-from lspguard.lifecycle import Phase
-from lspguard.status_schema import (
+from lspguard.proxy.lifecycle import Phase
+from lspguard.status.schema import (
     SCHEMA_FILE,
     STATES,
     TS_FILE,
@@ -18,13 +18,13 @@ from lspguard.status_schema import (
     json_schema,
     typescript,
 )
-from lspguard.verdict import VerdictKind as PyVerdictKind
+from lspguard.supervise.verdict import VerdictKind as PyVerdictKind
 
 pytestmark = pytest.mark.timeout(10)
 
 
 def test_the_committed_json_schema_and_typescript_are_generated_from_the_structs() -> None:
-    """If this fails: run `python -m lspguard.status_schema` and commit both files."""
+    """If this fails: run `python -m lspguard.status.schema` and commit both files."""
     assert SCHEMA_FILE.read_text() == json_schema()
     assert TS_FILE.read_text() == typescript()
 

@@ -13,9 +13,16 @@ import anyio
 import pytest
 
 from lspguard.errors import TraceError
-from lspguard.rootmap import RootMap
-from lspguard.trace import Trace, TraceEntry, TraceHeader, TraceWriter, read_trace, write_trace
-from lspguard.trace_import import detect_format, import_log, parse_lsp_devtools
+from lspguard.replay.rootmap import RootMap
+from lspguard.replay.trace.importers import detect_format, import_log, parse_lsp_devtools
+from lspguard.replay.trace.writer import (
+    Trace,
+    TraceEntry,
+    TraceHeader,
+    TraceWriter,
+    read_trace,
+    write_trace,
+)
 
 from .rawclient import RawClient, reap
 

@@ -191,7 +191,7 @@ def test_child_never_returns(tmp_path: Path, proxies: list[Proxy], vfork_helper:
 
 def test_status_links_the_last_verdict_to_its_own_bundle(tmp_path: Path,
                                                          proxies: list[Proxy]) -> None:
-    from lspguard.control import call_control
+    from lspguard.control.client import call_control
 
     p = start_proxy(tmp_path, "--fault", "exit", "--on", "textDocument/hover")
     proxies.append(p)

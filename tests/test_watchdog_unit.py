@@ -12,10 +12,10 @@ import pytest
 
 from lspguard.causes.kernel import WaitKind, classify_wait
 from lspguard.causes.tree import Mount, ProcessFacts, ThreadWait, TreeSnapshot
-from lspguard.config import WatchdogConfig
-from lspguard.pending import Direction, PendingRequest, PendingTable
-from lspguard.verdict import Verdict, VerdictKind
-from lspguard.watchdog import Watchdog
+from lspguard.config.model import WatchdogConfig
+from lspguard.proxy.pending import Direction, PendingRequest, PendingTable
+from lspguard.supervise.verdict import Verdict, VerdictKind
+from lspguard.supervise.watchdog import Watchdog
 
 pytestmark = pytest.mark.timeout(10)
 

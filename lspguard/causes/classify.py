@@ -18,10 +18,10 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .kernel import WaitKind
-from .model import Blocker, Cause, CauseClass, Culprit
-from .sentences import fix_for, sentence_for
-from .tree import ProcessFacts, ThreadWait, TreeSnapshot, mount_for
+from lspguard.causes.kernel import WaitKind
+from lspguard.causes.model import Blocker, Cause, CauseClass, Culprit
+from lspguard.causes.sentences import fix_for, sentence_for
+from lspguard.causes.tree import ProcessFacts, ThreadWait, TreeSnapshot, mount_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

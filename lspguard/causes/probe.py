@@ -22,7 +22,7 @@ import time
 import anyio
 import anyio.to_thread
 
-from .tree import TreeSnapshot, snapshot_tree
+from lspguard.causes.tree import TreeSnapshot, snapshot_tree
 
 __all__ = ["PathProber", "TreeProber"]
 

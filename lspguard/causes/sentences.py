@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .model import CauseClass
+from lspguard.causes.model import CauseClass
 
 if TYPE_CHECKING:
-    from .model import Cause
+    from lspguard.causes.model import Cause
 
 __all__ = ["call_name", "fix_for", "sentence_for"]
 

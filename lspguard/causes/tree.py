@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from ..snapshot.proc import read_proc_file
-from ..snapshot.syscalls import describe_syscall, parse_syscall_line
-from .kernel import WaitKind, classify_wait, syscall_family
+from lspguard.causes.kernel import WaitKind, classify_wait, syscall_family
+from lspguard.incident.proc import read_proc_file
+from lspguard.incident.syscalls import describe_syscall, parse_syscall_line
 
 __all__ = ["Mount", "ProcessFacts", "SocketFacts", "ThreadWait", "TreeSnapshot", "mount_for",
            "parse_mountinfo", "snapshot_tree"]

@@ -1,4 +1,4 @@
-"""The `lspguard doctor` subcommand (registered through lspguard.cli.COMMAND_MODULES).
+"""The `lspguard doctor` subcommand (registered through lspguard.cli.main.COMMAND_MODULES).
 
 Only argparse is imported at module level: the CLI must start fast, so the checks are imported
 when the command runs.
@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..argtypes import int_at_least
+from lspguard.cli.argtypes import int_at_least
 
 __all__ = ["register_cli"]
 
@@ -59,9 +59,9 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 def _cmd_doctor(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .context import Limits
-    from .render import render_json, render_text
-    from .runner import run_doctor
+    from lspguard.doctor.context import Limits
+    from lspguard.doctor.render import render_json, render_text
+    from lspguard.doctor.runner import run_doctor
 
     limits = Limits()
     if args.max_files is not None:

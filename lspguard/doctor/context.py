@@ -18,15 +18,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .bounded import CommandResult, Done, Failed, TimedOut, run_bounded, run_command
-from .hung import HungMount, NotChecked, not_answering, out_of_time, skipped, timed_out
-from .mounttable import find_mount, is_within, parse_mounts, read_mount_table
+from lspguard.doctor.bounded import CommandResult, Done, Failed, TimedOut, run_bounded, run_command
+from lspguard.doctor.hung import (
+    HungMount,
+    NotChecked,
+    not_answering,
+    out_of_time,
+    skipped,
+    timed_out,
+)
+from lspguard.doctor.mounttable import find_mount, is_within, parse_mounts, read_mount_table
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from .model import Finding
-    from .mounttable import Mount
+    from lspguard.doctor.model import Finding
+    from lspguard.doctor.mounttable import Mount
 
 __all__ = ["DoctorContext", "Limits", "PathInfo", "ProbeError", "default_go_env",
            "gopls_cache_dir", "is_within"]

@@ -12,15 +12,15 @@ from __future__ import annotations
 import posixpath
 from typing import TYPE_CHECKING
 
-from .context import is_within
-from .devmounts import MountSpec, container_env, mount_specs, workspace_folder
-from .jsonc import JsoncError, parse
-from .model import Finding, Severity
+from lspguard.doctor.context import is_within
+from lspguard.doctor.devmounts import MountSpec, container_env, mount_specs, workspace_folder
+from lspguard.doctor.jsonc import JsoncError, parse
+from lspguard.doctor.model import Finding, Severity
 
 if TYPE_CHECKING:
-    from .context import DoctorContext
-    from .devmounts import EnvValue
-    from .jsonc import Parsed
+    from lspguard.doctor.context import DoctorContext
+    from lspguard.doctor.devmounts import EnvValue
+    from lspguard.doctor.jsonc import Parsed
 
 __all__ = ["check_devcontainer", "lint_devcontainer"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .jsonc import Parsed
+    from lspguard.doctor.jsonc import Parsed
 
 __all__ = ["EnvValue", "MountSpec", "container_env", "mount_specs", "parse_mount_string",
            "workspace_folder"]

@@ -13,12 +13,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .context import is_within
-from .hung import NotChecked
-from .model import Finding, Severity
+from lspguard.doctor.context import is_within
+from lspguard.doctor.hung import NotChecked
+from lspguard.doctor.model import Finding, Severity
 
 if TYPE_CHECKING:
-    from .context import DoctorContext
+    from lspguard.doctor.context import DoctorContext
 
 __all__ = ["check_goenv"]
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .model import Finding, Severity
+from lspguard.doctor.model import Finding, Severity
 
 if TYPE_CHECKING:
-    from .bounded import TimedOut
-    from .mounttable import Mount
+    from lspguard.doctor.bounded import TimedOut
+    from lspguard.doctor.mounttable import Mount
 
 __all__ = ["HungMount", "NotChecked", "not_answering", "out_of_time", "skipped", "timed_out"]
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from .hung import NotChecked
-from .model import Finding, Severity
+from lspguard.doctor.hung import NotChecked
+from lspguard.doctor.model import Finding, Severity
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .context import DoctorContext
+    from lspguard.doctor.context import DoctorContext
 
 __all__ = ["check_latency", "judge", "percentile"]
 

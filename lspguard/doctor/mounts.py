@@ -13,14 +13,14 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .hung import NotChecked
-from .model import Finding, Severity
-from .mounttable import Mount, find_mount, parse_mounts
+from lspguard.doctor.hung import NotChecked
+from lspguard.doctor.model import Finding, Severity
+from lspguard.doctor.mounttable import Mount, find_mount, parse_mounts
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .context import DoctorContext
+    from lspguard.doctor.context import DoctorContext
 
 __all__ = ["Mount", "check_mounts", "classify", "find_mount", "parse_mounts"]
 

@@ -18,8 +18,8 @@ import stat
 import time
 from typing import Any
 
-from ._probe import note
-from .walk import WalkStats, walk
+from lspguard.doctor._probe import note
+from lspguard.doctor.walk import WalkStats, walk
 
 __all__ = ["command", "devcontainer_configs", "find_gopls", "paths", "tree", "which",
            "writable"]
@@ -240,7 +240,7 @@ def find_gopls(args: dict[str, Any]) -> dict[str, Any]:
     from pathlib import Path
 
     from lspguard.errors import BackendError
-    from lspguard.shim import find_real_gopls, is_shim
+    from lspguard.shim.main import find_real_gopls, is_shim
 
     note("search", str(args.get("configured") or "gopls on PATH"))
     try:

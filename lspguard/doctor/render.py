@@ -37,10 +37,10 @@ import json
 import textwrap
 from typing import TYPE_CHECKING
 
-from .model import Severity
+from lspguard.doctor.model import Severity
 
 if TYPE_CHECKING:
-    from .model import Finding, Report
+    from lspguard.doctor.model import Finding, Report
 
 __all__ = ["render_json", "render_text"]
 

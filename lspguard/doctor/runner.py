@@ -15,17 +15,17 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .context import DoctorContext, Limits, ProbeError, default_go_env
-from .devcontainer import check_devcontainer
-from .goenv import check_goenv
-from .hung import NotChecked
-from .latency import check_latency
-from .model import Finding, Report, Severity
-from .mounts import check_mounts
-from .special import check_special
-from .symlinks import check_symlinks
-from .toolchain import check_toolchain, load_go_env
-from .writable import check_writable
+from lspguard.doctor.context import DoctorContext, Limits, ProbeError, default_go_env
+from lspguard.doctor.devcontainer import check_devcontainer
+from lspguard.doctor.goenv import check_goenv
+from lspguard.doctor.hung import NotChecked
+from lspguard.doctor.latency import check_latency
+from lspguard.doctor.model import Finding, Report, Severity
+from lspguard.doctor.mounts import check_mounts
+from lspguard.doctor.special import check_special
+from lspguard.doctor.symlinks import check_symlinks
+from lspguard.doctor.toolchain import check_toolchain, load_go_env
+from lspguard.doctor.writable import check_writable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping

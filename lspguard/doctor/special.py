@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .model import Finding, Severity
+from lspguard.doctor.model import Finding, Severity
 
 if TYPE_CHECKING:
-    from .context import DoctorContext
+    from lspguard.doctor.context import DoctorContext
 
 __all__ = ["check_special"]
 

@@ -14,14 +14,14 @@ import re
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
-from .bounded import CommandResult, TimedOut
-from .hung import NotChecked
-from .model import Finding, Severity
+from lspguard.doctor.bounded import CommandResult, TimedOut
+from lspguard.doctor.hung import NotChecked
+from lspguard.doctor.model import Finding, Severity
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from .context import DoctorContext
+    from lspguard.doctor.context import DoctorContext
 
 __all__ = ["check_toolchain", "describe", "go_minor", "load_go_env"]
 

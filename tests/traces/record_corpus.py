@@ -187,8 +187,8 @@ def placeholder_trace(recorded: Path, workspace: Path, out: Path) -> None:
     """Rewrite `recorded` with the workspace root as file:///WORKSPACE and a portable command."""
     from dataclasses import replace
 
-    from lspguard.rootmap import RootMap
-    from lspguard.trace import read_trace, write_trace
+    from lspguard.replay.rootmap import RootMap
+    from lspguard.replay.trace.writer import read_trace, write_trace
 
     trace = read_trace(recorded).mapped(RootMap([(str(workspace), PLACEHOLDER)]))
     trace.header = replace(trace.header, server_command=("gopls",))

@@ -22,7 +22,7 @@ export interface LatencyStat {
 }
 
 // The state words, cause classes and object kinds come from the status contract
-// (statusContract.ts, generated from lspguard/status_schema.py): nothing here guesses them.
+// (statusContract.ts, generated from lspguard/status/schema.py): nothing here guesses them.
 
 /** Classes whose cause lies outside gopls: restarting it repeats the same wait. */
 const EXTERNAL_CLASSES: ReadonlySet<string> = new Set<CauseClass>([

@@ -1,5 +1,5 @@
-// The TypeScript control client against the real Python server (lspguard.control.serve_control
-// with stub handlers: test/fixtures/control_server.py).
+// The TypeScript control client against the real Python server
+// (lspguard.control.server.serve_control with stub handlers: test/fixtures/control_server.py).
 
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { spawn } from "node:child_process";
@@ -15,7 +15,7 @@ import { EXTENSION_ROOT, missing, PYTHON } from "./helpers";
 
 const skip = missing({ python: PYTHON });
 
-describe.skipIf(skip)("controlClient against lspguard.control.serve_control", () => {
+describe.skipIf(skip)("controlClient against lspguard.control.server.serve_control", () => {
   let dir: string;
   let socket: string;
   let server: ChildProcessWithoutNullStreams;

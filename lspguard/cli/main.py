@@ -1,0 +1,182 @@
+"""`lspguard`: the management command line (run, install-shim, status, ...).
+
+The gopls drop-in shim has its own entry point (shim.py) so that `gopls version` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lspguard import __version__
+from lspguard.errors import ConfigError, LspguardError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main"]
+
+# Modules that add their own subcommands: each defines `register_cli(subparsers) -> None` and
+# keeps heavy imports inside its command functions (the CLI must start fast).
+COMMAND_MODULES: tuple[str, ...] = ("lspguard.control.cli", "lspguard.doctor.cli",
+                                    "lspguard.incident.cli", "lspguard.replay.cli")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"lspguard: {exc}", file=sys.stderr)
+        return 2
+    except LspguardError as exc:
+        print(f"lspguard: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `lspguard bundles | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:  # a path that is missing, a directory, not writable, ...
+        print(f"lspguard: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lspguard: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lspguard",
+        description="Supervising proxy for language servers (gopls first).")
+    parser.add_argument("--version", action="version", version=f"lspguard {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    run = sub.add_parser("run", help="guard any stdio language server: lspguard run -- CMD...")
+    run.add_argument("--config", help="config file (default: LSPGUARD_CONFIG, .lspguard.toml, "
+                     "user config dir)")
+    run.add_argument("--log-stderr", action="store_true", default=None,
+                     help="also log to stderr (never stdout)")
+    run.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+    run.set_defaults(func=_cmd_run)
+
+    shim = sub.add_parser("install-shim",
+                          help="write DIR/gopls, a drop-in for go.alternateTools.gopls")
+    shim.add_argument("directory", type=Path)
+    shim.add_argument("--config", type=Path, help="config file the shim should always use")
+    shim.add_argument("--force", action="store_true", help="overwrite an existing file")
+    shim.set_defaults(func=_cmd_install_shim)
+
+    demo = sub.add_parser("demo", help="run a scripted editor session through lspguard against "
+                          "real gopls on the bundled sample module and say what happened")
+    demo.add_argument("--workspace", type=Path, help="Go module to open (default: bundled sample)")
+    demo.add_argument("--gopls", help="the real gopls (default: LSPGUARD_GOPLS or PATH)")
+    demo.set_defaults(func=_cmd_demo)
+
+    status = sub.add_parser("status", help="list live lspguard sessions")
+    status.add_argument("--json", action="store_true", help="print the raw status documents")
+    status.set_defaults(func=_cmd_status)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register_cli(sub)
+    return parser
+
+
+def server_command(args: argparse.Namespace, usage: str) -> list[str] | None:
+    """The `-- CMD...` part of a command line, or None (after saying how) when it is missing."""
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        print(f"give the server command after --, e.g. {usage}", file=sys.stderr)
+        return None
+    return command
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from lspguard.config.model import resolve_config
+    from lspguard.proxy.run import exit_code_or_exit_now, run_proxy
+
+    command = server_command(args, "lspguard run -- gopls serve")
+    if command is None:
+        return 2
+    config = resolve_config(args.config)
+    return exit_code_or_exit_now(
+        run_proxy([*command, *config.backend.args], config, log_stderr=args.log_stderr))
+
+
+def _ms(value: object) -> str:
+    return "not yet" if value is None else f"{value} ms"
+
+
+def _cmd_install_shim(args: argparse.Namespace) -> int:
+    from lspguard.shim.main import install_shim
+
+    path = install_shim(args.directory, config=args.config, force=args.force)
+    print(f"wrote {path}")
+    if args.config is not None and not Path(args.config).expanduser().is_file():
+        print(f"warning: {args.config} does not exist (yet): until it does, the shim fails, "
+              "`gopls version` too", file=sys.stderr)
+    print("In VS Code settings (workspace or user):")
+    print(json.dumps({"go.alternateTools": {"gopls": str(path)}}, indent=2))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from lspguard.demo.main import run_demo
+
+    return run_demo(workspace=args.workspace, gopls=args.gopls)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from lspguard.status.file import read_statuses
+
+    docs = read_statuses()
+    if args.json:
+        print(json.dumps(docs, indent=2))
+        return 0
+    if not docs:
+        print("no live lspguard sessions")
+        return 0
+    for doc in docs:
+        backend = doc.get("backend", {})
+        hs = doc.get("handshake", {})
+        uptime = time.strftime("%H:%M:%S", time.gmtime(doc.get("uptime_s", 0)))
+        print(f"pid {doc['pid']}  {doc.get('state')}  up {uptime}  "
+              f"backend pid {backend.get('pid')} gen {backend.get('generation')} "
+              f"({backend.get('label', 'primary')})  restarts {doc.get('restarts')}")
+        print(f"  workspace: {', '.join(doc.get('workspace_folders') or []) or '-'}")
+        last = doc.get("last_verdict")
+        if last:
+            when = time.strftime("%H:%M:%S", time.localtime(last.get("at", 0)))
+            print(f"  last verdict ({when}): {last.get('kind')}: {last.get('summary')}")
+            if last.get("bundle"):
+                print(f"  incident report: {last['bundle']}/report.html")
+        cause = doc.get("cause")
+        if doc.get("state") == "waiting" and isinstance(cause, dict):
+            print(f"  WAITING ON {cause.get('class')} for {cause.get('waited_s')} s: "
+                  f"{cause.get('sentence')}")
+            print(f"  fix: {cause.get('fix')}")
+            print("  (requests are answered at once; lspguard resumes when this clears)")
+        if doc.get("degraded"):
+            print(f"  DEGRADED: {doc['degraded']}")
+        print(f"  handshake: initialize {_ms(hs.get('initialize_ms'))}, "
+              f"{hs.get('first_work_title') or 'first work'} {_ms(hs.get('first_work_ms'))}")
+        for method, lat in sorted(doc.get("latency", {}).items()):
+            print(f"  {method}: n={lat['count']} p50 {lat['p50_ms']} ms p99 {lat['p99_ms']} ms")
+        print(f"  log: {doc.get('log_file')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

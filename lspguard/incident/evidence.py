@@ -1,0 +1,151 @@
+"""Glue between a live session and its evidence: bundles, gopls's debug server, control socket.
+
+The session stays ignorant of how evidence is collected: it gets a `snapshot_hook` (used by
+recovery before anything is killed, and by `lspguard snapshot`) and control-socket handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lspguard.supervise.verdict import Verdict, VerdictKind
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+    from lspguard.incident.context import IncidentContext, RecentMessage
+    from lspguard.protocol.framing import Frame
+    from lspguard.protocol.peek import Message
+    from lspguard.proxy.backend import Backend
+    from lspguard.proxy.session import Session
+
+__all__ = ["Evidence", "with_gopls_debug"]
+
+log = logging.getLogger(__name__)
+
+DEBUG_FLAG = "-debug=127.0.0.1:0"
+
+
+def with_gopls_debug(argv: Sequence[str]) -> list[str]:
+    """gopls argv with a loopback debug server, unless it isn't gopls or -debug is already set."""
+    argv = list(argv)
+    if not argv or "gopls" not in Path(argv[0]).name:
+        return argv
+    if any(a.lstrip("-").split("=", 1)[0] == "debug" for a in argv[1:]):
+        return argv
+    return [argv[0], DEBUG_FLAG, *argv[1:]]
+
+
+class Evidence:
+    """Per-session evidence state: where gopls's debug server is, bundles written so far."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.debug_address: str | None = None
+
+    def on_stderr(self, line: str) -> None:
+        if "debug server listening" not in line:
+            return
+        from lspguard.incident.goroutines import parse_debug_address
+
+        self.debug_address = parse_debug_address(line) or self.debug_address
+        log.info("gopls debug server: %s", self.debug_address)
+
+    async def snapshot(self, verdict: Verdict | None, reason: str = "",
+                       backend: Backend | None = None) -> str | None:
+        """Write a bundle now (bounded by the snapshot budget); its path, or None.
+
+        `backend` is the process the evidence is about (default: the current one). Recovery
+        passes the hung generation explicitly: by then `session.backend` may be its successor.
+        """
+        s = self.session
+        cfg = s.config.snapshot
+        if not cfg.enabled:
+            return None
+        from lspguard.incident.bundle import snapshot_now
+
+        target = backend if backend is not None else s.backend
+        path = await snapshot_now(self.context(verdict, reason, target), budget=cfg.budget,
+                                  strace_seconds=cfg.strace_seconds, keep=cfg.keep,
+                                  max_bytes=cfg.max_mb * 1024 * 1024, hurry=s.ending)
+        if path is None:
+            return None
+        s.bundles.append(str(path))
+        if verdict is not None:
+            s.verdict_bundles[id(verdict)] = str(path)
+        s.status.write()
+        return str(path)
+
+    def context(self, verdict: Verdict | None, reason: str,
+                backend: Backend | None) -> IncidentContext:
+        import msgspec
+
+        from lspguard import __version__
+        from lspguard.incident.context import IncidentContext
+        from lspguard.status.file import session_status
+
+        s = self.session
+        status = msgspec.to_builtins(session_status(s))
+        return IncidentContext(
+            verdict=verdict.as_dict() if verdict else None,
+            reason=reason or (verdict.summary if verdict else "requested"),
+            generation=backend.generation if backend else s.generation,
+            backend_pid=backend.pid if backend else None,
+            backend_argv=list(backend.argv) if backend else list(s.command),
+            backend_env_overlay=dict(backend.env_overlay) if backend else {},
+            debug_address=self.debug_address,
+            handshake=s.handshake.as_dict(),
+            pending=status["pending"],
+            latency=status["latency"],
+            recent_messages=[_recent_row(s, *entry) for entry in s.recent],
+            request_timeline=[{"method": method, "start": _wall(s, started),
+                               "duration_ms": round(took * 1000, 2), "generation": gen,
+                               "ok": ok} for method, started, took, gen, ok in s.timeline],
+            stderr_tail=list(backend.stderr_tail) if backend else [],
+            session_log=s.log_file,
+            workspace_folders=status["workspace_folders"],
+            include_text=s.config.snapshot.include_text,
+            started_at=s.started_wall,
+            lspguard_version=__version__,
+        )
+
+    def control_handlers(self) -> Mapping[str, Callable[[dict[str, Any]], Awaitable[Any]]]:
+        s = self.session
+
+        async def status(args: dict[str, Any]) -> Any:
+            import msgspec
+
+            return msgspec.to_builtins(s.status_snapshot())
+
+        async def restart(args: dict[str, Any]) -> Any:
+            if s.recovering:  # one restart at a time: a second would start a spare server
+                return {"restarting": True, "generation": s.generation, "already": True}
+            reason = str(args.get("reason") or "requested with `lspguard restart`")
+            s.report(Verdict(VerdictKind.MANUAL, f"Restart {reason}.", s.generation))
+            return {"restarting": True, "generation": s.generation}
+
+        async def snapshot(args: dict[str, Any]) -> Any:
+            path = await self.snapshot(None, str(args.get("reason") or "requested"))
+            if path is None:
+                raise RuntimeError("no bundle was written (see the session log)")
+            return {"bundle": path, "report": os.path.join(path, "report.html")}
+
+        return {"status": status, "restart": restart, "snapshot": snapshot}
+
+
+def _wall(session: Session, monotonic: float) -> float:
+    return session.started_wall + (monotonic - session.started)
+
+
+def _recent_row(session: Session, t: float, direction: str, generation: int, msg: Message,
+                frame: Frame | int) -> RecentMessage:
+    """A report row; large messages (kept only as their size) appear without a body."""
+    from lspguard.incident.context import RecentMessage
+
+    size = frame if isinstance(frame, int) else len(frame.body)
+    body = None if isinstance(frame, int) else bytes(frame.body)
+    return RecentMessage(t, _wall(session, t), direction, generation, msg.kind.value, msg.id,
+                         msg.method, size, body)

@@ -1,0 +1,333 @@
+"""One editor connection under supervision: the lifecycle around the relay (relay.py).
+
+The task group holds the watchers (editor gone, backend exited, signals, status file, watchdog);
+when one of them ends the session, `_let_go` runs shielded: goodbye to the backend (shutdown,
+exit), then SIGTERM, then SIGKILL. An incident bundle still being collected is then cut short
+and written. The exit code mirrors the LSP spec: 0 after shutdown + exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from typing import TYPE_CHECKING
+
+import anyio
+
+from lspguard.incident.evidence import Evidence, with_gopls_debug
+from lspguard.proxy import proctitle
+from lspguard.proxy.backend import Backend
+from lspguard.proxy.lifecycle import Phase
+from lspguard.proxy.pending import Direction, PendingRequest
+from lspguard.proxy.pipes import FrameReader
+from lspguard.proxy.relay import Relay
+from lspguard.status.file import StatusFile
+from lspguard.supervise.verdict import Verdict, VerdictKind
+from lspguard.supervise.watchdog import PING_METHOD, Watchdog, server_name
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+
+    from lspguard.config.model import Config
+    from lspguard.status.schema import SessionStatus
+    from lspguard.supervise.recovery import Recovery
+
+__all__ = ["Session"]
+
+log = logging.getLogger(__name__)
+
+C2S = Direction.CLIENT_TO_SERVER
+S2C = Direction.SERVER_TO_CLIENT
+OWN_ID_PREFIX = "lspguard-"
+_SMALL_BODY = 64 * 1024
+# How long a bundle begun before the session ended may take to be written, once cut short.
+_EVIDENCE_GRACE = 3.0
+
+
+
+class Session(Relay):
+    """Relay one editor connection to a supervised language server."""
+
+    def __init__(self, command: Sequence[str], config: Config, *,
+                 log_file: str | None = None, status: StatusFile | None = None) -> None:
+        if not command:
+            raise ValueError("empty backend command")
+        super().__init__(config)
+        self.command = list(command)
+        self.log_file = log_file
+        self.backend_label = "primary"
+        self.end_reason: str | None = None
+        self.verdicts: list[Verdict] = []
+        self.bundles: list[str] = []
+        self.verdict_bundles: dict[int, str] = {}  # id() of a verdict in `verdicts` -> its bundle
+        self.status = status or StatusFile(self.status_snapshot)
+        self.watchdog = Watchdog(config.watchdog, self)
+        self.recovery: Recovery | None = None
+        self.evidence = Evidence(self)
+        # Writes the incident bundle for a verdict (or on demand) before anything is killed.
+        self.snapshot_hook: Callable[[Verdict | None, Backend | None],
+                                     Awaitable[str | None]] | None = self._snapshot
+        self.ending = anyio.Event()  # set by end(); bundles being collected then finish early
+        self._tg: anyio.abc.TaskGroup | None = None
+        # Evidence runs here, not in _tg: a bundle begun just before the editor quits is still
+        # written (cut short by `ending`) after the session's own tasks are cancelled.
+        self.evidence_tasks: anyio.abc.TaskGroup | None = None
+        # Restarts tried per outside cause while it persists (causes/policy.py), and the causes
+        # the user has been told about (once each).
+        self.cause_restarts: dict[tuple[object, ...], int] = {}
+        self.told_causes: set[tuple[object, ...]] = set()
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def run(self, connect_editor: Callable[[], Awaitable[None]]) -> int:
+        """Start the backend, then connect the editor (`connect_editor` wires `client_reader` and
+        `client_out` to its pipes); run until either side ends the session; return the exit code.
+        """
+        from lspguard.supervise.recovery import Recovery
+
+        self.recovery = Recovery(self)
+        try:
+            async with anyio.create_task_group() as evidence_tasks:
+                self.evidence_tasks = evidence_tasks
+                try:
+                    await self._serve(connect_editor)
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await self._let_go()
+                evidence_tasks.cancel_scope.deadline = anyio.current_time() + _EVIDENCE_GRACE
+        finally:
+            self.lifecycle.to(Phase.EXITED)
+            log.info("session over (%s); exit code %d; %d frames from the editor, %d restarts",
+                     self.end_reason, self.exit_code, self.client_reader.frames_in,
+                     max(0, self.generation - 1))
+            self.status.remove()
+        return self.exit_code
+
+    async def _serve(self, connect_editor: Callable[[], Awaitable[None]]) -> None:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            tg.start_soon(self._watch_signals)
+            if self.trace is not None:
+                tg.start_soon(self.trace.run)
+            await self.start_backend(self.command, self.config.backend.env, "primary")
+            await self._serve_control(tg)
+            await connect_editor()
+            self.lifecycle.advance(Phase.STARTING, Phase.INITIALIZING)
+            tg.start_soon(self._watch_editor)
+            tg.start_soon(self._status_loop)
+            if self.config.watchdog.enabled:
+                tg.start_soon(self.watchdog.run)
+            await self.ending.wait()
+            tg.cancel_scope.cancel()
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if (self.shutdown_requested and self.exit_received) else 1
+
+    def end(self, reason: str) -> None:
+        """Ask the session to stop (idempotent); the first reason given is kept."""
+        if self.end_reason is None:
+            self.end_reason = reason
+            log.info("session ending: %s", reason)
+            self.lifecycle.to(Phase.STOPPING)
+        self.ending.set()
+
+    async def start_backend(self, argv: Sequence[str], env: Mapping[str, str],
+                            label: str) -> Backend:
+        """Spawn the next generation and make it current (its frames are relayed from now on)."""
+        self.generation += 1
+        gen = self.generation
+        reader = FrameReader(f"server#{gen}", lambda f: self._from_server(gen, f),
+                             lambda e: self._server_error(gen, e), self.max_frame_bytes)
+        if self.config.snapshot.enabled and self.config.snapshot.gopls_debug:
+            argv = with_gopls_debug(argv)
+        backend = Backend(argv, env_overlay=env, generation=gen, reader=reader,
+                          stderr_tail_lines=self.config.proxy.stderr_tail_lines)
+        backend.stderr_listeners.append(self.evidence.on_stderr)
+        backend.writer.feeders.append(self.client_reader)  # back-pressure onto the editor
+        self.client_out.feeders = [reader]
+        self.backend, self.backend_label = backend, label
+        self.live_generation = gen
+        self.effects.new_generation(gen)
+        await backend.start()
+        proctitle.guarding(self.backend_name(), backend.pid, gen)
+        assert self._tg is not None
+        self._tg.start_soon(self._watch_backend, backend)
+        self.status.write()
+        return backend
+
+    async def _snapshot(self, verdict: Verdict | None, backend: Backend | None) -> str | None:
+        return await self.evidence.snapshot(verdict, backend=backend)
+
+    async def _serve_control(self, tg: anyio.abc.TaskGroup) -> None:
+        from lspguard.control.common import socket_path
+        from lspguard.control.server import serve_control
+        from lspguard.errors import LspguardError
+
+        try:
+            await tg.start(serve_control, socket_path(os.getpid()),
+                           self.evidence.control_handlers())
+        except (OSError, LspguardError) as exc:  # a convenience: never fail the session for it
+            log.warning("no control socket: %s", exc)
+
+    async def _watch_editor(self) -> None:
+        async with anyio.create_task_group() as tg:
+            async def stdin_closed() -> None:
+                await self.client_reader.done.wait()
+                self.end("the editor closed its end of stdin")
+
+            async def stdout_closed() -> None:
+                await self.client_out.closed.wait()
+                self.end("the editor stopped reading stdout")
+
+            tg.start_soon(stdin_closed)
+            tg.start_soon(stdout_closed)
+
+    async def _watch_backend(self, backend: Backend) -> None:
+        await backend.exited.wait()
+        with anyio.move_on_after(1.0):  # relay what it wrote before dying
+            await backend.reader.done.wait()
+        self.report_exit(backend)
+
+    def report_exit(self, backend: Backend) -> None:
+        """The verdict `crashed` for the current backend, if it exited unasked. Recovery calls
+        this again once it is done: an exit while it ran was not judged then."""
+        if backend is not self.backend or self.end_reason or self.exit_forwarded:
+            return
+        if not backend.exited.is_set():
+            return
+        self.report(Verdict(VerdictKind.CRASHED,
+                            f"The language server (pid {backend.pid}) {backend.describe_exit()}.",
+                            backend.generation,
+                            {"returncode": backend.returncode,
+                             "stderr_tail": list(backend.stderr_tail)[-20:]}))
+
+    async def _watch_signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async for signum in signals:
+                self.end(f"received {signal.Signals(signum).name}")
+                return
+
+    async def _status_loop(self) -> None:
+        while True:
+            self.mirror.compact_if_due()
+            self.status.write()
+            await anyio.sleep(self.config.proxy.status_interval)
+
+    async def _let_go(self) -> None:
+        """Stop the backend and close the editor's pipe and the trace (bundles may still be
+        finishing: `run` waits for them, briefly, after this)."""
+        backend = self.backend
+        if backend is not None:
+            talkative = self.mirror.initialize_result is not None or self.exit_forwarded
+            await backend.stop(self.config.proxy.stop_timeout,
+                               self._goodbye if talkative else None)
+        await self.client_out.aclose(within=1.0)
+        if self.trace is not None:
+            await self.trace.aclose()
+
+    async def _goodbye(self) -> None:
+        """Let the backend exit on its own terms: shutdown and exit (unless already sent)."""
+        backend = self.backend
+        assert backend is not None
+        if not self.exit_forwarded:
+            if not self.shutdown_requested or self.recovering:
+                await self.request_server("shutdown", None)
+            self.send_server({"jsonrpc": "2.0", "method": "exit"})
+        await backend.exited.wait()
+
+    # ---------------------------------------------------------------- verdicts
+
+    @property
+    def watching(self) -> bool:
+        return not (self.recovering or self.waiting or self.end_reason or self.degraded
+                    or self.exit_forwarded)
+
+    @property
+    def tasks(self) -> anyio.abc.TaskGroup | None:
+        return self._tg
+
+    def backend_name(self) -> str:
+        return server_name(self.backend.argv if self.backend else self.command)
+
+    def known_cause(self, signature: tuple[object, ...]) -> bool:
+        return signature in self.cause_restarts
+
+    def editor_ready(self) -> bool:
+        """The editor has its initialize answer: before that, the spec allows the server no
+        requests or notifications of its own (progress, messages, refreshes)."""
+        return self.mirror.initialize_result is not None
+
+    def backend_pid(self) -> int | None:
+        return self.backend.pid if self.backend else None
+
+    def handshake_pending_since(self) -> float | None:
+        return self.handshake.initialize_sent if self.handshake.awaiting_initialize else None
+
+    def client_requests(self) -> Iterable[PendingRequest]:
+        gen = self.generation
+        return (r for r in self.pending.in_direction(C2S) if r.generation == gen)
+
+    def send_ping(self, on_answer: Callable[[], None]) -> None:
+        if self.backend is not None:
+            self.send_own_request(True, PING_METHOD, None, lambda _: on_answer())
+
+    def loading(self) -> bool:
+        gen = self.generation
+        return any(g == gen for _, g in self.effects.open_progress.values())
+
+    def report(self, verdict: Verdict) -> None:
+        """A verdict on the current generation: record it, then act by its cause
+        (causes/policy.py): restart, or wait on a cause outside the server."""
+        from lspguard.causes.policy import Action, policy_for
+
+        manual = verdict.kind is VerdictKind.MANUAL
+        if self.end_reason or self.recovering:
+            return
+        if verdict.generation != self.generation and not manual:
+            return
+        if self.waiting is not None:
+            if not manual:
+                return  # the waiting watches its own cause (and the server's exit)
+            self.waiting.cancel()
+        self.verdicts.append(verdict)
+        log.warning("generation %d: %s", verdict.generation, verdict.summary)
+        self.status.write()
+        if not self.config.restart.enabled:
+            if verdict.kind is VerdictKind.CRASHED:
+                self.end(verdict.summary)
+            return
+        policy = policy_for(verdict.kind.value)
+        if policy.action is Action.WAIT_ON_CAUSE and verdict.cause is not None:
+            signature = verdict.cause.signature
+            tried = self.cause_restarts.get(signature, 0)
+            if tried >= policy.confirm_restarts:
+                self.wait_on(verdict)
+                return
+            self.cause_restarts[signature] = tried + 1
+        self.restart(verdict)
+
+    def restart(self, verdict: Verdict, *, fresh: bool = False) -> None:
+        """Replace the current generation (`fresh`: a new budget, from the primary backend)."""
+        assert self._tg is not None and self.recovery is not None
+        self.live_generation = 0  # its late answers would reach requests already failed
+        self.lifecycle.to(Phase.RESTARTING)
+        self._tg.start_soon(self.recovery.recover, verdict, fresh)
+
+    def wait_on(self, verdict: Verdict, *, keep_backend: bool = True) -> None:
+        """Stop judging and restarting: answer the editor at once until the cause clears."""
+        from lspguard.supervise.waiting import CauseWait
+
+        self.cause_wait = CauseWait(self, verdict, keep_backend=keep_backend)
+        self.cause_wait.start()
+
+    # ---------------------------------------------------------------- status
+
+    def _phase_changed(self, old: Phase, new: Phase) -> None:
+        self.status.write()
+
+    def status_snapshot(self) -> SessionStatus:
+        from lspguard.status.file import session_status
+
+        return session_status(self)

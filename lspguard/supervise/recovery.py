@@ -1,0 +1,479 @@
+"""Restart a hung or crashed backend so the editor barely notices.
+
+Order of a restart: in-flight editor requests are answered with ContentModified (VS Code drops
+those silently) and the dead generation's open progress is ended. Then two things run side by
+side: the evidence bundle is written from the untouched hung process, which is stopped only
+afterwards; and the next backend of the escalation chain is started (tenacity retries a failed
+start with backoff) and given the editor's state: the cached `initialize` (its result is not
+forwarded: the editor already has one), `initialized`, the last configuration, a `didOpen` per
+open document with its current text and version. Then the held editor messages are released,
+the editor is asked to refresh what it supports, diagnostics only the dead generation published
+are cleared once the new one has loaded, and the user is told (with the report's path).
+
+Escalation: restart 1 runs the same backend with the hang overlay (GODEBUG=asyncpreemptoff=1);
+restarts 2.. walk the fallback chain. A budget (max restarts per window) ends the restarts: the
+editor stays connected, requests get a clear error, and the user is told once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from lspguard.errors import BackendError
+from lspguard.protocol.codes import LSPErrorCodes, MessageType
+from lspguard.proxy.lifecycle import Phase
+from lspguard.proxy.pending import Direction
+from lspguard.supervise.verdict import Verdict, VerdictKind
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from lspguard.proxy.backend import Backend
+    from lspguard.proxy.session import Session
+
+__all__ = ["HandshakeWatch", "Recovery", "RestartBlocked", "RestartBudget", "merge_env"]
+
+log = logging.getLogger(__name__)
+
+# Diagnostics of a dead generation are cleared once the new one finished its first work, or
+# after this many seconds, whichever comes first.
+_DIAGNOSTICS_SETTLE_S = 15.0
+_REFRESH = (  # (client capability path, request)
+    (("workspace", "semanticTokens", "refreshSupport"), "workspace/semanticTokens/refresh"),
+    (("workspace", "inlayHint", "refreshSupport"), "workspace/inlayHint/refresh"),
+    (("workspace", "codeLens", "refreshSupport"), "workspace/codeLens/refresh"),
+    (("workspace", "diagnostics", "refreshSupport"), "workspace/diagnostic/refresh"),
+)
+
+
+class RestartBlocked(Exception):
+    """The restarted server waits on a cause too (its verdict): do not start another."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.summary)
+        self.verdict = verdict
+
+
+class HandshakeWatch:
+    """Watches a restarted server while it takes the replayed state: a filesystem, FIFO or
+    kernel wait that lasts `external_wait` is a verdict at once (its cause), and a handshake
+    that times out gets the cause found then."""
+
+    def __init__(self, session: Session, backend: Backend) -> None:
+        from lspguard.causes.classify import CauseFinder
+        from lspguard.causes.probe import TreeProber
+
+        self.session, self.backend = session, backend
+        wd = session.config.watchdog
+        self.finder = CauseFinder(session.backend_name(), wd.busy_cpu_percent)
+        self.prober = TreeProber(wd.probe_timeout)
+        self.started = time.monotonic()
+        self.verdict: Verdict | None = None
+        self._snap: Any = None
+        self._own = anyio.CancelScope()
+
+    def stop(self) -> None:
+        self._own.cancel()
+
+    async def run(self, replay: anyio.CancelScope) -> None:
+        with self._own:
+            await self._watch(replay)
+
+    async def _watch(self, scope: anyio.CancelScope) -> None:
+        wd = self.session.config.watchdog
+        while True:
+            await anyio.sleep(wd.tick)
+            if self.backend.pid is None:
+                continue
+            snap = await self.prober.snapshot(self.backend.pid)
+            if snap is None:
+                continue
+            now = time.monotonic()
+            try:
+                self.finder.observe(snap, now)
+                cause = self.finder.early(snap, now, wd.external_wait)
+            except Exception:  # a bug in judging must not end the session
+                log.exception("could not judge the restarted server (skipped)")
+                continue
+            self._snap = snap
+            if cause is not None:
+                self.verdict = self._make(cause, now)
+                scope.cancel()
+                return
+
+    def verdict_now(self) -> Verdict | None:
+        """The cause of a handshake that timed out (a deadlock when nothing outside shows);
+        None when there is nothing to judge (no snapshot yet, or the server has exited)."""
+        if self._snap is None or not self._snap.alive or self.backend.exited.is_set():
+            return None
+        now = time.monotonic()
+        try:
+            cause = self.finder.find(self._snap, now, self.session.config.watchdog.external_wait)
+        except Exception:  # a bug in judging must not end the session: the restart goes on
+            log.exception("could not judge the restarted server's handshake")
+            return None
+        return self._make(cause, now)
+
+    def _make(self, cause: Any, now: float) -> Verdict:
+        waited = now - self.started
+        kind = VerdictKind(cause.cls.value) if cause.cls.external else \
+            VerdictKind.HANDSHAKE_TIMEOUT
+        summary = cause.sentence if cause.cls.external else (
+            f"The restarted language server did not take the replayed initialize within "
+            f"{waited:.0f} s: {cause.sentence}")
+        return Verdict(kind, summary, self.backend.generation,
+                       {"method": "initialize", "age_s": round(waited, 1), "restart": True},
+                       cause=cause)
+
+
+class RestartBudget:
+    """At most `limit` restarts within `window` seconds (vscode-languageclient: 4 in 3 min)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self.times: deque[float] = deque()
+
+    def take(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        while self.times and now - self.times[0] > self.window:
+            self.times.popleft()
+        if len(self.times) >= self.limit:
+            return False
+        self.times.append(now)
+        return True
+
+
+def merge_env(base: Mapping[str, str], overlay: Mapping[str, str],
+              inherited: Mapping[str, str]) -> dict[str, str]:
+    """`base` + `overlay`; GODEBUG settings are merged with what is already set, not replaced."""
+    env = dict(base)
+    for key, value in overlay.items():
+        current = env.get(key, inherited.get(key, "")) if key == "GODEBUG" else ""
+        env[key] = ",".join(p for p in (current, value) if p)
+    return env
+
+
+class Recovery:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        restart = session.config.restart
+        self.budget = RestartBudget(restart.max_restarts, restart.window)
+        self.level = 0  # 0 primary, 1 primary + hang overlay, 2.. fallback chain
+        self.restarts = 0
+        self.last_duration_s: float | None = None
+        self.revivals = 0  # tries since degraded mode began (indexes the revive backoff)
+
+    def next_backend(self) -> tuple[list[str], dict[str, str], str]:
+        """argv, env overlay and label for escalation level `self.level`."""
+        s = self.session
+        restart = s.config.restart
+        base = dict(s.config.backend.env)
+        chain = restart.fallback
+        if self.level <= 1 or not chain:
+            env = base if self.level == 0 else merge_env(base, restart.hang_env, os.environ)
+            label = "primary" if self.level == 0 else "primary + hang overlay"
+            return s.command, env, label
+        step = chain[min(self.level - 2, len(chain) - 1)]
+        return list(step.command), merge_env(dict(step.env), restart.hang_env, os.environ), \
+            f"fallback {step.label}"
+
+    async def recover(self, verdict: Verdict, fresh: bool = False) -> None:
+        """Restart after `verdict`. Evidence is taken from the hung process while the next
+        generation starts (it is killed only once its bundle is written), so the editor waits
+        about one cold start, not a cold start plus an strace sample. `fresh`: the primary
+        backend with a new budget (a manual restart, or a cause that cleared)."""
+        s = self.session
+        began = time.monotonic()
+        dead, dead_gen = s.backend, s.generation
+        self._answer_in_flight(dead_gen)
+        for token in s.effects.take_open_progress(dead_gen):
+            s.notify_client("$/progress", {"token": token, "value": {"kind": "end"}})
+        bundle: list[str] = []
+        evidence_in = anyio.Event()
+        assert s.tasks is not None and s.evidence_tasks is not None
+        if verdict.kind is not VerdictKind.MANUAL and not fresh:
+            s.evidence_tasks.start_soon(self._evidence_then_stop, verdict, dead, bundle,
+                                        evidence_in)
+        else:  # the evidence was taken when the verdict came (or the user asked)
+            evidence_in.set()
+            if dead is not None:
+                s.evidence_tasks.start_soon(dead.stop, min(s.config.proxy.stop_timeout, 1.0))
+        expiry = anyio.CancelScope()
+        s.tasks.start_soon(self._expire_held, expiry)
+        try:
+            outcome = await self._escalate(verdict, fresh)
+        finally:
+            expiry.cancel()
+        if isinstance(outcome, Verdict):  # the new server waits on a cause outside it
+            s.wait_on(outcome, keep_backend=False)
+            s.release_held()  # into the waiting: answered at once
+            return
+        label = outcome
+        if label is None:
+            await evidence_in.wait()  # the message names the incident report
+            self._degrade(verdict, bundle[0] if bundle else None)
+            return
+        self.restarts += 1
+        self.revivals = 0
+        s.lifecycle.resume(s.editor_ready())
+        s.release_held()
+        if s.backend is not None:
+            s.report_exit(s.backend)  # it died while the restart was being finished
+        self.last_duration_s = round(time.monotonic() - began, 3)
+        log.info("recovered in %.2f s: generation %d (%s)", self.last_duration_s, s.generation,
+                 label)
+        self._refresh_client()
+        s.tasks.start_soon(self._clear_stale_diagnostics, dead_gen)
+        await evidence_in.wait()
+        self._tell_user(verdict, label, bundle[0] if bundle else None)
+
+    async def _evidence_then_stop(self, verdict: Verdict, dead: Backend | None,
+                                  bundle: list[str], done: anyio.Event) -> None:
+        """Write the bundle from the untouched dead process, then stop it. Runs beside the
+        restart: the editor does not wait for evidence."""
+        s = self.session
+        try:
+            if s.snapshot_hook is not None:
+                path = await s.snapshot_hook(verdict, dead)
+                if path:
+                    bundle.append(path)
+        finally:
+            done.set()
+            if dead is not None:
+                await dead.stop(min(s.config.proxy.stop_timeout, 1.0))
+
+    async def _expire_held(self, scope: anyio.CancelScope) -> None:
+        with scope:
+            while True:
+                await anyio.sleep(0.25)
+                self.session.expire_held(time.monotonic())
+
+    async def _escalate(self, verdict: Verdict, fresh: bool) -> str | Verdict | None:
+        """Start the next backend of the chain until one takes the editor's state; its label,
+        None once the restart budget is spent, or the verdict on a new server that waits on a
+        cause outside it (restarting again would only pile up servers stuck the same way)."""
+        s = self.session
+        manual = fresh or verdict.kind is VerdictKind.MANUAL
+        if manual:  # start afresh, with the plain primary and a new budget
+            self.level = -1
+            self.budget.times.clear()
+            if self.revivals and verdict.kind is not VerdictKind.MANUAL:
+                # a try from degraded mode: one start, then back to waiting for the next try
+                self.budget.times.extend([time.monotonic()] * max(0, self.budget.limit - 1))
+        while True:
+            if not manual and not self.budget.take():
+                return None
+            manual = False
+            self.level += 1
+            argv, env, label = self.next_backend()
+            try:
+                await self._start_and_replay(argv, env, label)
+                return label
+            except RestartBlocked as blocked:
+                s.verdicts.append(blocked.verdict)
+                log.warning("restart with %s: %s", label, blocked.verdict.summary)
+                return blocked.verdict
+            except BackendError as exc:
+                log.error("restart with %s failed: %s", label, exc)
+                s.verdicts.append(Verdict(VerdictKind.CRASHED,
+                                          f"Restarting with {label} failed: {exc}.",
+                                          s.generation))
+
+    def _answer_in_flight(self, dead_gen: int) -> None:
+        s = self.session
+        for req in s.pending.in_direction(Direction.CLIENT_TO_SERVER):
+            if req.method == "initialize":
+                continue  # answered with the new generation's result by _replay
+            if req.generation <= dead_gen:
+                s.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
+                s.reply_client(req.id, error=(LSPErrorCodes.ContentModified,
+                                              "the language server was restarted"))
+
+    async def _start_and_replay(self, argv: list[str], env: dict[str, str], label: str) -> None:
+        import tenacity  # only a restart needs it: not imported by every proxy start
+
+        s = self.session
+        restart = s.config.restart
+        progress = await self._begin_progress(label)
+        try:
+            async for attempt in tenacity.AsyncRetrying(
+                    stop=tenacity.stop_after_attempt(restart.start_attempts),
+                    wait=tenacity.wait_exponential(multiplier=restart.backoff_initial,
+                                                   max=restart.backoff_max),
+                    retry=tenacity.retry_if_exception_type(BackendError),
+                    sleep=anyio.sleep, reraise=True):
+                with attempt:
+                    await self._start_once(argv, env, label)
+        finally:
+            if progress is not None:
+                s.notify_client("$/progress", {"token": progress, "value": {"kind": "end"}})
+
+    async def _start_once(self, argv: list[str], env: dict[str, str], label: str) -> None:
+        s = self.session
+        backend = await s.start_backend(argv, env, label)
+        watch = HandshakeWatch(s, backend)
+        replay = anyio.CancelScope()  # cancelled by the watch on a cause outside the server
+        assert s.tasks is not None
+        s.tasks.start_soon(watch.run, replay)
+        try:
+            with replay, anyio.fail_after(s.config.watchdog.handshake_timeout):
+                await self._replay()
+        except (TimeoutError, BackendError, OSError) as exc:
+            blocked = watch.verdict or watch.verdict_now()
+            if blocked is not None and blocked.external:
+                raise RestartBlocked(blocked) from exc  # keep it: the waiting watches it
+            await backend.stop(0.5)
+            raise BackendError(f"{label} did not take the replayed state: "
+                               f"{exc or 'initialize timed out'}") from exc
+        finally:
+            watch.stop()
+        if watch.verdict is not None:
+            raise RestartBlocked(watch.verdict)
+
+    async def _replay(self) -> None:
+        """Give the new generation the editor's state, in protocol order."""
+        s = self.session
+        mirror = s.mirror
+        backend = s.backend
+        assert backend is not None
+        if mirror.initialize_params is None:
+            return  # the editor never initialized: it will do so itself
+        exited = backend.exited
+
+        async def ask(method: str, params: Any) -> Any:
+            async with anyio.create_task_group() as tg:
+                async def died() -> None:
+                    await exited.wait()
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(died)
+                answer = await s.request_server(method, params)
+                tg.cancel_scope.cancel()
+                return answer
+            raise BackendError(f"the backend {backend.describe_exit()} during {method}")
+
+        answer = await ask("initialize", mirror.initialize_params_for_restart())
+        if "error" in answer:
+            raise BackendError(f"initialize failed: {answer['error']}")
+        if mirror.initialize_result is None:
+            self._answer_editor_initialize(answer)
+        else:
+            self._compare_capabilities(answer.get("result") or {})
+        if not mirror.initialized:
+            return
+        send = s.send_server
+        send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        if mirror.configuration is not None:
+            send({"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration",
+                  "params": mirror.configuration})
+        for doc in mirror.documents():
+            send({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+                "textDocument": {"uri": doc.uri, "languageId": doc.language_id,
+                                 "version": doc.version, "text": doc.text}}})
+
+    def _answer_editor_initialize(self, answer: dict[str, Any]) -> None:
+        """The editor's own initialize was in flight when the first backend hung: this answer
+        is the one it waits for (anything else would make VS Code give up on the server)."""
+        s = self.session
+        for req in s.pending.in_direction(Direction.CLIENT_TO_SERVER):
+            if req.method == "initialize":
+                s.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
+                s.handshake.on_initialize_answered()
+                s.mirror.on_initialize_result(answer.get("result"))
+                s.reply_client(req.id, result=answer.get("result"))
+
+    def _compare_capabilities(self, result: dict[str, Any]) -> None:
+        before = (self.session.mirror.initialize_result or {}).get("capabilities") or {}
+        after = result.get("capabilities") or {}
+        lost = sorted(k for k in before if k not in after)
+        gained = sorted(k for k in after if k not in before)
+        if lost or gained:
+            log.warning("the new backend's capabilities differ: lost %s, gained %s "
+                        "(the editor keeps the first backend's)", lost, gained)
+
+    def _editor_ready(self) -> bool:
+        return self.session.editor_ready()
+
+    async def _begin_progress(self, label: str) -> str | None:
+        s = self.session
+        if not self._editor_ready() or not s.mirror.client_supports("window",
+                                                                     "workDoneProgress"):
+            return None
+        token = f"lspguard-restart-{s.generation + 1}"
+        with anyio.move_on_after(2.0):
+            await s.request_client("window/workDoneProgress/create", {"token": token})
+        s.notify_client("$/progress", {"token": token, "value": {
+            "kind": "begin", "title": "Restarting gopls…", "message": label,
+            "cancellable": False}})
+        return token
+
+    def _tell_user(self, verdict: Verdict, label: str, bundle: str | None) -> None:
+        if not self._editor_ready():
+            return  # restarted before the editor initialized: the session log has it
+        where = f" Incident report: {bundle}" if bundle else ""
+        self.session.notify_client("window/showMessage", {
+            "type": MessageType.Warning,
+            "message": f"lspguard restarted gopls ({label}): {verdict.summary}{where}"})
+
+    def _degrade(self, verdict: Verdict, bundle: str | None) -> None:
+        s = self.session
+        if s.backend is not None and not s.backend.exited.is_set():
+            s.backend.signal_group(signal.SIGKILL)  # a half-started generation
+        budget = s.config.restart
+        reason = (f"gopls is not running: it failed {len(self.budget.times)} times within "
+                      f"{budget.window:.0f} s and lspguard stopped restarting it "
+                      f"(last: {(s.verdicts[-1] if s.verdicts else verdict).summary})")
+        if bundle:
+            reason += f"; incident report: {bundle}"
+        s.backend = None
+        s.degraded_reason = reason
+        s.lifecycle.to(Phase.DEGRADED)
+        backoff = s.config.restart.revive_backoff
+        delay = backoff[min(self.revivals, len(backoff) - 1)]
+        log.error("%s; trying again in %.0f s", s.degraded, delay)
+        if self._editor_ready() and self.revivals == 0:  # else its initialize is failed below
+            s.notify_client("window/showMessage", {
+                "type": MessageType.Error,
+                "message": f"lspguard: {s.degraded}. lspguard tries again in {delay:.0f} s; "
+                           "`lspguard restart` or reloading the window tries now."})
+        assert s.tasks is not None
+        s.tasks.start_soon(self._revive_later, verdict, delay)
+        for req in s.pending.in_direction(Direction.CLIENT_TO_SERVER):  # e.g. its initialize
+            s.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
+            s.reply_client(req.id, error=(LSPErrorCodes.RequestFailed,
+                                          f"{req.method} failed: {s.degraded}"))
+        held, s.held = list(s.held), deque()
+        for frame, msg, _ in held:  # held requests now fail clearly; notifications mirrored
+            s.hold_or_answer(frame, msg)
+
+    async def _revive_later(self, verdict: Verdict, delay: float) -> None:
+        """Degraded is not forever: after `delay`, one more try with the primary backend."""
+        s = self.session
+        await anyio.sleep(delay)
+        if not s.degraded or s.end_reason or s.recovering:
+            return
+        self.revivals += 1
+        log.info("degraded for %.0f s: trying gopls again (try %d)", delay, self.revivals)
+        s.restart(verdict, fresh=True)
+
+    def _refresh_client(self) -> None:
+        s = self.session
+        if not self._editor_ready():
+            return
+        for path, method in _REFRESH:
+            if s.mirror.client_supports(*path):
+                s.send_own_request(False, method, None)
+
+    async def _clear_stale_diagnostics(self, dead_gen: int) -> None:
+        s = self.session
+        with anyio.move_on_after(_DIAGNOSTICS_SETTLE_S):
+            await s.effects.idle.wait()
+        for uri in s.effects.stale_diagnostics(set(range(1, dead_gen + 1))):
+            s.notify_client("textDocument/publishDiagnostics", {"uri": uri, "diagnostics": []})

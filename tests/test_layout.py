@@ -1,0 +1,144 @@
+"""The package's layout: no import cycles between lspguard's modules, and few top-level modules.
+
+The import graph is read from the source with `ast`, so it counts every import: at module level,
+under `if TYPE_CHECKING:`, and inside functions (lazy imports). A cycle through a lazy or
+type-only import does not fail at run time, but it still ties the modules' concerns together.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import lspguard
+
+PACKAGE = Path(lspguard.__file__).resolve().parent
+MAX_TOP_LEVEL_MODULES = 12
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imported(node: ast.Import | ast.ImportFrom, name: str, is_package: bool,
+              modules: dict[str, Path]) -> list[str]:
+    """The lspguard modules one import statement in module `name` refers to."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if node.level:
+        base = name.split(".") if is_package else name.split(".")[:-1]
+        base = base[:len(base) - (node.level - 1)]
+        source = ".".join(base + ([node.module] if node.module else []))
+    else:
+        source = node.module or ""
+    # `from pkg import sub` imports the module pkg.sub; `from mod import name`, the module mod.
+    return [f"{source}.{alias.name}" if f"{source}.{alias.name}" in modules else source
+            for alias in node.names]
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = _modules()
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                for target in _imported(node, name, is_package, modules):
+                    if target in modules and target != name:
+                        graph[name].add(target)
+    return graph
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected component of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for succ in sorted(graph[node]):
+            if succ not in index:
+                visit(succ)
+                low[node] = min(low[node], low[succ])
+            elif succ in on_stack:
+                low[node] = min(low[node], index[succ])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                components.append(component)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return [_cycle_in(graph, component) for component in components]
+
+
+def _cycle_in(graph: dict[str, set[str]], component: set[str]) -> list[str]:
+    """A shortest cycle through the component's first module (breadth-first)."""
+    start = min(component)
+    parents: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for succ in sorted(graph[node] & component):
+                if succ == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(parents[path[-1]])
+                    return [start, *reversed(path[:-1]), start]
+                if succ not in parents:
+                    parents[succ] = node
+                    following.append(succ)
+        frontier = following
+    raise AssertionError(f"no cycle in component {sorted(component)}")
+
+
+def test_the_import_graph_has_no_cycles() -> None:
+    graph = import_graph()
+    assert "lspguard.proxy.session" in graph  # the walk found the package's modules
+    cycles = find_cycles(graph)
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_find_cycles_reports_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert find_cycles(graph) == [["a", "b", "c", "a"]]
+
+
+def test_lspguard_has_few_top_level_modules() -> None:
+    top = sorted(path.name for path in PACKAGE.glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
+
+
+# doctor's __init__ loads its names on first use (importlib only; nothing at import time).
+_LAZY_INITS = {"doctor/__init__.py"}
+
+
+def test_package_inits_import_nothing() -> None:
+    """Importing `lspguard.proxy.proctitle` (the shim's first step) must stay cheap: no package
+    __init__ below lspguard imports anything, so importing a module costs only its own imports."""
+    for init in sorted(PACKAGE.glob("*/**/__init__.py")):
+        if init.relative_to(PACKAGE).as_posix() in _LAZY_INITS:
+            continue
+        tree = ast.parse(init.read_text())
+        imports = [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+        assert not imports, f"{init.relative_to(PACKAGE.parent)} imports something"
