@@ -43,12 +43,16 @@ def _imported(node: ast.Import | ast.ImportFrom, name: str, is_package: bool,
             for alias in node.names]
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(*, module_level_only: bool = False) -> dict[str, set[str]]:
+    """Module -> the lspguard modules it imports: every import statement, or (module_level_only)
+    only those run when the module is imported (not under `if TYPE_CHECKING:`, not in a def)."""
     modules = _modules()
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        nodes = _module_level(tree.body) if module_level_only else ast.walk(tree)
+        for node in nodes:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 for target in _imported(node, name, is_package, modules):
                     if target in modules and target != name:
@@ -56,8 +60,30 @@ def import_graph() -> dict[str, set[str]]:
     return graph
 
 
+def _module_level(body: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements run at import time, into if/try blocks but not TYPE_CHECKING ones."""
+    found: list[ast.stmt] = []
+    for stmt in body:
+        if isinstance(stmt, ast.If):
+            if not (isinstance(stmt.test, ast.Name) and stmt.test.id == "TYPE_CHECKING"):
+                found += _module_level(stmt.body)
+            found += _module_level(stmt.orelse)
+        elif isinstance(stmt, ast.Try):
+            for block in (stmt.body, stmt.orelse, stmt.finalbody,
+                          *(handler.body for handler in stmt.handlers)):
+                found += _module_level(block)
+        else:
+            found.append(stmt)
+    return found
+
+
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """One cycle per strongly connected component of more than one module (Tarjan)."""
+    """One cycle per strongly connected component of more than one module."""
+    return [_cycle_in(graph, component) for component in strongly_connected(graph)]
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -88,12 +114,13 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     for node in sorted(graph):
         if node not in index:
             visit(node)
-    return [_cycle_in(graph, component) for component in components]
+    return components
 
 
-def _cycle_in(graph: dict[str, set[str]], component: set[str]) -> list[str]:
-    """A shortest cycle through the component's first module (breadth-first)."""
-    start = min(component)
+def _cycle_in(graph: dict[str, set[str]], component: set[str],
+              start: str | None = None) -> list[str]:
+    """A shortest cycle through `start` (default: the component's first module)."""
+    start = start or min(component)
     parents: dict[str, str] = {}
     frontier = [start]
     while frontier:
@@ -112,11 +139,40 @@ def _cycle_in(graph: dict[str, set[str]], component: set[str]) -> list[str]:
     raise AssertionError(f"no cycle in component {sorted(component)}")
 
 
-def test_the_import_graph_has_no_cycles() -> None:
+# The one cycle left, all of it through type-only or lazy imports: the session owns its
+# collaborators (relay base class, evidence, recovery, a cause wait), and they hold the session
+# back, typed as `Session`. Breaking it takes Protocols for what each collaborator uses of the
+# session, not a move. This set may shrink; it must not grow, and no other cycle may appear.
+KNOWN_CYCLE = frozenset({
+    "lspguard.incident.evidence",
+    "lspguard.proxy.relay",
+    "lspguard.proxy.session",
+    "lspguard.supervise.recovery",
+    "lspguard.supervise.waiting",
+})
+
+
+def _show(graph: dict[str, set[str]], components: list[set[str]]) -> str:
+    lines = []
+    for component in components:
+        start = min(component - KNOWN_CYCLE or component)  # through a module not known to cycle
+        lines.append(" -> ".join(_cycle_in(graph, component, start))
+                     + f"  (component: {', '.join(sorted(component))})")
+    return "import cycles:\n" + "\n".join(lines)
+
+
+def test_the_import_graph_has_no_cycles_but_the_known_one() -> None:
     graph = import_graph()
     assert "lspguard.proxy.session" in graph  # the walk found the package's modules
-    cycles = find_cycles(graph)
-    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+    components = strongly_connected(graph)
+    unknown = [c for c in components if not c <= KNOWN_CYCLE]
+    assert not unknown, _show(graph, unknown)
+
+
+def test_the_imports_run_at_import_time_have_no_cycles() -> None:
+    graph = import_graph(module_level_only=True)
+    components = strongly_connected(graph)
+    assert not components, _show(graph, components)
 
 
 def test_find_cycles_reports_a_cycle() -> None:
@@ -140,5 +196,6 @@ def test_package_inits_import_nothing() -> None:
         if init.relative_to(PACKAGE).as_posix() in _LAZY_INITS:
             continue
         tree = ast.parse(init.read_text())
-        imports = [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+        imports = [node for node in ast.walk(tree)
+                   if isinstance(node, (ast.Import, ast.ImportFrom))]
         assert not imports, f"{init.relative_to(PACKAGE.parent)} imports something"

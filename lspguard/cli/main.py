@@ -1,6 +1,6 @@
 """`lspguard`: the management command line (run, install-shim, status, ...).
 
-The gopls drop-in shim has its own entry point (shim.py) so that `gopls version` stays fast.
+The gopls drop-in shim has its own entry point (shim/main.py) so that `gopls version` stays fast.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 `Loader` walks a dataclass schema (through ``typing.get_type_hints``) and converts a parsed TOML
 document into it, raising ``ConfigError``s that name the source, the dotted key and what was
 expected (with a "did you mean" for unknown keys). `to_toml` writes a dataclass back as TOML that
-the loader reads again. The schema itself, and which file is used, live in config.py.
+the loader reads again. The schema itself, and which file is used, live in config/model.py.
 """
 
 from __future__ import annotations

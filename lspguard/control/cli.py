@@ -1,5 +1,5 @@
 """`lspguard restart [PID]`, `lspguard snapshot [PID]` and `lspguard paths`: the command-line
-side of the control socket (control.py)."""
+side of the control socket (control/client.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The client half of the scripted session (scripted_session.py): a pygls client that answers
+"""The client half of the scripted session (session.py): a pygls client that answers
 server requests as a fresh VS Code would and records progress, diagnostics and messages; the
 normaliser that makes transcripts comparable; one deadline shared by every step."""
 

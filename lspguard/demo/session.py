@@ -40,7 +40,7 @@ __all__ = ["SAMPLE_MODULE", "HangTranscript", "ScriptedSessionError", "SessionTr
            "incident_report_path", "scripted_session", "utf16_position"]
 
 #: The bundled sample module (a source checkout / editable install keeps it next to the package).
-SAMPLE_MODULE = Path(__file__).resolve().parent.parent / "examples" / "hello"
+SAMPLE_MODULE = Path(__file__).resolve().parents[2] / "examples" / "hello"
 
 #: The file the script plants a type error in; it exists only as an editor buffer (didOpen).
 BROKEN_FILE = "broken.go"

@@ -85,7 +85,7 @@ class Evidence:
 
         from lspguard import __version__
         from lspguard.incident.context import IncidentContext
-        from lspguard.status.file import session_status
+        from lspguard.proxy.session import session_status
 
         s = self.session
         status = msgspec.to_builtins(session_status(s))

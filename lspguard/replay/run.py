@@ -9,7 +9,7 @@ editor answered in the recording (matched by method, in order; the last one is r
 sensible default. Every request has a deadline (the watchdog's per-method table unless
 overridden); the first request past its deadline is a hang: sending stops, the server is stopped,
 and the report names the request. A server exit before ``exit`` is a crash. Results are compared
-as described in replay_report.py.
+as described in replay/report.py.
 """
 
 from __future__ import annotations

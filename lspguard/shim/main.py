@@ -230,7 +230,7 @@ def _shebang(python: str) -> str:
 
 
 def _shim_text(config: Path | None) -> str:
-    source_root = str(Path(__file__).resolve().parent.parent)
+    source_root = str(Path(__file__).resolve().parents[2])  # the dir holding lspguard/
     lines = [
         _shebang(os.path.abspath(sys.executable)).rstrip("\n"),
         SHIM_MARKER,

@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import psutil
 
 from lspguard import paths
-from lspguard.status.schema import SCHEMA_VERSION, SessionStatus
-
-if TYPE_CHECKING:
-    from lspguard.proxy.session import Session
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-__all__ = ["StatusFile", "read_statuses", "session_status"]
+    from lspguard.status.schema import SessionStatus
+
+__all__ = ["StatusFile", "read_statuses"]
 
 log = logging.getLogger(__name__)
 
@@ -80,62 +77,3 @@ def _proxy_alive(doc: dict[str, Any]) -> bool:
     except psutil.Error:
         return False
     return not isinstance(started, int | float) or created <= started + 1.0
-
-
-def session_status(session: Session) -> SessionStatus:
-    """The status document of a live session, checked against its contract (status_schema.py;
-    readers must tolerate new keys)."""
-    from lspguard import __version__
-
-    now = time.monotonic()
-    backend = session.backend
-    recovery = session.recovery
-    oldest = sorted(session.pending, key=lambda r: r.started)[:20]
-    params = session.mirror.initialize_params or {}
-    folders = [f.get("uri") for f in params.get("workspaceFolders") or [] if isinstance(f, dict)]
-    if not folders and params.get("rootUri"):
-        folders = [params["rootUri"]]
-    last = session.verdicts[-1].as_dict() if session.verdicts else None
-    if last is not None:  # its own bundle: not a later `lspguard snapshot`'s
-        last["bundle"] = session.verdict_bundles.get(id(session.verdicts[-1]))
-    return msgspec.convert({
-        "schema": SCHEMA_VERSION,
-        "pid": os.getpid(),
-        "lspguard_version": __version__,
-        "state": session.state,
-        "started_at": session.started_wall,
-        "uptime_s": round(now - session.started, 1),
-        "workspace_folders": [str(f) for f in folders if f],
-        "cwd": os.getcwd(),
-        "config": session.config.source,
-        "log_file": session.log_file,
-        "backend": {
-            "argv": backend.argv if backend else session.command,
-            "label": session.backend_label,
-            "pid": backend.pid if backend else None,
-            "generation": session.generation,
-            "env_overlay": dict(backend.env_overlay) if backend else {},
-        },
-        "restarts": recovery.restarts if recovery else 0,
-        "last_recovery_s": recovery.last_duration_s if recovery else None,
-        "degraded": session.degraded,
-        # What the server waits on while state is "waiting" (causes/model.py, plus "since").
-        "cause": session.waiting.as_status() if session.waiting else None,
-        "last_verdict": last,
-        "verdicts": len(session.verdicts),
-        "bundles": session.bundles[-5:],
-        "handshake": session.handshake.as_dict(),
-        "watchdog_cpu_percent": round(session.watchdog.cpu_percent, 1),
-        "pending": [{"direction": r.direction.value, "id": r.id, "method": r.method,
-                     "age_ms": round(r.age(now) * 1000, 1), "generation": r.generation}
-                    for r in oldest],
-        "held_during_restart": len(session.held),
-        "latency": session.latency.summary(),
-        "counters": {
-            "frames_from_client": session.client_reader.frames_in,
-            "bytes_from_client": session.client_reader.bytes_in,
-            "frames_from_server": backend.reader.frames_in if backend else 0,
-            "protocol_errors": dict(session.protocol_errors),
-        },
-        "end_reason": session.end_reason,
-    }, SessionStatus)

@@ -1,11 +1,12 @@
 """The status file's contract, one source for both sides: these msgspec Structs.
 
-The proxy builds a `SessionStatus` (status/file.py) and writes it; `lspguard status` and the VS Code
-extension read it. From these types `python -m lspguard.status.schema` writes the JSON Schema
-(`lspguard/status/schema.json`) and the extension's TypeScript types
-(`vscode-extension/src/statusContract.ts`); a test keeps both equal to what this module
-generates, so a field Python does not write cannot be read on the other side. Readers must
-tolerate keys they do not know (a newer proxy); `schema` counts incompatible changes.
+The proxy builds a `SessionStatus` (`session_status` in proxy/session.py) and writes it
+(status/file.py); `lspguard status` and the VS Code extension read it. From these types
+`python -m lspguard.status.schema` writes the JSON Schema (`lspguard/status/schema.json`) and
+the extension's TypeScript types (`vscode-extension/src/statusContract.ts`); a test keeps both
+equal to what this module generates, so a field Python does not write cannot be read on the
+other side. Readers must tolerate keys they do not know (a newer proxy); `schema` counts
+incompatible changes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-// Client for a proxy's control socket (lspguard/control.py): newline-delimited JSON over a
+// Client for a proxy's control socket (lspguard/control/): newline-delimited JSON over a
 // Unix socket, one request line `{"command", "args"}` -> one response line
 // `{"ok": true, "result"}` or `{"ok": false, "error"}`. Asynchronous, with a deadline.
 

@@ -1,5 +1,5 @@
 // Reads the per-session status files lspguard proxies write (`<runtime dir>/sessions/<pid>.json`,
-// see lspguard/status.py) into typed, defensively parsed values. Every read is asynchronous and
+// lspguard/status/file.py) into typed, defensively parsed values. Every read is asynchronous and
 // a file that is missing, torn or of an unknown shape is skipped, never thrown.
 
 import { promises as fs } from "node:fs";
@@ -218,7 +218,7 @@ export function parseVerdict(value: unknown): Verdict | undefined {
 }
 
 /** A status document (already JSON-decoded) as a SessionStatus, or undefined if it is not one.
- * Reads exactly what lspguard/status.py `session_status` writes; anything else is ignored. */
+ * Reads exactly what `session_status` (lspguard/proxy/session.py) builds; the rest is ignored. */
 export function parseStatus(doc: unknown, statusFile: string): SessionStatus | undefined {
   const d = obj(doc) as Raw<contract.SessionStatus> | undefined;
   const pid = num(d?.pid);

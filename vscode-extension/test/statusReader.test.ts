@@ -25,7 +25,7 @@ const NFS_CAUSE = {
 };
 
 describe("parseStatus", () => {
-  it("reads the fields the proxy writes (lspguard/status.py session_status)", () => {
+  it("reads the fields the proxy writes (lspguard/proxy/session.py session_status)", () => {
     const s = parseStatus({
       schema: 1, pid: 10, lspguard_version: "0.1.0", state: "running", started_at: 1.5e9,
       uptime_s: 12.5, workspace_folders: ["file:///ws"], cwd: "/ws", config: "defaults",

@@ -1,4 +1,4 @@
-"""The data model of a trace file (see trace.py for the format): header, entries, gaps.
+"""The data model of a trace file (see writer.py for the format): header, entries, gaps.
 
 Kept apart from the writer and the reader so importers and replay can build and inspect traces
 without pulling in the recording machinery.
