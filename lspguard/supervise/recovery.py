@@ -187,8 +187,9 @@ class Recovery:
     async def recover(self, verdict: Verdict, fresh: bool = False) -> None:
         """Restart after `verdict`. Evidence is taken from the hung process while the next
         generation starts (it is killed only once its bundle is written), so the editor waits
-        about one cold start, not a cold start plus an strace sample. `fresh`: the primary
-        backend with a new budget (a manual restart, or a cause that cleared)."""
+        about one cold start, not a cold start plus an strace sample. `fresh`: a revival (a
+        cause that cleared, a retry from degraded mode): the primary backend with a new budget,
+        and no new bundle."""
         s = self.session
         began = time.monotonic()
         dead, dead_gen = s.backend, s.generation
@@ -198,10 +199,10 @@ class Recovery:
         bundle: list[str] = []
         evidence_in = anyio.Event()
         assert s.tasks is not None and s.evidence_tasks is not None
-        if verdict.kind is not VerdictKind.MANUAL and not fresh:
+        if not fresh:
             s.evidence_tasks.start_soon(self._evidence_then_stop, verdict, dead, bundle,
                                         evidence_in)
-        else:  # the evidence was taken when the verdict came (or the user asked)
+        else:  # a revival: the evidence was taken when the verdict came
             evidence_in.set()
             if dead is not None:
                 s.evidence_tasks.start_soon(dead.stop, min(s.config.proxy.stop_timeout, 1.0))

@@ -211,11 +211,19 @@ describe.skipIf(skip)("a real lspguard proxy guarding real gopls", () => {
       position: { line, character: text.split("\n")[line]?.indexOf("Hello(") ?? 0 } });
     expect(JSON.stringify(hover.result)).toContain("func greet.Hello");
 
-    await monitor.pollOnce();
+    // The incident is announced once its bundle is written (a few seconds after the verdict),
+    // so that the notification can offer "Open report".
+    const warned = () => host.messages.filter((m) => m.level === "warn");
+    const deadline = Date.now() + 30_000;
+    do {
+      await monitor.pollOnce();
+      if (warned().length > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } while (Date.now() < deadline);
     expect(host.status?.tooltip).toContain("| generation | 2 |");
     expect(host.status?.tooltip).toContain("| restarts | 1 |");
     expect(host.status?.tooltip).toContain("`manual`");
-    const notices = host.messages.filter((m) => m.level === "warn");
+    const notices = warned();
     expect(notices.map((m) => m.message)).toEqual([expect.stringMatching(
       /^lspguard: gopls manual: Restart requested/)]);
     await fs.writeFile(path.join(ARTIFACTS, "real-statusbar-restarted.json"),
