@@ -170,6 +170,18 @@ def no_leftovers(lab: Lab, within: float = 15.0) -> list[int]:
         time.sleep(0.1)
 
 
+async def end_session(lab: Lab) -> list[int]:
+    """Shutdown + exit as an editor does; then every process the session ever had must be
+    gone (returned, for the lab table, after asserting it)."""
+    lab.remember_tree()
+    await lab.client.shutdown_async(None)
+    lab.client.exit(None)
+    await lab.client.stop()
+    leftovers = no_leftovers(lab)
+    assert not leftovers
+    return leftovers
+
+
 async def after_the_verdict(lab: Lab) -> dict[str, Any]:
     """Every request after the verdict is answered at once: hovers fail naming the cause,
     formatting (a save-path request) gets an empty result."""
@@ -235,12 +247,7 @@ async def test_workspace_on_a_mount_that_stops_answering(tmp_path: Path, faultfs
     revived = await lab.hover_until_good(REVIVED_WITHIN)
     status = lab.status()
     assert status["state"] == "running" and status["restarts"] <= 1, status
-    lab.remember_tree()
-    await lab.client.shutdown_async(None)
-    lab.client.exit(None)
-    await lab.client.stop()
-    leftovers = no_leftovers(lab)
-    assert not leftovers
+    leftovers = await end_session(lab)
     record_row("workspace on a FUSE mount that stops answering", verdict,
                f"{cause['object']['path']} ({cause['object']['fs_type']} at "
                f"{cause['object']['mount_point']})", status["restarts"], answered, revived,
@@ -272,12 +279,7 @@ async def test_a_fifo_posing_as_a_go_file(tmp_path: Path, hello_workspace: Path,
         fifo.remove()
     status = lab.status()
     assert status["state"] == "running" and status["restarts"] <= 1, status
-    lab.remember_tree()
-    await lab.client.shutdown_async(None)
-    lab.client.exit(None)
-    await lab.client.stop()
-    leftovers = no_leftovers(lab)
-    assert not leftovers
+    leftovers = await end_session(lab)
     record_row("a FIFO named *.go in the package", verdict, cause["object"]["path"],
                status["restarts"], answered, revived, leftovers)
 
@@ -308,12 +310,7 @@ async def test_a_module_proxy_that_never_answers(tmp_path: Path, hello_workspace
     revived = await lab.hover_until_good(REVIVED_WITHIN)
     status = lab.status()
     assert status["state"] == "running" and status["restarts"] <= 2, status
-    lab.remember_tree()
-    await lab.client.shutdown_async(None)
-    lab.client.exit(None)
-    await lab.client.stop()
-    leftovers = no_leftovers(lab)
-    assert not leftovers
+    leftovers = await end_session(lab)
     record_row("a module proxy (GOPROXY) that never answers", verdict, cause["object"]["peer"],
                status["restarts"], answered, revived, leftovers)
 
@@ -342,11 +339,6 @@ async def test_opening_a_workspace_whose_mount_already_hangs(tmp_path: Path, fau
     revived = await lab.hover_until_good(REVIVED_WITHIN)
     status = lab.status()
     assert status["state"] == "running" and status["restarts"] == 0, status
-    lab.remember_tree()
-    await lab.client.shutdown_async(None)
-    lab.client.exit(None)
-    await lab.client.stop()
-    leftovers = no_leftovers(lab)
-    assert not leftovers
+    leftovers = await end_session(lab)
     record_row("a workspace opened on a mount that already hangs", verdict,
                str(mount.mountpoint), status["restarts"], answered, revived, leftovers)
