@@ -54,8 +54,20 @@ class RecordingClient(LanguageClient):
         self._register_handlers()
 
     async def stop(self) -> None:
-        """pygls's stop, typed (the base method has no annotations)."""
-        await super().stop()  # type: ignore[no-untyped-call]
+        """pygls's stop, typed (the base method has no annotations), and bounded: pygls waits
+        for its reader, which waits for the server's stdout; a server that never got `exit`
+        is asked to end with SIGTERM instead of waiting for ever."""
+        server = self._server
+        try:
+            async with asyncio.timeout(5):
+                await super().stop()  # type: ignore[no-untyped-call]
+                return
+        except TimeoutError:
+            pass
+        if server is not None and server.returncode is None:
+            server.terminate()
+        async with asyncio.timeout(15):
+            await super().stop()  # type: ignore[no-untyped-call]
 
     def _wrap_protocol(self, protocol: JsonRPCProtocol) -> None:
         handle = protocol.handle_message

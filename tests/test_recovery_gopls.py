@@ -182,6 +182,10 @@ async def test_sigstop_of_gopls(guarded: Guarded, lspguard_dirs: LspguardDirs) -
     first = guarded.gopls()
     first.suspend()
     fault_at = time.time()
+    deadline = time.monotonic() + 5  # the kernel has stopped it before the editor asks
+    while first.status() != psutil.STATUS_STOPPED:
+        assert time.monotonic() < deadline, first.status()
+        await asyncio.sleep(0.01)
     await check_recovered(guarded, fault_at, "stopped")
     bundle = latest_bundle(lspguard_dirs.state, "stopped")  # written before the kill
     assert bundle["process"]["root_pid"] == first.pid
