@@ -50,6 +50,9 @@ OWN_ID_PREFIX = "lspguard-"
 
 _C2S_NAME = C2S.value
 _S2C_NAME = S2C.value
+# Phases in which an editor message is held or answered here instead of forwarded (one set
+# lookup per message on the hot path, not three derived properties).
+_HOLD_OR_ANSWER = frozenset({Phase.RESTARTING, Phase.WAITING, Phase.DEGRADED})
 
 # Kept per message on the hot path, turned into report rows only when evidence is taken:
 # (monotonic time, direction, generation, message envelope, frame, or its size when large).
@@ -212,7 +215,7 @@ class Relay:
             self.trace.record("c2s", self.generation, frame.body)
         if msg.kind is Kind.RESPONSE:
             self._client_response(frame, msg)
-        elif self.recovering or self.waiting or self.degraded or self.backend is None:
+        elif self.lifecycle.phase in _HOLD_OR_ANSWER or self.backend is None:
             self.hold_or_answer(frame, msg)
         else:
             self.forward_client(frame, msg)
