@@ -173,11 +173,14 @@ def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 
 
 
 def wait_for_wchan(pid: int, wchan: str, timeout: float) -> list[ThreadWait]:
-    """Poll until some thread of `pid` sleeps in `wchan`; those threads ([] on timeout)."""
+    """Poll until some thread of `pid` sleeps in `wchan`; those threads ([] on timeout).
+
+    Sleeps: state and wchan are read from two files, so a thread just going to sleep can
+    show its wchan while still R. Only a thread seen not running counts."""
     found: list[ThreadWait] = []
 
     def check() -> bool:
-        found[:] = waits_in([pid], wchan)
+        found[:] = [t for t in waits_in([pid], wchan) if t.state != "R"]
         return bool(found)
 
     wait_until(check, timeout)
