@@ -30,7 +30,7 @@ class _Chunk:
 
 
 def patch(mode):
-    from lspguard.proxy import pipes, session
+    from lspguard.proxy import pipes, relay
 
     if mode == "full":
         return
@@ -41,8 +41,8 @@ def patch(mode):
     def from_server(self, *args):  # (frame) or, since the restart work, (generation, frame)
         self.client_out.write(args[-1].raw)
 
-    session.Session._from_client = from_client
-    session.Session._from_server = from_server
+    relay.Relay._from_client = from_client
+    relay.Relay._from_server = from_server
     if mode == "relay":
         def feed(self, data):
             self.bytes_in += len(data)

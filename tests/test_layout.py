@@ -139,34 +139,22 @@ def _cycle_in(graph: dict[str, set[str]], component: set[str],
     raise AssertionError(f"no cycle in component {sorted(component)}")
 
 
-# The one cycle left, all of it through type-only or lazy imports: the session owns its
-# collaborators (relay base class, evidence, recovery, a cause wait), and they hold the session
-# back, typed as `Session`. Breaking it takes Protocols for what each collaborator uses of the
-# session, not a move. This set may shrink; it must not grow, and no other cycle may appear.
-KNOWN_CYCLE = frozenset({
-    "lspguard.incident.evidence",
-    "lspguard.proxy.relay",
-    "lspguard.proxy.session",
-    "lspguard.supervise.recovery",
-    "lspguard.supervise.waiting",
-})
-
-
 def _show(graph: dict[str, set[str]], components: list[set[str]]) -> str:
     lines = []
     for component in components:
-        start = min(component - KNOWN_CYCLE or component)  # through a module not known to cycle
+        start = min(component)
         lines.append(" -> ".join(_cycle_in(graph, component, start))
                      + f"  (component: {', '.join(sorted(component))})")
     return "import cycles:\n" + "\n".join(lines)
 
 
-def test_the_import_graph_has_no_cycles_but_the_known_one() -> None:
+def test_the_import_graph_has_no_cycles() -> None:
+    """Counting type-only and lazy imports: the session's collaborators see it through
+    Protocols (RelayHost, Supervised, EvidenceHost, WatchTarget), never as `Session`."""
     graph = import_graph()
     assert "lspguard.proxy.session" in graph  # the walk found the package's modules
     components = strongly_connected(graph)
-    unknown = [c for c in components if not c <= KNOWN_CYCLE]
-    assert not unknown, _show(graph, unknown)
+    assert not components, _show(graph, components)
 
 
 def test_the_imports_run_at_import_time_have_no_cycles() -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lspguard.config.model import Config
 from lspguard.errors import IllegalTransition
 from lspguard.proxy.lifecycle import TRANSITIONS, Lifecycle, Phase
-from lspguard.proxy.relay import Relay
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -59,18 +57,3 @@ def test_exited_is_always_reachable_and_advance_only_from_the_expected_phase() -
     assert life.advance(Phase.INITIALIZING, Phase.RUNNING)
     life.to(Phase.RESTARTING)
     assert life.to(Phase.EXITED)  # run()'s end, whatever left it where it was
-
-
-def test_the_relays_flags_are_derived_from_the_phase() -> None:
-    relay = Relay(Config())
-    life = relay.lifecycle
-    assert (relay.state, relay.recovering, relay.degraded, relay.waiting) == \
-        ("starting", False, None, None)
-    relay.degraded_reason = "it failed 4 times"
-    life.to(Phase.RESTARTING)
-    assert relay.recovering and relay.degraded is None
-    life.to(Phase.DEGRADED)
-    assert not relay.recovering and relay.degraded == "it failed 4 times"
-    life.to(Phase.RESTARTING)
-    life.resume(editor_ready=True)
-    assert relay.state == "running" and relay.degraded is None

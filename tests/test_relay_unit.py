@@ -14,8 +14,12 @@ import pytest
 
 from lspguard.config.model import Config
 from lspguard.protocol.framing import Frame, FrameDecoder, encode_frame
-from lspguard.proxy.lifecycle import Phase
+from lspguard.protocol.peek import Message
+from lspguard.proxy.lifecycle import Lifecycle, Phase
+from lspguard.proxy.mirror import DOCUMENT_METHODS
 from lspguard.proxy.relay import Relay
+from lspguard.proxy.routes import EDITOR_ROUTES, SERVER_ROUTES, Down
+from lspguard.supervise.verdict import Verdict
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -41,19 +45,42 @@ class Sink:
 
 
 class TestRelay(Relay):
-    __test__ = False  # not a test class: a relay with its session's callbacks recorded
+    __test__ = False  # not a test class: a relay whose host (the session) is recorded
 
     def __init__(self) -> None:
-        super().__init__(Config())
-        self.ended: list[str] = []
+        self.host_calls = FakeHost()
+        super().__init__(Config(), Lifecycle(), self.host_calls)
         self.server, self.editor = Sink(), Sink()
         self.backend = self.server  # type: ignore[assignment]
         self.client_out = self.editor  # type: ignore[assignment]
         self.generation = self.live_generation = 1
         self.lifecycle.to(Phase.INITIALIZING)
 
+    @property
+    def ended(self) -> list[str]:
+        return self.host_calls.ended
+
+
+@dataclass
+class FakeHost:
+    """The session's side of RelayHost, recorded."""
+
+    ended: list[str] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    while_waiting: list[tuple[Any, str | None]] = field(default_factory=list)
+    changes: int = 0
+
     def end(self, reason: str) -> None:
         self.ended.append(reason)
+
+    def report(self, verdict: Verdict) -> None:
+        self.verdicts.append(verdict)
+
+    def answer_while_waiting(self, frame: Frame, msg: Message) -> None:
+        self.while_waiting.append((msg.id, msg.method))
+
+    def changed(self) -> None:
+        self.changes += 1
 
 
 def frame(message: dict[str, Any]) -> Frame:
@@ -149,3 +176,104 @@ def test_garbage_from_the_editor_is_reported_and_dropped() -> None:
     r._from_client(request(11, "textDocument/hover", {}))
     assert r.protocol_errors["client"] == 1
     assert len(r.server.out) == 1  # the session goes on
+
+
+def test_the_relays_flags_are_derived_from_the_phase() -> None:
+    relay = TestRelay()
+    life = relay.lifecycle
+    assert (relay.recovering, relay.degraded) == (False, None)
+    relay.degraded_reason = "it failed 4 times"
+    life.to(Phase.RESTARTING)
+    assert relay.recovering and relay.degraded is None
+    life.to(Phase.DEGRADED)
+    assert not relay.recovering and relay.degraded == "it failed 4 times"
+    life.to(Phase.RESTARTING)
+    life.resume(editor_ready=True)
+    assert life.phase is Phase.RUNNING and relay.degraded is None
+
+
+def did_open(uri: str, text: str = "package a\n") -> Frame:
+    return frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+        "textDocument": {"uri": uri, "languageId": "go", "version": 1, "text": text}}})
+
+
+def test_the_bytes_go_on_before_the_books_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forward first: a keystroke reaches the server even if its book-keeping fails."""
+    r = TestRelay()
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("book-keeping bug")
+
+    monkeypatch.setattr(r.mirror, "on_configuration", broken)
+    note = frame({"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration",
+                  "params": {"settings": {}}})
+    with pytest.raises(RuntimeError):
+        r._from_client(note)
+    assert r.server.out == [note.raw]
+
+
+def test_every_document_method_keeps_its_state_for_the_next_server() -> None:
+    assert {m for m, route in EDITOR_ROUTES.items() if route.keeps_state} == \
+        DOCUMENT_METHODS | {"workspace/didChangeConfiguration"}
+    assert EDITOR_ROUTES["shutdown"].when_down is Down.ANSWER_NULL
+    assert EDITOR_ROUTES["exit"].when_down is Down.END
+    assert [m for m, route in SERVER_ROUTES.items() if route.rewrites] == \
+        ["client/registerCapability"]
+
+
+def test_while_waiting_requests_go_to_the_wait_and_documents_to_the_mirror() -> None:
+    r = TestRelay()
+    r.lifecycle.to(Phase.WAITING)
+    r._from_client(did_open("file:///w.go", "package w\n"))
+    r._from_client(request(12, "textDocument/hover", {}))
+    r._from_client(request(13, "shutdown"))
+    assert r.server.out == []
+    assert r.host_calls.while_waiting == [(None, "textDocument/didOpen"),
+                                          (12, "textDocument/hover")]
+    assert [d.text for d in r.mirror.documents()] == ["package w\n"]
+    assert r.editor.messages() == [{"jsonrpc": "2.0", "id": 13, "result": None}]
+
+
+def test_degraded_requests_fail_naming_why_and_documents_are_kept() -> None:
+    r = TestRelay()
+    r.lifecycle.to(Phase.RESTARTING)
+    r._from_client(did_open("file:///d.go"))
+    r._from_client(request(14, "textDocument/hover", {}))
+    r.degraded_reason = "gopls is not running: it failed 4 times"
+    r.backend = None
+    r.lifecycle.to(Phase.DEGRADED)
+    r.release_held()
+    (answer,) = r.editor.messages()
+    assert answer["id"] == 14 and "it failed 4 times" in answer["error"]["message"]
+    assert [d.uri for d in r.mirror.documents()] == ["file:///d.go"]
+    assert not r.held and r.server.out == []
+
+
+def test_held_messages_released_into_a_wait_are_answered_there() -> None:
+    r = TestRelay()
+    r.lifecycle.to(Phase.RESTARTING)
+    r._from_client(request(15, "textDocument/codeAction", {}))
+    r.lifecycle.to(Phase.WAITING)
+    r.release_held()
+    assert r.host_calls.while_waiting == [(15, "textDocument/codeAction")]
+    assert r.server.out == []
+
+
+def test_the_server_notification_goes_on_and_progress_is_booked() -> None:
+    r = TestRelay()
+    begin = frame({"jsonrpc": "2.0", "method": "$/progress",
+                   "params": {"token": "t1", "value": {"kind": "begin", "title": "Loading"}}})
+    r._from_server(1, begin)
+    assert r.editor.out == [begin.raw]
+    assert [token for token, _ in r.effects.open_progress.values()] == ["t1"]
+
+
+def test_a_registration_the_editor_holds_is_answered_here() -> None:
+    r = TestRelay()
+    reg = {"id": "w1", "method": "workspace/didChangeWatchedFiles", "registerOptions": {}}
+    r._from_server(1, request(3, "client/registerCapability", {"registrations": [reg]}))
+    r._from_client(frame({"jsonrpc": "2.0", "id": 3, "result": None}))
+    r.server.out.clear()
+    r._from_server(1, request(4, "client/registerCapability", {"registrations": [reg]}))
+    assert r.server.messages() == [{"jsonrpc": "2.0", "id": 4, "result": None}]
+    assert len(r.editor.messages()) == 1  # only the first one reached the editor

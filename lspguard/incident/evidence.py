@@ -1,7 +1,8 @@
 """Glue between a live session and its evidence: bundles, gopls's debug server, control socket.
 
-The session stays ignorant of how evidence is collected: it gets a `snapshot_hook` (used by
-recovery before anything is killed, and by `lspguard snapshot`) and control-socket handlers.
+The session stays ignorant of how evidence is collected: it calls `snapshot` (recovery, before
+anything is killed, and `lspguard snapshot`) and serves `control_handlers`. Evidence sees the
+session through `EvidenceHost`, and the connection's books through its relay.
 """
 
 from __future__ import annotations
@@ -9,20 +10,24 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lspguard.supervise.verdict import Verdict, VerdictKind
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+    import anyio
+
+    from lspguard.config.model import Config
     from lspguard.incident.context import IncidentContext, RecentMessage
     from lspguard.protocol.framing import Frame
     from lspguard.protocol.peek import Message
     from lspguard.proxy.backend import Backend
-    from lspguard.proxy.session import Session
+    from lspguard.proxy.relay import Relay
+    from lspguard.status.schema import SessionStatus
 
-__all__ = ["Evidence", "with_gopls_debug"]
+__all__ = ["Evidence", "EvidenceHost", "with_gopls_debug"]
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +44,29 @@ def with_gopls_debug(argv: Sequence[str]) -> list[str]:
     return [argv[0], DEBUG_FLAG, *argv[1:]]
 
 
+class EvidenceHost(Protocol):
+    """What evidence needs of the session."""
+
+    config: Config
+    command: list[str]
+    relay: Relay
+    log_file: str | None
+    bundles: list[str]
+    verdict_bundles: dict[int, str]  # id() of a verdict -> its bundle
+    ending: anyio.Event  # set when the session ends: a bundle being written is cut short
+
+    def changed(self) -> None: ...
+
+    def status_snapshot(self) -> SessionStatus: ...
+
+    def report(self, verdict: Verdict) -> None: ...
+
+
 class Evidence:
     """Per-session evidence state: where gopls's debug server is, bundles written so far."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, host: EvidenceHost) -> None:
+        self.host = host
         self.debug_address: str | None = None
 
     def on_stderr(self, line: str) -> None:
@@ -59,15 +82,15 @@ class Evidence:
         """Write a bundle now (bounded by the snapshot budget); its path, or None.
 
         `backend` is the process the evidence is about (default: the current one). Recovery
-        passes the hung generation explicitly: by then `session.backend` may be its successor.
+        passes the hung generation explicitly: by then the relay's backend may be its successor.
         """
-        s = self.session
+        s = self.host
         cfg = s.config.snapshot
         if not cfg.enabled:
             return None
         from lspguard.incident.bundle import snapshot_now
 
-        target = backend if backend is not None else s.backend
+        target = backend if backend is not None else s.relay.backend
         path = await snapshot_now(self.context(verdict, reason, target), budget=cfg.budget,
                                   strace_seconds=cfg.strace_seconds, keep=cfg.keep,
                                   max_bytes=cfg.max_mb * 1024 * 1024, hurry=s.ending)
@@ -76,7 +99,7 @@ class Evidence:
         s.bundles.append(str(path))
         if verdict is not None:
             s.verdict_bundles[id(verdict)] = str(path)
-        s.status.write()
+        s.changed()
         return str(path)
 
     def context(self, verdict: Verdict | None, reason: str,
@@ -85,35 +108,34 @@ class Evidence:
 
         from lspguard import __version__
         from lspguard.incident.context import IncidentContext
-        from lspguard.proxy.session import session_status
 
-        s = self.session
-        status = msgspec.to_builtins(session_status(s))
+        s, r = self.host, self.host.relay
+        status = msgspec.to_builtins(s.status_snapshot())
         return IncidentContext(
             verdict=verdict.as_dict() if verdict else None,
             reason=reason or (verdict.summary if verdict else "requested"),
-            generation=backend.generation if backend else s.generation,
+            generation=backend.generation if backend else r.generation,
             backend_pid=backend.pid if backend else None,
             backend_argv=list(backend.argv) if backend else list(s.command),
             backend_env_overlay=dict(backend.env_overlay) if backend else {},
             debug_address=self.debug_address,
-            handshake=s.handshake.as_dict(),
+            handshake=r.handshake.as_dict(),
             pending=status["pending"],
             latency=status["latency"],
-            recent_messages=[_recent_row(s, *entry) for entry in s.recent],
-            request_timeline=[{"method": method, "start": _wall(s, started),
+            recent_messages=[_recent_row(r, *entry) for entry in r.recent],
+            request_timeline=[{"method": method, "start": _wall(r, started),
                                "duration_ms": round(took * 1000, 2), "generation": gen,
-                               "ok": ok} for method, started, took, gen, ok in s.timeline],
+                               "ok": ok} for method, started, took, gen, ok in r.timeline],
             stderr_tail=list(backend.stderr_tail) if backend else [],
             session_log=s.log_file,
             workspace_folders=status["workspace_folders"],
             include_text=s.config.snapshot.include_text,
-            started_at=s.started_wall,
+            started_at=r.started_wall,
             lspguard_version=__version__,
         )
 
     def control_handlers(self) -> Mapping[str, Callable[[dict[str, Any]], Awaitable[Any]]]:
-        s = self.session
+        s = self.host
 
         async def status(args: dict[str, Any]) -> Any:
             import msgspec
@@ -121,11 +143,12 @@ class Evidence:
             return msgspec.to_builtins(s.status_snapshot())
 
         async def restart(args: dict[str, Any]) -> Any:
-            if s.recovering:  # one restart at a time: a second would start a spare server
-                return {"restarting": True, "generation": s.generation, "already": True}
+            r = s.relay
+            if r.recovering:  # one restart at a time: a second would start a spare server
+                return {"restarting": True, "generation": r.generation, "already": True}
             reason = str(args.get("reason") or "requested with `lspguard restart`")
-            s.report(Verdict(VerdictKind.MANUAL, f"Restart {reason}.", s.generation))
-            return {"restarting": True, "generation": s.generation}
+            s.report(Verdict(VerdictKind.MANUAL, f"Restart {reason}.", r.generation))
+            return {"restarting": True, "generation": r.generation}
 
         async def snapshot(args: dict[str, Any]) -> Any:
             path = await self.snapshot(None, str(args.get("reason") or "requested"))
@@ -136,16 +159,16 @@ class Evidence:
         return {"status": status, "restart": restart, "snapshot": snapshot}
 
 
-def _wall(session: Session, monotonic: float) -> float:
-    return session.started_wall + (monotonic - session.started)
+def _wall(relay: Relay, monotonic: float) -> float:
+    return relay.started_wall + (monotonic - relay.started)
 
 
-def _recent_row(session: Session, t: float, direction: str, generation: int, msg: Message,
+def _recent_row(relay: Relay, t: float, direction: str, generation: int, msg: Message,
                 frame: Frame | int) -> RecentMessage:
     """A report row; large messages (kept only as their size) appear without a body."""
     from lspguard.incident.context import RecentMessage
 
     size = frame if isinstance(frame, int) else len(frame.body)
     body = None if isinstance(frame, int) else bytes(frame.body)
-    return RecentMessage(t, _wall(session, t), direction, generation, msg.kind.value, msg.id,
+    return RecentMessage(t, _wall(relay, t), direction, generation, msg.kind.value, msg.id,
                          msg.method, size, body)

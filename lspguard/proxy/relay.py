@@ -1,34 +1,32 @@
 """The hot path: both directions of one editor connection, frame by frame.
 
-Each frame is peeked for kind/id/method, the pending table, the client mirror and the server
-effects are updated, and the original bytes are written on. Only a few messages are rewritten:
-server->client request ids of generation 2 and later (a new process counts from 1 again), and
-registrations the editor already holds. While a restart is under way, editor requests and
-notifications are held in order and released once the new generation has the editor's state;
-when restarts have given up ("degraded"), requests are answered with a clear error.
+Each frame is peeked for kind, id and method. Its original bytes are written on first; then its
+row of the routing table (routes.py) books it: the pending table, the client mirror, the server
+effects. routes.py lists the few messages that must be read before they go on (rewritten, held
+or consumed). While no server takes editor messages (a restart, a wait on an outside cause,
+degraded mode), they are held in order or answered here, by the same table.
 
-`Relay` holds the per-connection state; `Session` (session.py) adds the lifecycle around it.
+The session (session.py) owns a Relay and supplies what it needs through `RelayHost`.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
-
-import anyio
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lspguard.protocol.codes import LSPErrorCodes
 from lspguard.protocol.framing import Frame, encode_frame
-from lspguard.protocol.peek import Kind, Message, decode_full, encode, params_of, peek
+from lspguard.protocol.peek import Message, decode_full, encode, params_of, peek
 from lspguard.proxy.effects import ServerEffects
 from lspguard.proxy.handshake import HandshakeTimer
-from lspguard.proxy.lifecycle import Lifecycle, Phase
-from lspguard.proxy.mirror import DOCUMENT_METHODS, ClientMirror
+from lspguard.proxy.lifecycle import Phase
+from lspguard.proxy.mirror import ClientMirror
+from lspguard.proxy.outbox import Outbox
 from lspguard.proxy.pending import Direction, LatencyStats, PendingTable
 from lspguard.proxy.pipes import FrameReader, PipeWriter
+from lspguard.proxy.routes import EDITOR_ROUTES, PLAIN, SERVER_ROUTES, Book, Down
 from lspguard.supervise.verdict import Verdict, VerdictKind
 
 if TYPE_CHECKING:
@@ -36,22 +34,20 @@ if TYPE_CHECKING:
 
     from lspguard.config.model import Config
     from lspguard.proxy.backend import Backend
+    from lspguard.proxy.lifecycle import Lifecycle
     from lspguard.replay.trace.writer import TraceWriter
-    from lspguard.status.file import StatusFile
-    from lspguard.supervise.waiting import CauseWait
 
-__all__ = ["OWN_ID_PREFIX", "Completed", "Recent", "Relay"]
+__all__ = ["Completed", "Recent", "Relay", "RelayHost"]
 
 log = logging.getLogger(__name__)
 
 C2S = Direction.CLIENT_TO_SERVER
 S2C = Direction.SERVER_TO_CLIENT
-OWN_ID_PREFIX = "lspguard-"
 
 _C2S_NAME = C2S.value
 _S2C_NAME = S2C.value
 # Phases in which an editor message is held or answered here instead of forwarded (one set
-# lookup per message on the hot path, not three derived properties).
+# lookup per message on the hot path).
 _HOLD_OR_ANSWER = frozenset({Phase.RESTARTING, Phase.WAITING, Phase.DEGRADED})
 
 # Kept per message on the hot path, turned into report rows only when evidence is taken:
@@ -62,13 +58,29 @@ _KEEP_FRAME = 64 * 1024  # the ring keeps references to frames up to this size o
 Completed = tuple[str, float, float, int, bool]
 
 
+class RelayHost(Protocol):
+    """What the relay needs from the session around it."""
+
+    def end(self, reason: str) -> None:
+        """Ask the session to stop (the editor sent exit)."""
+
+    def report(self, verdict: Verdict) -> None:
+        """A verdict on the current generation (it sent a malformed message)."""
+
+    def answer_while_waiting(self, frame: Frame, msg: Message) -> None:
+        """An editor message while the server waits on a cause outside it."""
+
+    def changed(self) -> None:
+        """Something the status file shows has changed."""
+
+
 class Relay:
     """Per-connection relay state and the frame handlers of both directions."""
 
-    status: StatusFile
-
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, lifecycle: Lifecycle, host: RelayHost) -> None:
         self.config = config
+        self.lifecycle = lifecycle
+        self.host = host
         self.max_frame_bytes = config.proxy.max_frame_bytes
         self.pending = PendingTable()
         self.latency = LatencyStats()
@@ -84,38 +96,54 @@ class Relay:
         self.shutdown_requested = False
         self.exit_received = False
         self.exit_forwarded = False
-        self.lifecycle = Lifecycle(self._phase_changed)
         self.degraded_reason: str | None = None  # why requests fail, while degraded
         # Editor messages held during a restart, with the monotonic time each arrived.
         self.held: deque[tuple[Frame, Message, float]] = deque()
-        self.cause_wait: CauseWait | None = None  # what the server waits on, while waiting
         self.held_requests = 0
         self.recent: deque[Recent] = deque(maxlen=200)
         self.timeline: deque[Completed] = deque(maxlen=2000)
         self.protocol_errors = {"client": 0, "server": 0}
         self.started_wall = time.time()
         self.started = time.monotonic()
-        self._own_ids = itertools.count(1)
-        self._own_callbacks: dict[str, Callable[[Frame], None]] = {}
+        self.trace: TraceWriter | None = None  # record mode: every message, never blocking
+        self.outbox = Outbox(self)
         self._remapped: dict[str, tuple[int, Any]] = {}  # editor-visible id -> (gen, server id)
         self._debug = log.isEnabledFor(logging.DEBUG)
-        self.trace: TraceWriter | None = None  # record mode: every message, never blocking
+        self._books: dict[Book, Callable[[Frame, Message, int], None]] = {
+            Book.INITIALIZE: self._book_initialize,
+            Book.INITIALIZED: self._book_initialized,
+            Book.SHUTDOWN: self._book_shutdown,
+            Book.EXIT: self._book_exit,
+            Book.CONFIGURATION: self._book_configuration,
+            Book.DOCUMENT: self._book_document,
+            Book.PROGRESS: self._book_progress,
+            Book.DIAGNOSTICS: self._book_diagnostics,
+            Book.UNREGISTER: self._book_unregister,
+        }
 
-    # Supplied by Session.
-    def end(self, reason: str) -> None:
-        raise NotImplementedError
+    # ---------------------------------------------------------------- the backend
 
-    def report(self, verdict: Verdict) -> None:
-        raise NotImplementedError
+    def attach(self, backend: Backend) -> None:
+        """Make `backend` the current generation: editor messages go to it from now on, and
+        its output reaches the editor."""
+        self.backend = backend
+        self.generation = self.live_generation = backend.generation
+        self.effects.new_generation(backend.generation)
+        backend.writer.feeders.append(self.client_reader)  # back-pressure onto the editor
+        self.client_out.feeders = [backend.reader]
 
-    def _phase_changed(self, old: Phase, new: Phase) -> None:
-        """Called on every lifecycle transition (the session writes its status file)."""
+    def condemn(self) -> None:
+        """A restart was decided: the current generation's late answers would reach requests
+        already failed, so nothing it writes reaches the editor any more."""
+        self.live_generation = 0
+
+    def on_backend_frame(self, gen: int) -> Callable[[Frame], None]:
+        return lambda frame: self._from_server(gen, frame)
+
+    def on_backend_error(self, gen: int) -> Callable[[Exception], None]:
+        return lambda exc: self._server_error(gen, exc)
 
     # ---------------------------------------------------------------- derived from the phase
-
-    @property
-    def state(self) -> str:
-        return self.lifecycle.phase.value
 
     @property
     def recovering(self) -> bool:
@@ -126,78 +154,10 @@ class Relay:
         """Why requests fail, while the restart budget is spent."""
         return self.degraded_reason if self.lifecycle.phase is Phase.DEGRADED else None
 
-    @property
-    def waiting(self) -> CauseWait | None:
-        """The outside cause the server waits on, while the session waits on it."""
-        return self.cause_wait if self.lifecycle.phase is Phase.WAITING else None
-
-    # ---------------------------------------------------------------- own requests
-
-    def send_server(self, message: dict[str, Any]) -> None:
-        """Send a message lspguard composed itself to the current backend (traced as p2s)."""
-        body = encode(message)
-        if self.trace is not None:
-            self.trace.record("p2s", self.generation, body)
-        assert self.backend is not None
-        self.backend.send(encode_frame(body))
-
-    def send_client(self, message: dict[str, Any]) -> None:
-        """Send a message lspguard composed itself to the editor (traced as p2c)."""
-        body = encode(message)
-        if self.trace is not None:
-            self.trace.record("p2c", self.generation, body)
-        self.client_out.write(encode_frame(body))
-
-    def send_own_request(self, to_server: bool, method: str, params: Any,
-                         on_answer: Callable[[Frame], None] | None = None) -> str:
-        """Send a request of lspguard's own to either side; its answer goes to `on_answer`."""
-        req_id = f"{OWN_ID_PREFIX}{next(self._own_ids)}"
-        self._own_callbacks[req_id] = on_answer or (lambda _: None)
-        message = {"jsonrpc": "2.0", "id": req_id, "method": method, "params": params}
-        (self.send_server if to_server else self.send_client)(message)
-        return req_id
-
-    async def request_server(self, method: str, params: Any) -> Any:
-        """Send a request of lspguard's own to the backend; return its decoded answer."""
-        return await self._request(True, method, params)
-
-    async def request_client(self, method: str, params: Any) -> Any:
-        return await self._request(False, method, params)
-
-    async def _request(self, to_server: bool, method: str, params: Any) -> Any:
-        done = anyio.Event()
-        box: list[Any] = []
-
-        def answered(frame: Frame) -> None:
-            box.append(decode_full(frame.body))
-            done.set()
-
-        req_id = self.send_own_request(to_server, method, params, answered)
-        try:
-            await done.wait()
-        finally:
-            self._own_callbacks.pop(req_id, None)
-        return box[0]
-
-    def notify_client(self, method: str, params: Any) -> None:
-        self.send_client({"jsonrpc": "2.0", "method": method, "params": params})
-
-    def reply_client(self, req_id: Any, *, result: Any = None,
-                     error: tuple[int, str] | None = None) -> None:
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id}
-        if error is None:
-            message["result"] = result
-        else:
-            message["error"] = {"code": error[0], "message": error[1]}
-        self.send_client(message)
-
-    def _own_answer(self, msg: Message, frame: Frame) -> bool:
-        if isinstance(msg.id, str) and msg.id.startswith(OWN_ID_PREFIX):
-            callback = self._own_callbacks.pop(msg.id, None)
-            if callback is not None:
-                callback(frame)
-            return True
-        return False
+    def editor_ready(self) -> bool:
+        """The editor has its initialize answer: before that, the spec allows the server no
+        requests or notifications of its own (progress, messages, refreshes)."""
+        return self.mirror.initialize_result is not None
 
     # ---------------------------------------------------------------- editor -> server
 
@@ -209,84 +169,73 @@ class Relay:
         except Exception as exc:
             self._client_error(exc)
             return
+        if msg.method is None:
+            self._client_response(frame, msg)
+        else:
+            self.route_editor(frame, msg)
         self.recent.append((time.monotonic(), _C2S_NAME, self.generation, msg,
                             frame if len(frame.raw) <= _KEEP_FRAME else len(frame.raw)))
         if self.trace is not None:
             self.trace.record("c2s", self.generation, frame.body)
-        if msg.kind is Kind.RESPONSE:
-            self._client_response(frame, msg)
-        elif self.lifecycle.phase in _HOLD_OR_ANSWER or self.backend is None:
+
+    def route_editor(self, frame: Frame, msg: Message) -> None:
+        """An editor request or notification: to the live server, or held or answered here."""
+        if self.lifecycle.phase in _HOLD_OR_ANSWER or self.backend is None:
             self.hold_or_answer(frame, msg)
         else:
             self.forward_client(frame, msg)
 
     def forward_client(self, frame: Frame, msg: Message) -> None:
-        """Send an editor request or notification to the current backend, keeping the books."""
+        """Send an editor request or notification to the current backend, then book it."""
+        assert self.backend is not None
+        self.backend.send(frame.raw)  # first: book-keeping must not delay a keystroke
         method = msg.method
-        assert method is not None and self.backend is not None
+        assert method is not None
         if msg.id is not None:
             self.pending.add(C2S, msg.id, method, self.generation)
-            if method == "initialize":
-                self.handshake.on_initialize_sent()
-                self.mirror.on_initialize(params_of(frame.body))
-            elif method == "shutdown":
-                self.shutdown_requested = True
-        elif method in DOCUMENT_METHODS:
-            self.backend.send(frame.raw)  # first: a mirror compaction must not delay a keystroke
-            self.mirror.record(method, frame.body)
-            return
-        elif method == "initialized":
-            self.handshake.on_initialized_sent()
-            self.mirror.initialized = True
-        elif method == "workspace/didChangeConfiguration":
-            self.mirror.on_configuration(params_of(frame.body))
-        elif method == "exit":
-            self.exit_received = self.exit_forwarded = True
-            self.end("the editor sent exit" + (" after shutdown" if self.shutdown_requested
-                                              else " without shutdown"))
+        book = EDITOR_ROUTES.get(method, PLAIN).book
+        if book is not None:
+            self._books[book](frame, msg, self.generation)
         if self._debug:
             log.debug("client -> server#%d: %s %s %s", self.generation, msg.kind.value, msg.id,
                       method)
-        self.backend.send(frame.raw)
 
     def hold_or_answer(self, frame: Frame, msg: Message) -> None:
-        """During a restart: hold the message; when degraded: answer requests with an error."""
-        if msg.method == "shutdown" and msg.id is not None:
+        """No server takes editor messages now: hold them while restarting; answer requests at
+        once while waiting on a cause or degraded. State the next server needs is booked."""
+        route = EDITOR_ROUTES.get(msg.method or "", PLAIN)
+        if route.when_down is Down.ANSWER_NULL and msg.id is not None:
             self.shutdown_requested = True
-            self.reply_client(msg.id, result=None)
+            self.outbox.reply_client(msg.id, result=None)
             return
-        if msg.method == "exit":
+        if route.when_down is Down.END:
             self.exit_received = True
-            self.end("the editor sent exit while the language server was "
-                     + ("restarting" if self.recovering else "down"))
+            self.host.end("the editor sent exit while the language server was "
+                          + ("restarting" if self.recovering else "down"))
             return
         if self.recovering:
             if msg.id is not None and self.held_requests >= self.config.restart.queue_limit:
-                self.reply_client(msg.id, error=(LSPErrorCodes.ContentModified,
+                self.outbox.reply_client(msg.id, error=(LSPErrorCodes.ContentModified,
                                                  "the language server is restarting"))
                 return
             self.held_requests += msg.id is not None
             self.held.append((frame, msg, time.monotonic()))
             return
-        if self.waiting is not None:
-            self.waiting.on_editor_message(frame, msg)
-            return
-        if msg.id is not None:
-            self.reply_client(msg.id, error=(LSPErrorCodes.RequestFailed,
-                                             f"{msg.method} failed: {self.degraded}"))
-        elif msg.method in DOCUMENT_METHODS:
-            self.mirror.record(msg.method, frame.body)  # so a manual restart has the state
-        elif msg.method == "workspace/didChangeConfiguration":
-            self.mirror.on_configuration(params_of(frame.body))
+        if route.keeps_state and route.book is not None:
+            self._books[route.book](frame, msg, self.generation)
+        if self.lifecycle.phase is Phase.WAITING:
+            self.host.answer_while_waiting(frame, msg)
+        elif msg.id is not None:
+            why = self.degraded or "the language server is not running"
+            self.outbox.reply_client(msg.id, error=(LSPErrorCodes.RequestFailed,
+                                             f"{msg.method} failed: {why}"))
 
     def release_held(self) -> None:
-        """Forward what the editor sent during the restart, in order."""
-        while self.held and self.backend is not None and not self.recovering:
+        """Route what the editor sent during the restart, in order: forwarded to the new
+        server, or answered here (waiting on a cause, degraded)."""
+        while self.held and not self.recovering:
             frame, msg, _ = self.held.popleft()
-            if self.waiting is not None:
-                self.waiting.on_editor_message(frame, msg)
-            else:
-                self.forward_client(frame, msg)
+            self.route_editor(frame, msg)
         self.held_requests = 0
 
     def expire_held(self, now: float) -> None:
@@ -298,7 +247,7 @@ class Relay:
             if msg.id is not None and now - since > self.config.watchdog.deadline_for(
                     msg.method or ""):
                 self.held_requests -= 1
-                self.reply_client(msg.id, error=(
+                self.outbox.reply_client(msg.id, error=(
                     LSPErrorCodes.ContentModified,
                     f"the language server is restarting and {msg.method} waited "
                     f"{now - since:.0f} s, past its deadline"))
@@ -308,7 +257,7 @@ class Relay:
 
     def _client_response(self, frame: Frame, msg: Message) -> None:
         """The editor answers a server request (or one of lspguard's own)."""
-        if self._own_answer(msg, frame):
+        if self.outbox.take_answer(msg, frame):
             return
         assert msg.id is not None
         req = self.pending.pop(S2C, msg.id)
@@ -325,6 +274,31 @@ class Relay:
         else:
             self.backend.send(frame.raw)
 
+    # ---------------------------------------------------------------- editor books
+
+    def _book_initialize(self, frame: Frame, msg: Message, gen: int) -> None:
+        self.handshake.on_initialize_sent()
+        self.mirror.on_initialize(params_of(frame.body))
+
+    def _book_initialized(self, frame: Frame, msg: Message, gen: int) -> None:
+        self.handshake.on_initialized_sent()
+        self.mirror.initialized = True
+
+    def _book_shutdown(self, frame: Frame, msg: Message, gen: int) -> None:
+        self.shutdown_requested = True
+
+    def _book_exit(self, frame: Frame, msg: Message, gen: int) -> None:
+        self.exit_received = self.exit_forwarded = True
+        self.host.end("the editor sent exit" + (" after shutdown" if self.shutdown_requested
+                                               else " without shutdown"))
+
+    def _book_configuration(self, frame: Frame, msg: Message, gen: int) -> None:
+        self.mirror.on_configuration(params_of(frame.body))
+
+    def _book_document(self, frame: Frame, msg: Message, gen: int) -> None:
+        assert msg.method is not None
+        self.mirror.record(msg.method, frame.body)
+
     # ---------------------------------------------------------------- server -> editor
 
     def _from_server(self, gen: int, frame: Frame) -> None:
@@ -335,38 +309,33 @@ class Relay:
         except Exception as exc:
             self._server_error(gen, exc)
             return
+        method = msg.method
+        if method is None:
+            self._server_response(frame, msg)
+        elif msg.id is not None:
+            self._server_request(frame, msg, gen)
+        else:
+            self.client_out.write(frame.raw)  # first: then the books
+            route = SERVER_ROUTES.get(method)
+            if route is not None and route.book is not None:
+                self._books[route.book](frame, msg, gen)
         self.recent.append((time.monotonic(), _S2C_NAME, gen, msg,
                             frame if len(frame.raw) <= _KEEP_FRAME else len(frame.raw)))
         if self.trace is not None:
             self.trace.record("s2c", gen, frame.body)
-        kind = msg.kind
-        out: bytes | None = frame.raw
-        if kind is Kind.RESPONSE:
-            if self._own_answer(msg, frame) or not self._server_response(frame, msg):
-                return
-        elif kind is Kind.REQUEST:
-            out = self._server_request(frame, msg, gen)
-        elif msg.method == "$/progress":
-            params = params_of(frame.body)
-            if params is not None:
-                self.effects.on_progress(params, gen)
-                if self.handshake.watching_progress:
-                    self.handshake.on_progress(params)
-                    if self.handshake.first_work_ms is not None:
-                        self.status.write()
-        elif msg.method == "textDocument/publishDiagnostics":
-            self.effects.on_diagnostics(frame.body, gen)
-        if out is not None:
-            self.client_out.write(out)
 
-    def _server_response(self, frame: Frame, msg: Message) -> bool:
-        """Book-keep an answer to an editor request; False if the editor must not see it (an
-        id it is not waiting for: answering twice would break its JSON-RPC layer)."""
+    def _server_response(self, frame: Frame, msg: Message) -> None:
+        """Forward an answer to an editor request, then book it. An answer to lspguard's own
+        request is consumed; one to no pending request is dropped (answering twice would break
+        the editor's JSON-RPC layer)."""
+        if self.outbox.take_answer(msg, frame):
+            return
         req = self.pending.pop(C2S, msg.id) if msg.id is not None else None
         if req is None:
             log.warning("dropped the language server's answer to id %r: no such request is "
                         "pending", msg.id)
-            return False
+            return
+        self.client_out.write(frame.raw)
         took = time.monotonic() - req.started
         self.latency.record(req.method, took)
         self.timeline.append((req.method, req.started, took, req.generation, not msg.is_error))
@@ -375,43 +344,67 @@ class Relay:
             message = decode_full(frame.body)
             self.mirror.on_initialize_result(message.get("result"))
             self.lifecycle.advance(Phase.INITIALIZING, Phase.RUNNING)
-        return True
 
-    def _server_request(self, frame: Frame, msg: Message, gen: int) -> bytes | None:
-        """Book-keep a server request; return the bytes to forward (None: answered here)."""
+    def _server_request(self, frame: Frame, msg: Message, gen: int) -> None:
+        """Forward a server request (rewritten where it must be), then book it."""
         assert msg.method is not None and msg.id is not None
-        raw: bytes = frame.raw
+        route = SERVER_ROUTES.get(msg.method)
         message: dict[str, Any] | None = None
-        if msg.method == "client/registerCapability":
-            message = decode_full(frame.body)
-            regs = (message.get("params") or {}).get("registrations") or []
-            forward, duplicate = self.effects.filter_registrations(regs)
-            if duplicate:
-                log.info("swallowed %d registration(s) the editor already holds: %s",
-                         len(duplicate), [r.get("id") for r in duplicate])
-            if not forward:
-                assert self.backend is not None
-                self.send_server({"jsonrpc": "2.0", "id": msg.id, "result": None})
-                return None
-            stale = self.effects.conflicting(forward)
-            if stale:
-                self.send_own_request(False, "client/unregisterCapability",
-                                      {"unregisterations": stale})
-            self.effects.on_registered(forward)
-            message["params"]["registrations"] = forward
-        elif msg.method == "client/unregisterCapability":
-            params = params_of(frame.body) or {}
-            self.effects.on_unregistered(params.get("unregisterations") or [])
+        if route is not None and route.rewrites:
+            message = self._rewrite_registrations(frame, msg)
+            if message is None:
+                return  # answered here: the editor holds all of them already
         client_id: Any = msg.id
         if gen > 1:  # ids of a new process restart at 1: keep them apart from the old ones'
             client_id = f"g{gen}:{msg.id}"
             self._remapped[client_id] = (gen, msg.id)
             message = message or decode_full(frame.body)
             message["id"] = client_id
+        self.client_out.write(_frame(message) if message is not None else frame.raw)
         self.pending.add(S2C, client_id, msg.method, gen)
-        return _frame(message) if message is not None else raw
+        if route is not None and route.book is not None:
+            self._books[route.book](frame, msg, gen)
 
-    # ---------------------------------------------------------------- errors, history
+    def _rewrite_registrations(self, frame: Frame, msg: Message) -> dict[str, Any] | None:
+        """client/registerCapability without the registrations the editor already holds (and
+        with the conflicting ones it holds unregistered first); None when none are left."""
+        message: dict[str, Any] = decode_full(frame.body)
+        regs = (message.get("params") or {}).get("registrations") or []
+        forward, duplicate = self.effects.filter_registrations(regs)
+        if duplicate:
+            log.info("swallowed %d registration(s) the editor already holds: %s",
+                     len(duplicate), [r.get("id") for r in duplicate])
+        if not forward:
+            self.outbox.send_server({"jsonrpc": "2.0", "id": msg.id, "result": None})
+            return None
+        stale = self.effects.conflicting(forward)
+        if stale:
+            self.outbox.send_own_request(False, "client/unregisterCapability",
+                                  {"unregisterations": stale})
+        self.effects.on_registered(forward)
+        message["params"]["registrations"] = forward
+        return message
+
+    # ---------------------------------------------------------------- server books
+
+    def _book_progress(self, frame: Frame, msg: Message, gen: int) -> None:
+        params = params_of(frame.body)
+        if params is None:
+            return
+        self.effects.on_progress(params, gen)
+        if self.handshake.watching_progress:
+            self.handshake.on_progress(params)
+            if self.handshake.first_work_ms is not None:
+                self.host.changed()
+
+    def _book_diagnostics(self, frame: Frame, msg: Message, gen: int) -> None:
+        self.effects.on_diagnostics(frame.body, gen)
+
+    def _book_unregister(self, frame: Frame, msg: Message, gen: int) -> None:
+        params = params_of(frame.body) or {}
+        self.effects.on_unregistered(params.get("unregisterations") or [])
+
+    # ---------------------------------------------------------------- errors
 
     def _client_error(self, exc: Exception) -> None:
         self.protocol_errors["client"] += 1
@@ -424,9 +417,9 @@ class Relay:
         if backend is not None and backend.reader.eof:
             return  # it died mid-message: the exit watcher reports the crash
         if gen == self.generation:
-            self.report(Verdict(VerdictKind.PROTOCOL_ERROR,
-                                f"The language server sent a malformed message: {exc}.", gen,
-                                {"error": str(exc)}))
+            self.host.report(Verdict(VerdictKind.PROTOCOL_ERROR,
+                                     f"The language server sent a malformed message: {exc}.",
+                                     gen, {"error": str(exc)}))
 
 
 def _frame(message: dict[str, Any]) -> bytes:

@@ -55,12 +55,14 @@ def run_proxy(command: Sequence[str], config: Config, *, log_stderr: bool | None
         from lspguard.replay.trace.writer import TraceWriter
 
         # Opened now: a bad path fails before any server starts.
-        session.trace = TraceWriter(trace_path, server_command=command, include_text=include_text)
+        session.relay.trace = TraceWriter(trace_path, server_command=command,
+                                          include_text=include_text)
         log.info("recording a trace to %s (text %s)", trace_path,
                  "kept" if include_text else "redacted")
 
     async def main() -> int:
-        return await session.run(lambda: open_stdio(session.client_reader, session.client_out))
+        relay = session.relay
+        return await session.run(lambda: open_stdio(relay.client_reader, relay.client_out))
 
     try:
         return anyio.run(main, backend="asyncio", backend_options=_backend_options(pipes_only))

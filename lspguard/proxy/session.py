@@ -12,7 +12,7 @@ import logging
 import os
 import signal
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
@@ -20,44 +20,50 @@ import msgspec
 from lspguard.incident.evidence import Evidence, with_gopls_debug
 from lspguard.proxy import proctitle
 from lspguard.proxy.backend import Backend
-from lspguard.proxy.lifecycle import Phase
+from lspguard.proxy.lifecycle import Lifecycle, Phase
 from lspguard.proxy.pending import Direction, PendingRequest
 from lspguard.proxy.pipes import FrameReader
 from lspguard.proxy.relay import Relay
 from lspguard.status.file import StatusFile
 from lspguard.status.schema import SCHEMA_VERSION, SessionStatus
+from lspguard.supervise.recovery import Recovery
 from lspguard.supervise.verdict import Verdict, VerdictKind
 from lspguard.supervise.watchdog import PING_METHOD, Watchdog, server_name
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 
     from lspguard.config.model import Config
-    from lspguard.supervise.recovery import Recovery
+    from lspguard.protocol.framing import Frame
+    from lspguard.protocol.peek import Message
+    from lspguard.supervise.waiting import CauseWait
 
 __all__ = ["Session", "session_status"]
 
 log = logging.getLogger(__name__)
 
 C2S = Direction.CLIENT_TO_SERVER
-S2C = Direction.SERVER_TO_CLIENT
-OWN_ID_PREFIX = "lspguard-"
-_SMALL_BODY = 64 * 1024
 # How long a bundle begun before the session ended may take to be written, once cut short.
 _EVIDENCE_GRACE = 3.0
 
 
 
-class Session(Relay):
-    """Relay one editor connection to a supervised language server."""
+class Session:
+    """Relay one editor connection to a supervised language server.
+
+    It *has* a relay (the hot path and its books) and supervises it: the watchdog, recovery,
+    a wait on an outside cause and evidence each see the session through a narrow Protocol
+    (WatchTarget, Supervised, EvidenceHost; the relay's RelayHost)."""
 
     def __init__(self, command: Sequence[str], config: Config, *,
                  log_file: str | None = None, status: StatusFile | None = None) -> None:
         if not command:
             raise ValueError("empty backend command")
-        super().__init__(config)
+        self.config = config
         self.command = list(command)
         self.log_file = log_file
+        self.lifecycle = Lifecycle(self._phase_changed)
+        self.relay = Relay(config, self.lifecycle, self)
         self.backend_label = "primary"
         self.end_reason: str | None = None
         self.verdicts: list[Verdict] = []
@@ -65,16 +71,14 @@ class Session(Relay):
         self.verdict_bundles: dict[int, str] = {}  # id() of a verdict in `verdicts` -> its bundle
         self.status = status or StatusFile(self.status_snapshot)
         self.watchdog = Watchdog(config.watchdog, self)
-        self.recovery: Recovery | None = None
+        self.recovery = Recovery(self)
         self.evidence = Evidence(self)
-        # Writes the incident bundle for a verdict (or on demand) before anything is killed.
-        self.snapshot_hook: Callable[[Verdict | None, Backend | None],
-                                     Awaitable[str | None]] | None = self._snapshot
+        self.cause_wait: CauseWait | None = None  # what the server waits on, while waiting
         self.ending = anyio.Event()  # set by end(); bundles being collected then finish early
         self._tg: anyio.abc.TaskGroup | None = None
         # Evidence runs here, not in _tg: a bundle begun just before the editor quits is still
         # written (cut short by `ending`) after the session's own tasks are cancelled.
-        self.evidence_tasks: anyio.abc.TaskGroup | None = None
+        self._evidence_tg: anyio.abc.TaskGroup | None = None
         # Restarts tried per outside cause while it persists (causes/policy.py), and the causes
         # the user has been told about (once each).
         self.cause_restarts: dict[tuple[object, ...], int] = {}
@@ -83,15 +87,12 @@ class Session(Relay):
     # ---------------------------------------------------------------- lifecycle
 
     async def run(self, connect_editor: Callable[[], Awaitable[None]]) -> int:
-        """Start the backend, then connect the editor (`connect_editor` wires `client_reader` and
-        `client_out` to its pipes); run until either side ends the session; return the exit code.
-        """
-        from lspguard.supervise.recovery import Recovery
-
-        self.recovery = Recovery(self)
+        """Start the backend, then connect the editor (`connect_editor` wires the relay's
+        `client_reader` and `client_out` to its pipes); run until either side ends the session;
+        return the exit code."""
         try:
             async with anyio.create_task_group() as evidence_tasks:
-                self.evidence_tasks = evidence_tasks
+                self._evidence_tg = evidence_tasks
                 try:
                     await self._serve(connect_editor)
                 finally:
@@ -101,7 +102,7 @@ class Session(Relay):
         finally:
             self.lifecycle.to(Phase.EXITED)
             log.info("session over (%s); exit code %d; %d frames from the editor, %d restarts",
-                     self.end_reason, self.exit_code, self.client_reader.frames_in,
+                     self.end_reason, self.exit_code, self.relay.client_reader.frames_in,
                      max(0, self.generation - 1))
             self.status.remove()
         return self.exit_code
@@ -110,8 +111,8 @@ class Session(Relay):
         async with anyio.create_task_group() as tg:
             self._tg = tg
             tg.start_soon(self._watch_signals)
-            if self.trace is not None:
-                tg.start_soon(self.trace.run)
+            if self.relay.trace is not None:
+                tg.start_soon(self.relay.trace.run)
             await self.start_backend(self.command, self.config.backend.env, "primary")
             await self._serve_control(tg)
             await connect_editor()
@@ -125,7 +126,8 @@ class Session(Relay):
 
     @property
     def exit_code(self) -> int:
-        return 0 if (self.shutdown_requested and self.exit_received) else 1
+        r = self.relay
+        return 0 if (r.shutdown_requested and r.exit_received) else 1
 
     def end(self, reason: str) -> None:
         """Ask the session to stop (idempotent); the first reason given is kept."""
@@ -135,31 +137,36 @@ class Session(Relay):
             self.lifecycle.to(Phase.STOPPING)
         self.ending.set()
 
+    def spawn(self, func: Callable[..., Coroutine[Any, Any, Any]], *args: object) -> None:
+        assert self._tg is not None
+        self._tg.start_soon(func, *args)
+
+    def spawn_evidence(self, func: Callable[..., Coroutine[Any, Any, Any]], *args: object) -> None:
+        assert self._evidence_tg is not None
+        self._evidence_tg.start_soon(func, *args)
+
     async def start_backend(self, argv: Sequence[str], env: Mapping[str, str],
                             label: str) -> Backend:
         """Spawn the next generation and make it current (its frames are relayed from now on)."""
-        self.generation += 1
-        gen = self.generation
-        reader = FrameReader(f"server#{gen}", lambda f: self._from_server(gen, f),
-                             lambda e: self._server_error(gen, e), self.max_frame_bytes)
+        relay = self.relay
+        gen = relay.generation + 1
+        reader = FrameReader(f"server#{gen}", relay.on_backend_frame(gen),
+                             relay.on_backend_error(gen), self.config.proxy.max_frame_bytes)
         if self.config.snapshot.enabled and self.config.snapshot.gopls_debug:
             argv = with_gopls_debug(argv)
         backend = Backend(argv, env_overlay=env, generation=gen, reader=reader,
                           stderr_tail_lines=self.config.proxy.stderr_tail_lines)
         backend.stderr_listeners.append(self.evidence.on_stderr)
-        backend.writer.feeders.append(self.client_reader)  # back-pressure onto the editor
-        self.client_out.feeders = [reader]
-        self.backend, self.backend_label = backend, label
-        self.live_generation = gen
-        self.effects.new_generation(gen)
+        relay.attach(backend)
+        self.backend_label = label
         await backend.start()
         proctitle.guarding(self.backend_name(), backend.pid, gen)
-        assert self._tg is not None
-        self._tg.start_soon(self._watch_backend, backend)
+        self.spawn(self._watch_backend, backend)
         self.status.write()
         return backend
 
-    async def _snapshot(self, verdict: Verdict | None, backend: Backend | None) -> str | None:
+    async def take_evidence(self, verdict: Verdict | None,
+                            backend: Backend | None) -> str | None:
         return await self.evidence.snapshot(verdict, backend=backend)
 
     async def _serve_control(self, tg: anyio.abc.TaskGroup) -> None:
@@ -174,13 +181,14 @@ class Session(Relay):
             log.warning("no control socket: %s", exc)
 
     async def _watch_editor(self) -> None:
+        relay = self.relay
         async with anyio.create_task_group() as tg:
             async def stdin_closed() -> None:
-                await self.client_reader.done.wait()
+                await relay.client_reader.done.wait()
                 self.end("the editor closed its end of stdin")
 
             async def stdout_closed() -> None:
-                await self.client_out.closed.wait()
+                await relay.client_out.closed.wait()
                 self.end("the editor stopped reading stdout")
 
             tg.start_soon(stdin_closed)
@@ -195,7 +203,7 @@ class Session(Relay):
     def report_exit(self, backend: Backend) -> None:
         """The verdict `crashed` for the current backend, if it exited unasked. Recovery calls
         this again once it is done: an exit while it ran was not judged then."""
-        if backend is not self.backend or self.end_reason or self.exit_forwarded:
+        if backend is not self.relay.backend or self.end_reason or self.relay.exit_forwarded:
             return
         if not backend.exited.is_set():
             return
@@ -213,71 +221,83 @@ class Session(Relay):
 
     async def _status_loop(self) -> None:
         while True:
-            self.mirror.compact_if_due()
+            self.relay.mirror.compact_if_due()
             self.status.write()
             await anyio.sleep(self.config.proxy.status_interval)
 
     async def _let_go(self) -> None:
         """Stop the backend and close the editor's pipe and the trace (bundles may still be
         finishing: `run` waits for them, briefly, after this)."""
-        backend = self.backend
+        relay = self.relay
+        backend = relay.backend
         if backend is not None:
-            talkative = self.mirror.initialize_result is not None or self.exit_forwarded
+            talkative = relay.editor_ready() or relay.exit_forwarded
             await backend.stop(self.config.proxy.stop_timeout,
                                self._goodbye if talkative else None)
-        await self.client_out.aclose(within=1.0)
-        if self.trace is not None:
-            await self.trace.aclose()
+        await relay.client_out.aclose(within=1.0)
+        if relay.trace is not None:
+            await relay.trace.aclose()
 
     async def _goodbye(self) -> None:
         """Let the backend exit on its own terms: shutdown and exit (unless already sent)."""
-        backend = self.backend
+        relay = self.relay
+        backend = relay.backend
         assert backend is not None
-        if not self.exit_forwarded:
-            if not self.shutdown_requested or self.recovering:
-                await self.request_server("shutdown", None)
-            self.send_server({"jsonrpc": "2.0", "method": "exit"})
+        if not relay.exit_forwarded:
+            if not relay.shutdown_requested or relay.recovering:
+                await relay.outbox.request_server("shutdown", None)
+            relay.outbox.send_server({"jsonrpc": "2.0", "method": "exit"})
         await backend.exited.wait()
 
-    # ---------------------------------------------------------------- verdicts
+    # ---------------------------------------------------------------- what the watchdog sees
+
+    @property
+    def generation(self) -> int:
+        return self.relay.generation
+
+    @property
+    def state(self) -> str:
+        return self.lifecycle.phase.value
+
+    @property
+    def waiting(self) -> CauseWait | None:
+        """The outside cause the server waits on, while the session waits on it."""
+        return self.cause_wait if self.lifecycle.phase is Phase.WAITING else None
 
     @property
     def watching(self) -> bool:
-        return not (self.recovering or self.waiting or self.end_reason or self.degraded
-                    or self.exit_forwarded)
-
-    @property
-    def tasks(self) -> anyio.abc.TaskGroup | None:
-        return self._tg
+        r = self.relay
+        return not (r.recovering or self.waiting or self.end_reason or r.degraded
+                    or r.exit_forwarded)
 
     def backend_name(self) -> str:
-        return server_name(self.backend.argv if self.backend else self.command)
+        backend = self.relay.backend
+        return server_name(backend.argv if backend else self.command)
 
     def known_cause(self, signature: tuple[object, ...]) -> bool:
         return signature in self.cause_restarts
 
-    def editor_ready(self) -> bool:
-        """The editor has its initialize answer: before that, the spec allows the server no
-        requests or notifications of its own (progress, messages, refreshes)."""
-        return self.mirror.initialize_result is not None
-
     def backend_pid(self) -> int | None:
-        return self.backend.pid if self.backend else None
+        backend = self.relay.backend
+        return backend.pid if backend else None
 
     def handshake_pending_since(self) -> float | None:
-        return self.handshake.initialize_sent if self.handshake.awaiting_initialize else None
+        handshake = self.relay.handshake
+        return handshake.initialize_sent if handshake.awaiting_initialize else None
 
     def client_requests(self) -> Iterable[PendingRequest]:
-        gen = self.generation
-        return (r for r in self.pending.in_direction(C2S) if r.generation == gen)
+        gen = self.relay.generation
+        return (r for r in self.relay.pending.in_direction(C2S) if r.generation == gen)
 
     def send_ping(self, on_answer: Callable[[], None]) -> None:
-        if self.backend is not None:
-            self.send_own_request(True, PING_METHOD, None, lambda _: on_answer())
+        if self.relay.backend is not None:
+            self.relay.outbox.send_own_request(True, PING_METHOD, None, lambda _: on_answer())
 
     def loading(self) -> bool:
-        gen = self.generation
-        return any(g == gen for _, g in self.effects.open_progress.values())
+        gen = self.relay.generation
+        return any(g == gen for _, g in self.relay.effects.open_progress.values())
+
+    # ---------------------------------------------------------------- verdicts
 
     def report(self, verdict: Verdict) -> None:
         """A verdict on the current generation: record it, then act by its cause
@@ -285,7 +305,7 @@ class Session(Relay):
         from lspguard.causes.policy import Action, policy_for
 
         manual = verdict.kind is VerdictKind.MANUAL
-        if self.end_reason or self.recovering:
+        if self.end_reason or self.relay.recovering:
             return
         if verdict.generation != self.generation and not manual:
             return
@@ -312,10 +332,9 @@ class Session(Relay):
 
     def restart(self, verdict: Verdict, *, fresh: bool = False) -> None:
         """Replace the current generation (`fresh`: a new budget, from the primary backend)."""
-        assert self._tg is not None and self.recovery is not None
-        self.live_generation = 0  # its late answers would reach requests already failed
+        self.relay.condemn()
         self.lifecycle.to(Phase.RESTARTING)
-        self._tg.start_soon(self.recovery.recover, verdict, fresh)
+        self.spawn(self.recovery.recover, verdict, fresh)
 
     def wait_on(self, verdict: Verdict, *, keep_backend: bool = True) -> None:
         """Stop judging and restarting: answer the editor at once until the cause clears."""
@@ -324,7 +343,14 @@ class Session(Relay):
         self.cause_wait = CauseWait(self, verdict, keep_backend=keep_backend)
         self.cause_wait.start()
 
+    def answer_while_waiting(self, frame: Frame, msg: Message) -> None:
+        assert self.cause_wait is not None
+        self.cause_wait.on_editor_message(frame, msg)
+
     # ---------------------------------------------------------------- status
+
+    def changed(self) -> None:
+        self.status.write()
 
     def _phase_changed(self, old: Phase, new: Phase) -> None:
         self.status.write()
@@ -339,10 +365,11 @@ def session_status(session: Session) -> SessionStatus:
     from lspguard import __version__
 
     now = time.monotonic()
-    backend = session.backend
+    relay = session.relay
+    backend = relay.backend
     recovery = session.recovery
-    oldest = sorted(session.pending, key=lambda r: r.started)[:20]
-    params = session.mirror.initialize_params or {}
+    oldest = sorted(relay.pending, key=lambda r: r.started)[:20]
+    params = relay.mirror.initialize_params or {}
     folders = [f.get("uri") for f in params.get("workspaceFolders") or [] if isinstance(f, dict)]
     if not folders and params.get("rootUri"):
         folders = [params["rootUri"]]
@@ -354,8 +381,8 @@ def session_status(session: Session) -> SessionStatus:
         "pid": os.getpid(),
         "lspguard_version": __version__,
         "state": session.state,
-        "started_at": session.started_wall,
-        "uptime_s": round(now - session.started, 1),
+        "started_at": relay.started_wall,
+        "uptime_s": round(now - relay.started, 1),
         "workspace_folders": [str(f) for f in folders if f],
         "cwd": os.getcwd(),
         "config": session.config.source,
@@ -367,26 +394,26 @@ def session_status(session: Session) -> SessionStatus:
             "generation": session.generation,
             "env_overlay": dict(backend.env_overlay) if backend else {},
         },
-        "restarts": recovery.restarts if recovery else 0,
-        "last_recovery_s": recovery.last_duration_s if recovery else None,
-        "degraded": session.degraded,
+        "restarts": recovery.restarts,
+        "last_recovery_s": recovery.last_duration_s,
+        "degraded": relay.degraded,
         # What the server waits on while state is "waiting" (causes/model.py, plus "since").
         "cause": session.waiting.as_status() if session.waiting else None,
         "last_verdict": last,
         "verdicts": len(session.verdicts),
         "bundles": session.bundles[-5:],
-        "handshake": session.handshake.as_dict(),
+        "handshake": relay.handshake.as_dict(),
         "watchdog_cpu_percent": round(session.watchdog.cpu_percent, 1),
         "pending": [{"direction": r.direction.value, "id": r.id, "method": r.method,
                      "age_ms": round(r.age(now) * 1000, 1), "generation": r.generation}
                     for r in oldest],
-        "held_during_restart": len(session.held),
-        "latency": session.latency.summary(),
+        "held_during_restart": len(relay.held),
+        "latency": relay.latency.summary(),
         "counters": {
-            "frames_from_client": session.client_reader.frames_in,
-            "bytes_from_client": session.client_reader.bytes_in,
+            "frames_from_client": relay.client_reader.frames_in,
+            "bytes_from_client": relay.client_reader.bytes_in,
             "frames_from_server": backend.reader.frames_in if backend else 0,
-            "protocol_errors": dict(session.protocol_errors),
+            "protocol_errors": dict(relay.protocol_errors),
         },
         "end_reason": session.end_reason,
     }, SessionStatus)

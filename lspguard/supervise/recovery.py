@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from lspguard.proxy.backend import Backend
-    from lspguard.proxy.session import Session
+    from lspguard.supervise.host import Supervised
 
 __all__ = ["HandshakeWatch", "Recovery", "RestartBlocked", "RestartBudget", "merge_env"]
 
@@ -66,13 +66,13 @@ class HandshakeWatch:
     kernel wait that lasts `external_wait` is a verdict at once (its cause), and a handshake
     that times out gets the cause found then."""
 
-    def __init__(self, session: Session, backend: Backend) -> None:
+    def __init__(self, host: Supervised, backend: Backend) -> None:
         from lspguard.causes.classify import CauseFinder
         from lspguard.causes.probe import TreeProber
 
-        self.session, self.backend = session, backend
-        wd = session.config.watchdog
-        self.finder = CauseFinder(session.backend_name(), wd.busy_cpu_percent)
+        self.host, self.backend = host, backend
+        wd = host.config.watchdog
+        self.finder = CauseFinder(host.backend_name(), wd.busy_cpu_percent)
         self.prober = TreeProber(wd.probe_timeout)
         self.started = time.monotonic()
         self.verdict: Verdict | None = None
@@ -87,7 +87,8 @@ class HandshakeWatch:
             await self._watch(replay)
 
     async def _watch(self, scope: anyio.CancelScope) -> None:
-        wd = self.session.config.watchdog
+        s = self.host
+        wd = s.config.watchdog
         while True:
             await anyio.sleep(wd.tick)
             if self.backend.pid is None:
@@ -111,11 +112,12 @@ class HandshakeWatch:
     def verdict_now(self) -> Verdict | None:
         """The cause of a handshake that timed out (a deadlock when nothing outside shows);
         None when there is nothing to judge (no snapshot yet, or the server has exited)."""
+        s = self.host
         if self._snap is None or not self._snap.alive or self.backend.exited.is_set():
             return None
         now = time.monotonic()
         try:
-            cause = self.finder.find(self._snap, now, self.session.config.watchdog.external_wait)
+            cause = self.finder.find(self._snap, now, s.config.watchdog.external_wait)
         except Exception:  # a bug in judging must not end the session: the restart goes on
             log.exception("could not judge the restarted server's handshake")
             return None
@@ -161,9 +163,9 @@ def merge_env(base: Mapping[str, str], overlay: Mapping[str, str],
 
 
 class Recovery:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        restart = session.config.restart
+    def __init__(self, host: Supervised) -> None:
+        self.host, self.relay = host, host.relay
+        restart = host.config.restart
         self.budget = RestartBudget(restart.max_restarts, restart.window)
         self.level = 0  # 0 primary, 1 primary + hang overlay, 2.. fallback chain
         self.restarts = 0
@@ -172,7 +174,7 @@ class Recovery:
 
     def next_backend(self) -> tuple[list[str], dict[str, str], str]:
         """argv, env overlay and label for escalation level `self.level`."""
-        s = self.session
+        s = self.host
         restart = s.config.restart
         base = dict(s.config.backend.env)
         chain = restart.fallback
@@ -190,31 +192,29 @@ class Recovery:
         about one cold start, not a cold start plus an strace sample. `fresh`: a revival (a
         cause that cleared, a retry from degraded mode): the primary backend with a new budget,
         and no new bundle."""
-        s = self.session
+        s, r = self.host, self.relay
         began = time.monotonic()
-        dead, dead_gen = s.backend, s.generation
+        dead, dead_gen = r.backend, r.generation
         self._answer_in_flight(dead_gen)
-        for token in s.effects.take_open_progress(dead_gen):
-            s.notify_client("$/progress", {"token": token, "value": {"kind": "end"}})
+        for token in r.effects.take_open_progress(dead_gen):
+            r.outbox.notify_client("$/progress", {"token": token, "value": {"kind": "end"}})
         bundle: list[str] = []
         evidence_in = anyio.Event()
-        assert s.tasks is not None and s.evidence_tasks is not None
         if not fresh:
-            s.evidence_tasks.start_soon(self._evidence_then_stop, verdict, dead, bundle,
-                                        evidence_in)
+            s.spawn_evidence(self._evidence_then_stop, verdict, dead, bundle, evidence_in)
         else:  # a revival: the evidence was taken when the verdict came
             evidence_in.set()
             if dead is not None:
-                s.evidence_tasks.start_soon(dead.stop, min(s.config.proxy.stop_timeout, 1.0))
+                s.spawn_evidence(dead.stop, min(s.config.proxy.stop_timeout, 1.0))
         expiry = anyio.CancelScope()
-        s.tasks.start_soon(self._expire_held, expiry)
+        s.spawn(self._expire_held, expiry)
         try:
             outcome = await self._escalate(verdict, fresh)
         finally:
             expiry.cancel()
         if isinstance(outcome, Verdict):  # the new server waits on a cause outside it
             s.wait_on(outcome, keep_backend=False)
-            s.release_held()  # into the waiting: answered at once
+            r.release_held()  # into the waiting: answered at once
             return
         label = outcome
         if label is None:
@@ -223,15 +223,15 @@ class Recovery:
             return
         self.restarts += 1
         self.revivals = 0
-        s.lifecycle.resume(s.editor_ready())
-        s.release_held()
-        if s.backend is not None:
-            s.report_exit(s.backend)  # it died while the restart was being finished
+        s.lifecycle.resume(r.editor_ready())
+        r.release_held()
+        if r.backend is not None:
+            s.report_exit(r.backend)  # it died while the restart was being finished
         self.last_duration_s = round(time.monotonic() - began, 3)
-        log.info("recovered in %.2f s: generation %d (%s)", self.last_duration_s, s.generation,
+        log.info("recovered in %.2f s: generation %d (%s)", self.last_duration_s, r.generation,
                  label)
         self._refresh_client()
-        s.tasks.start_soon(self._clear_stale_diagnostics, dead_gen)
+        s.spawn(self._clear_stale_diagnostics, dead_gen)
         await evidence_in.wait()
         self._tell_user(verdict, label, bundle[0] if bundle else None)
 
@@ -239,28 +239,28 @@ class Recovery:
                                   bundle: list[str], done: anyio.Event) -> None:
         """Write the bundle from the untouched dead process, then stop it. Runs beside the
         restart: the editor does not wait for evidence."""
-        s = self.session
+        s = self.host
         try:
-            if s.snapshot_hook is not None:
-                path = await s.snapshot_hook(verdict, dead)
-                if path:
-                    bundle.append(path)
+            path = await s.take_evidence(verdict, dead)
+            if path:
+                bundle.append(path)
         finally:
             done.set()
             if dead is not None:
                 await dead.stop(min(s.config.proxy.stop_timeout, 1.0))
 
     async def _expire_held(self, scope: anyio.CancelScope) -> None:
+        r = self.relay
         with scope:
             while True:
                 await anyio.sleep(0.25)
-                self.session.expire_held(time.monotonic())
+                r.expire_held(time.monotonic())
 
     async def _escalate(self, verdict: Verdict, fresh: bool) -> str | Verdict | None:
         """Start the next backend of the chain until one takes the editor's state; its label,
         None once the restart budget is spent, or the verdict on a new server that waits on a
         cause outside it (restarting again would only pile up servers stuck the same way)."""
-        s = self.session
+        s, r = self.host, self.relay
         manual = fresh or verdict.kind is VerdictKind.MANUAL
         if manual:  # start afresh, with the plain primary and a new budget
             self.level = -1
@@ -285,22 +285,22 @@ class Recovery:
                 log.error("restart with %s failed: %s", label, exc)
                 s.verdicts.append(Verdict(VerdictKind.CRASHED,
                                           f"Restarting with {label} failed: {exc}.",
-                                          s.generation))
+                                          r.generation))
 
     def _answer_in_flight(self, dead_gen: int) -> None:
-        s = self.session
-        for req in s.pending.in_direction(Direction.CLIENT_TO_SERVER):
+        r = self.relay
+        for req in r.pending.in_direction(Direction.CLIENT_TO_SERVER):
             if req.method == "initialize":
                 continue  # answered with the new generation's result by _replay
             if req.generation <= dead_gen:
-                s.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
-                s.reply_client(req.id, error=(LSPErrorCodes.ContentModified,
-                                              "the language server was restarted"))
+                r.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
+                r.outbox.reply_client(req.id, error=(LSPErrorCodes.ContentModified,
+                                                     "the language server was restarted"))
 
     async def _start_and_replay(self, argv: list[str], env: dict[str, str], label: str) -> None:
         import tenacity  # only a restart needs it: not imported by every proxy start
 
-        s = self.session
+        s, r = self.host, self.relay
         restart = s.config.restart
         progress = await self._begin_progress(label)
         try:
@@ -314,15 +314,15 @@ class Recovery:
                     await self._start_once(argv, env, label)
         finally:
             if progress is not None:
-                s.notify_client("$/progress", {"token": progress, "value": {"kind": "end"}})
+                r.outbox.notify_client("$/progress",
+                                       {"token": progress, "value": {"kind": "end"}})
 
     async def _start_once(self, argv: list[str], env: dict[str, str], label: str) -> None:
-        s = self.session
+        s = self.host
         backend = await s.start_backend(argv, env, label)
         watch = HandshakeWatch(s, backend)
         replay = anyio.CancelScope()  # cancelled by the watch on a cause outside the server
-        assert s.tasks is not None
-        s.tasks.start_soon(watch.run, replay)
+        s.spawn(watch.run, replay)
         try:
             with replay, anyio.fail_after(s.config.watchdog.handshake_timeout):
                 await self._replay()
@@ -340,9 +340,9 @@ class Recovery:
 
     async def _replay(self) -> None:
         """Give the new generation the editor's state, in protocol order."""
-        s = self.session
-        mirror = s.mirror
-        backend = s.backend
+        r = self.relay
+        mirror = r.mirror
+        backend = r.backend
         assert backend is not None
         if mirror.initialize_params is None:
             return  # the editor never initialized: it will do so itself
@@ -355,7 +355,7 @@ class Recovery:
                     tg.cancel_scope.cancel()
 
                 tg.start_soon(died)
-                answer = await s.request_server(method, params)
+                answer = await r.outbox.request_server(method, params)
                 tg.cancel_scope.cancel()
                 return answer
             raise BackendError(f"the backend {backend.describe_exit()} during {method}")
@@ -369,7 +369,7 @@ class Recovery:
             self._compare_capabilities(answer.get("result") or {})
         if not mirror.initialized:
             return
-        send = s.send_server
+        send = r.outbox.send_server
         send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
         if mirror.configuration is not None:
             send({"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration",
@@ -382,16 +382,17 @@ class Recovery:
     def _answer_editor_initialize(self, answer: dict[str, Any]) -> None:
         """The editor's own initialize was in flight when the first backend hung: this answer
         is the one it waits for (anything else would make VS Code give up on the server)."""
-        s = self.session
-        for req in s.pending.in_direction(Direction.CLIENT_TO_SERVER):
+        r = self.relay
+        for req in r.pending.in_direction(Direction.CLIENT_TO_SERVER):
             if req.method == "initialize":
-                s.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
-                s.handshake.on_initialize_answered()
-                s.mirror.on_initialize_result(answer.get("result"))
-                s.reply_client(req.id, result=answer.get("result"))
+                r.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
+                r.handshake.on_initialize_answered()
+                r.mirror.on_initialize_result(answer.get("result"))
+                r.outbox.reply_client(req.id, result=answer.get("result"))
 
     def _compare_capabilities(self, result: dict[str, Any]) -> None:
-        before = (self.session.mirror.initialize_result or {}).get("capabilities") or {}
+        r = self.relay
+        before = (r.mirror.initialize_result or {}).get("capabilities") or {}
         after = result.get("capabilities") or {}
         lost = sorted(k for k in before if k not in after)
         gained = sorted(k for k in after if k not in before)
@@ -399,82 +400,77 @@ class Recovery:
             log.warning("the new backend's capabilities differ: lost %s, gained %s "
                         "(the editor keeps the first backend's)", lost, gained)
 
-    def _editor_ready(self) -> bool:
-        return self.session.editor_ready()
-
     async def _begin_progress(self, label: str) -> str | None:
-        s = self.session
-        if not self._editor_ready() or not s.mirror.client_supports("window",
-                                                                     "workDoneProgress"):
+        r = self.relay
+        if not r.editor_ready() or not r.mirror.client_supports("window", "workDoneProgress"):
             return None
-        token = f"lspguard-restart-{s.generation + 1}"
+        token = f"lspguard-restart-{r.generation + 1}"
         with anyio.move_on_after(2.0):
-            await s.request_client("window/workDoneProgress/create", {"token": token})
-        s.notify_client("$/progress", {"token": token, "value": {
+            await r.outbox.request_client("window/workDoneProgress/create", {"token": token})
+        r.outbox.notify_client("$/progress", {"token": token, "value": {
             "kind": "begin", "title": "Restarting gopls…", "message": label,
             "cancellable": False}})
         return token
 
     def _tell_user(self, verdict: Verdict, label: str, bundle: str | None) -> None:
-        if not self._editor_ready():
+        r = self.relay
+        if not r.editor_ready():
             return  # restarted before the editor initialized: the session log has it
         where = f" Incident report: {bundle}" if bundle else ""
-        self.session.notify_client("window/showMessage", {
+        r.outbox.notify_client("window/showMessage", {
             "type": MessageType.Warning,
             "message": f"lspguard restarted gopls ({label}): {verdict.summary}{where}"})
 
     def _degrade(self, verdict: Verdict, bundle: str | None) -> None:
-        s = self.session
-        if s.backend is not None and not s.backend.exited.is_set():
-            s.backend.signal_group(signal.SIGKILL)  # a half-started generation
+        s, r = self.host, self.relay
+        if r.backend is not None and not r.backend.exited.is_set():
+            r.backend.signal_group(signal.SIGKILL)  # a half-started generation
         budget = s.config.restart
         reason = (f"gopls is not running: it failed {len(self.budget.times)} times within "
                       f"{budget.window:.0f} s and lspguard stopped restarting it "
                       f"(last: {(s.verdicts[-1] if s.verdicts else verdict).summary})")
         if bundle:
             reason += f"; incident report: {bundle}"
-        s.backend = None
-        s.degraded_reason = reason
+        r.backend = None
+        r.degraded_reason = reason
         s.lifecycle.to(Phase.DEGRADED)
         backoff = s.config.restart.revive_backoff
         delay = backoff[min(self.revivals, len(backoff) - 1)]
-        log.error("%s; trying again in %.0f s", s.degraded, delay)
-        if self._editor_ready() and self.revivals == 0:  # else its initialize is failed below
-            s.notify_client("window/showMessage", {
+        log.error("%s; trying again in %.0f s", r.degraded, delay)
+        if r.editor_ready() and self.revivals == 0:  # else its initialize is failed below
+            r.outbox.notify_client("window/showMessage", {
                 "type": MessageType.Error,
-                "message": f"lspguard: {s.degraded}. lspguard tries again in {delay:.0f} s; "
+                "message": f"lspguard: {r.degraded}. lspguard tries again in {delay:.0f} s; "
                            "`lspguard restart` or reloading the window tries now."})
-        assert s.tasks is not None
-        s.tasks.start_soon(self._revive_later, verdict, delay)
-        for req in s.pending.in_direction(Direction.CLIENT_TO_SERVER):  # e.g. its initialize
-            s.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
-            s.reply_client(req.id, error=(LSPErrorCodes.RequestFailed,
-                                          f"{req.method} failed: {s.degraded}"))
-        held, s.held = list(s.held), deque()
-        for frame, msg, _ in held:  # held requests now fail clearly; notifications mirrored
-            s.hold_or_answer(frame, msg)
+        s.spawn(self._revive_later, verdict, delay)
+        for req in r.pending.in_direction(Direction.CLIENT_TO_SERVER):  # e.g. its initialize
+            r.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
+            r.outbox.reply_client(req.id, error=(LSPErrorCodes.RequestFailed,
+                                                 f"{req.method} failed: {r.degraded}"))
+        r.release_held()  # held requests now fail clearly; notifications are mirrored
 
     async def _revive_later(self, verdict: Verdict, delay: float) -> None:
         """Degraded is not forever: after `delay`, one more try with the primary backend."""
-        s = self.session
+        s, r = self.host, self.relay
         await anyio.sleep(delay)
-        if not s.degraded or s.end_reason or s.recovering:
+        if not r.degraded or s.end_reason or r.recovering:
             return
         self.revivals += 1
         log.info("degraded for %.0f s: trying gopls again (try %d)", delay, self.revivals)
         s.restart(verdict, fresh=True)
 
     def _refresh_client(self) -> None:
-        s = self.session
-        if not self._editor_ready():
+        r = self.relay
+        if not r.editor_ready():
             return
         for path, method in _REFRESH:
-            if s.mirror.client_supports(*path):
-                s.send_own_request(False, method, None)
+            if r.mirror.client_supports(*path):
+                r.outbox.send_own_request(False, method, None)
 
     async def _clear_stale_diagnostics(self, dead_gen: int) -> None:
-        s = self.session
+        r = self.relay
         with anyio.move_on_after(_DIAGNOSTICS_SETTLE_S):
-            await s.effects.idle.wait()
-        for uri in s.effects.stale_diagnostics(set(range(1, dead_gen + 1))):
-            s.notify_client("textDocument/publishDiagnostics", {"uri": uri, "diagnostics": []})
+            await r.effects.idle.wait()
+        for uri in r.effects.stale_diagnostics(set(range(1, dead_gen + 1))):
+            r.outbox.notify_client("textDocument/publishDiagnostics",
+                                   {"uri": uri, "diagnostics": []})

@@ -25,9 +25,7 @@ import anyio
 from lspguard.causes.policy import SAVE_PATH_METHODS
 from lspguard.causes.probe import PathProber, TreeProber
 from lspguard.protocol.codes import LSPErrorCodes, MessageType
-from lspguard.protocol.peek import params_of
 from lspguard.proxy.lifecycle import Phase
-from lspguard.proxy.mirror import DOCUMENT_METHODS
 from lspguard.proxy.pending import Direction
 from lspguard.supervise.watchdog import PING_METHOD
 
@@ -36,7 +34,7 @@ if TYPE_CHECKING:
     from lspguard.causes.tree import TreeSnapshot
     from lspguard.protocol.framing import Frame
     from lspguard.protocol.peek import Message
-    from lspguard.proxy.session import Session
+    from lspguard.supervise.host import Supervised
     from lspguard.supervise.verdict import Verdict
 
 __all__ = ["CauseWait"]
@@ -48,9 +46,9 @@ _REVIVE_PING_S = 10.0  # a server just released may first finish the load it was
 
 
 class CauseWait:
-    def __init__(self, session: Session, verdict: Verdict, *, keep_backend: bool = True) -> None:
+    def __init__(self, host: Supervised, verdict: Verdict, *, keep_backend: bool = True) -> None:
         assert verdict.cause is not None
-        self.session = session
+        self.host, self.relay = host, host.relay
         self.verdict = verdict
         self.cause: Cause = verdict.cause
         self.keep_backend = keep_backend
@@ -58,7 +56,7 @@ class CauseWait:
         self.since_wall = time.time()
         self.answered = 0
         self.backlog: list[bytes] | None = []  # None once it overflowed
-        timeout = session.config.watchdog.probe_timeout
+        timeout = host.config.watchdog.probe_timeout
         self.paths = PathProber(timeout)
         self.trees = TreeProber(timeout)
         self.cleared: str | None = None
@@ -67,56 +65,49 @@ class CauseWait:
     # ---------------------------------------------------------------- the editor
 
     def start(self) -> None:
-        s = self.session
+        s, r = self.host, self.relay
         log.warning("waiting on the cause, not restarting: %s", self.cause.sentence)
-        for req in list(s.pending.in_direction(Direction.CLIENT_TO_SERVER)):
+        for req in list(r.pending.in_direction(Direction.CLIENT_TO_SERVER)):
             if req.method != "initialize":
-                s.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
+                r.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
                 self._answer(req.id, req.method)
         s.lifecycle.to(Phase.WAITING)
-        assert s.tasks is not None and s.evidence_tasks is not None
-        s.evidence_tasks.start_soon(self._evidence_then_tell)
-        s.tasks.start_soon(self._watch)
+        s.spawn_evidence(self._evidence_then_tell)
+        s.spawn(self._watch)
 
     def on_editor_message(self, frame: Frame, msg: Message) -> None:
-        """An editor message that arrives while the server waits (shutdown and exit are the
-        relay's)."""
-        s = self.session
-        method = msg.method or ""
+        """An editor message that arrives while the server waits (the relay has booked it, and
+        handled shutdown and exit): a request is answered at once, a notification is kept for
+        the waiting server."""
         if msg.id is not None:
-            self._answer(msg.id, method)
+            self._answer(msg.id, msg.method or "")
             return
-        if method in DOCUMENT_METHODS:
-            s.mirror.record(method, frame.body)
-        elif method == "workspace/didChangeConfiguration":
-            s.mirror.on_configuration(params_of(frame.body))
         if self.backlog is not None:
             self.backlog.append(frame.raw)
             if len(self.backlog) > _BACKLOG_LIMIT:
                 self.backlog = None
 
     def _answer(self, req_id: Any, method: str) -> None:
+        r = self.relay
         self.answered += 1
         if method in SAVE_PATH_METHODS:
-            self.session.reply_client(req_id, result=[])
+            r.outbox.reply_client(req_id, result=[])
             return
-        self.session.reply_client(req_id, error=(
+        r.outbox.reply_client(req_id, error=(
             LSPErrorCodes.RequestFailed,
             f"{method}: {self.cause.sentence} Fix: {self.cause.fix}"))
 
     async def _evidence_then_tell(self) -> None:
-        s = self.session
-        bundle = None
-        if s.snapshot_hook is not None:
-            bundle = await s.snapshot_hook(self.verdict, s.backend)
+        s, r = self.host, self.relay
+        bundle = await s.take_evidence(self.verdict, r.backend)
         # The spec allows window/showMessage while the editor's initialize is still unanswered:
         # the user stuck at "Initializing..." is told why, too.
-        may_tell = s.editor_ready() or s.mirror.initialize_params is not None
+        may_tell = r.editor_ready() or r.mirror.initialize_params is not None
         if self.cleared is not None or not may_tell or self.cause.signature in s.told_causes:
             return
         s.told_causes.add(self.cause.signature)
         where = f" Incident report: {bundle}" if bundle else ""
-        s.notify_client("window/showMessage", {
+        r.outbox.notify_client("window/showMessage", {
             "type": MessageType.Warning,
             "message": f"lspguard: {self.cause.sentence} Fix: {self.cause.fix} Until then "
                        f"requests are answered at once, and lspguard resumes by itself.{where}"})
@@ -124,8 +115,9 @@ class CauseWait:
     # ---------------------------------------------------------------- the cause
 
     async def _watch(self) -> None:
+        s = self.host
         with self._cancel:
-            tick = self.session.config.watchdog.tick
+            tick = s.config.watchdog.tick
             while self.cleared is None:
                 await anyio.sleep(tick)
                 try:
@@ -141,8 +133,8 @@ class CauseWait:
 
     async def _clears(self) -> str | None:
         """Why the cause is over, or None while it holds."""
-        s = self.session
-        backend = s.backend
+        r = self.relay
+        backend = r.backend
         if backend is None or backend.exited.is_set() or backend.pid is None:
             return "the server exited"
         culprit, blocker = self.cause.culprit, self.cause.blocker
@@ -164,28 +156,28 @@ class CauseWait:
         return None
 
     async def _revive(self) -> None:
-        s = self.session
+        s, r = self.host, self.relay
         s.cause_restarts.pop(self.cause.signature, None)
-        backend = s.backend
+        backend = r.backend
         alive = backend is not None and not backend.exited.is_set()
         if alive and self.keep_backend and self.backlog is not None and await self._pings():
             assert backend is not None
             for raw in self.backlog:
                 backend.send(raw)
-            s.lifecycle.resume(s.editor_ready())
+            s.lifecycle.resume(r.editor_ready())
             log.info("kept generation %d: it answers again (%d notifications caught up)",
-                     s.generation, len(self.backlog))
-            if s.editor_ready():
-                s.notify_client("window/showMessage", {
+                     r.generation, len(self.backlog))
+            if r.editor_ready():
+                r.outbox.notify_client("window/showMessage", {
                     "type": MessageType.Info,
                     "message": f"lspguard: gopls answers again ({self.cleared})."})
             return
         s.restart(self.verdict, fresh=True)
 
     async def _pings(self) -> bool:
-        s = self.session
+        r = self.relay
         answered = anyio.Event()
-        s.send_own_request(True, PING_METHOD, None, lambda _: answered.set())
+        r.outbox.send_own_request(True, PING_METHOD, None, lambda _: answered.set())
         with anyio.move_on_after(_REVIVE_PING_S):
             await answered.wait()
         return answered.is_set()
