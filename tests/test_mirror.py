@@ -131,3 +131,26 @@ def test_malformed_notification_does_not_lose_the_rest() -> None:
         "contentChanges": [{"text": "whole"}]}))
     (doc,) = mirror.documents()
     assert (doc.text, doc.version) == ("whole", 3)
+
+
+def test_a_keystroke_is_applied_at_once_and_a_large_open_waits_for_the_timer() -> None:
+    """No batch of keystrokes builds up to stall the loop later; a big didOpen is not decoded
+    on the message path (the timer or a restart applies it, and what queued behind it)."""
+    mirror = ClientMirror()
+    small = _frame_body("textDocument/didOpen", {"textDocument": {
+        "uri": "file:///s.go", "languageId": "go", "version": 1, "text": "package s\n"}})
+    mirror.record("textDocument/didOpen", small)
+    mirror.record("textDocument/didChange", _frame_body("textDocument/didChange", {
+        "textDocument": {"uri": "file:///s.go", "version": 2},
+        "contentChanges": [{"range": {"start": {"line": 0, "character": 9},
+                                      "end": {"line": 0, "character": 9}}, "text": "x"}]}))
+    assert not mirror.compaction_due  # applied, nothing pending
+    big = "// " + "y" * (1 << 20) + "\npackage b\n"
+    mirror.record("textDocument/didOpen", _frame_body("textDocument/didOpen", {"textDocument": {
+        "uri": "file:///b.go", "languageId": "go", "version": 1, "text": big}}))
+    mirror.record("textDocument/didClose", _frame_body("textDocument/didClose", {
+        "textDocument": {"uri": "file:///s.go"}}))
+    assert mirror.compaction_due  # both wait, in order
+    mirror.compact_if_due()
+    assert not mirror.compaction_due
+    assert [(d.uri, len(d.text)) for d in mirror.documents()] == [("file:///b.go", len(big))]

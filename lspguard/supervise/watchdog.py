@@ -36,7 +36,6 @@ import anyio
 from lspguard.causes.classify import CauseFinder
 from lspguard.causes.model import CauseClass
 from lspguard.causes.probe import TreeProber
-from lspguard.supervise.cputime import tree_cpu_seconds
 from lspguard.supervise.verdict import Verdict, VerdictKind
 
 if TYPE_CHECKING:
@@ -140,10 +139,14 @@ class Watchdog:
         if target.generation != self._generation:
             self._generation = target.generation
             self._reset(now)
-        self._sample_cpu(pid, now)
-        if snap is not None:
+        if snap is None:
+            self._cpu_samples.clear()  # nothing waits: no CPU rate needed (see _sample_cpu)
+        else:
+            self._sample_cpu(snap, now)
             self.finder.observe(snap, now)
             self.last_snapshot = snap
+            if len(self._cpu_samples) < 2:
+                return None  # the first look at a wait: judge once the CPU rate is known
 
         handshake_since = target.handshake_pending_since()
         if handshake_since is not None:
@@ -180,11 +183,13 @@ class Watchdog:
 
     # ------------------------------------------------------------------ signals
 
-    def _sample_cpu(self, pid: int, now: float) -> None:
-        """CPU % of one core used by the backend tree, over the last ~second of samples."""
-        cpu = tree_cpu_seconds(pid)
-        if cpu is None:
-            return
+    def _sample_cpu(self, snap: TreeSnapshot, now: float) -> None:
+        """CPU % of one core used by the backend tree, over the last ~second of samples.
+
+        Read from the tree snapshot, which is taken off the event loop and only while a request
+        or the handshake waits: listing a process's descendants reads every /proc/PID (5 ms
+        with 130 processes here), too long to run on the loop every tick."""
+        cpu = sum(proc.cpu_s for proc in snap.processes.values())
         samples = self._cpu_samples
         samples.append((now, cpu))
         while len(samples) > 2 and now - samples[1][0] >= _CPU_WINDOW_S:
