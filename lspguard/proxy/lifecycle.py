@@ -37,6 +37,10 @@ class Phase(enum.Enum):
     STOPPING = "stopping"
     EXITED = "exited"
 
+    # Members are singletons: hash by identity, in C (Enum's own __hash__ is Python code, and
+    # the relay looks a phase up in a set for every editor message).
+    __hash__ = object.__hash__
+
 
 _LIVE = frozenset({Phase.INITIALIZING, Phase.RUNNING, Phase.RESTARTING, Phase.WAITING,
                    Phase.DEGRADED})

@@ -26,6 +26,8 @@ class Direction(enum.Enum):
     CLIENT_TO_SERVER = "client->server"
     SERVER_TO_CLIENT = "server->client"
 
+    __hash__ = object.__hash__  # singletons: hash by identity, in C (keys of every request)
+
 
 @dataclass(slots=True)
 class PendingRequest:
