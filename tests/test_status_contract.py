@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import get_args
 
 import msgspec
 import pytest
 
-from lspguard.causes.model import CauseClass
+from lspguard.causes.model import Blocker, CauseClass, Culprit
 from lspguard.proxy.lifecycle import Phase
 from lspguard.status.schema import (
     SCHEMA_FILE,
     STATES,
     TS_FILE,
+    CauseObject,
+    CauseProcess,
     SessionStatus,
     VerdictKind,
     json_schema,
@@ -38,3 +41,10 @@ def test_the_contract_names_exactly_what_python_writes() -> None:
 def test_a_document_that_breaks_the_contract_is_refused() -> None:
     with pytest.raises(msgspec.ValidationError, match="state"):
         msgspec.convert({"schema": 2, "pid": 1, "state": "hung"}, SessionStatus)
+
+
+def test_the_cause_model_and_its_contract_name_the_same_fields() -> None:
+    """Declared twice on purpose: causes/model.py is what the classifier builds, status/schema.py
+    the wire contract the extension is generated from. A field added to one must reach the other."""
+    assert {f.name for f in dataclasses.fields(Blocker)} == set(CauseObject.__struct_fields__)
+    assert {f.name for f in dataclasses.fields(Culprit)} == set(CauseProcess.__struct_fields__)
