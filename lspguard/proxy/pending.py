@@ -7,6 +7,7 @@ at once (lsp-devtools matches on id alone and gets this wrong): the key is alway
 from __future__ import annotations
 
 import enum
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -105,6 +106,6 @@ class LatencyStats:
 
 
 def _percentile(ordered: list[float], q: float) -> float:
-    """Nearest-rank percentile of an already sorted, non-empty list."""
-    index = max(0, min(len(ordered) - 1, round(q * len(ordered) + 0.5) - 1))
+    """Nearest-rank percentile of an already sorted, non-empty list: the ceil(q*n)-th value."""
+    index = max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))
     return ordered[index]
