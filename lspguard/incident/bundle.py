@@ -97,7 +97,7 @@ async def write_bundle(ctx: IncidentContext, *, root: Path | None = None, budget
 
 
 async def snapshot_now(ctx: IncidentContext, **kwargs: Any) -> Path | None:
-    """`write_bundle` for hooks that must not fail (the session's `snapshot_hook`): any error is
+    """`write_bundle` for hooks that must not fail (the session's `take_evidence`): any error is
     logged and gives None. Cancellation still propagates."""
     try:
         path = await write_bundle(ctx, **kwargs)
