@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from .rawclient import RawClient, private_env, reap
+from .polling import wait_until
+from .rawclient import RawClient, private_env, reap, wait_for_session
 
 FAULT_SERVER = Path(__file__).parent / "servers" / "fault_server.py"
 HOVER_DEADLINE = 1.5
@@ -95,6 +96,11 @@ class Proxy:
         path = self.runtime / "sessions" / f"{self.client.proc.pid}.json"
         return json.loads(path.read_text())  # type: ignore[no-any-return]
 
+    def wait_for_state(self, state: str, within: float) -> None:
+        """Poll the status file until the session is in `state`."""
+        assert wait_until(lambda: self.status()["state"] == state, within, interval=0.05), \
+            self.status()
+
     def answers_to(self, req_id: int) -> list[dict[str, Any]]:
         return [m for m in self.seen if m.get("id") == req_id and "method" not in m]
 
@@ -117,11 +123,7 @@ def start_proxy(tmp_path: Path, *fault_args: str, handshake_timeout: float = HAN
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     proxy = Proxy(RawClient(proc), runtime)
     # Fault clocks start once the proxy runs (its status file exists), not at interpreter start.
-    deadline = time.monotonic() + 20
-    status = runtime / "sessions" / f"{proc.pid}.json"
-    while not status.exists():
-        assert time.monotonic() < deadline and proc.poll() is None, "proxy did not start"
-        time.sleep(0.02)
+    wait_for_session(proc, runtime)
     return proxy
 
 

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .polling import wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -108,6 +110,22 @@ def private_env(root: Path) -> dict[str, str]:
     test that looks at the files a proxy writes there."""
     return {**os.environ, "LSPGUARD_STATE_DIR": str(root / "state"),
             "LSPGUARD_RUNTIME_DIR": str(root / "run")}
+
+
+def wait_for_session(proc: subprocess.Popen[bytes], runtime: Path, within: float = 20) -> Path:
+    """The status file of the `lspguard run` session `proc`, once it is written (the session
+    is up); fails at once if `proc` exits first."""
+    status = runtime / "sessions" / f"{proc.pid}.json"
+
+    def up() -> bool:
+        if status.exists():
+            return True
+        assert proc.poll() is None, (f"proxy exited ({proc.returncode}) before it started: "
+                                     f"{proc.stderr.read() if proc.stderr else b''!r}")
+        return False
+
+    assert wait_until(up, within), "proxy did not start"
+    return status
 
 
 def lspguard_command(*server: str) -> list[str]:

@@ -19,6 +19,8 @@ from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 from pygls.protocol import JsonRPCProtocol
 
+from .polling import wait_until_async
+
 
 @dataclass
 class Seen:
@@ -135,11 +137,10 @@ class RecordingClient(LanguageClient):
             self.feature(method)(lambda params: None)
 
     async def wait_until(self, predicate: Callable[[], bool], within: float) -> None:
-        """Wait for a condition on the record, woken by each message (no sleeps)."""
-        async with asyncio.timeout(within):
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
+        """Wait for a condition on the record, woken by each message (no sleeps); raises
+        TimeoutError if it does not hold within `within` seconds."""
+        if not await wait_until_async(predicate, within, woken_by=self.changed):
+            raise TimeoutError(f"the client did not see it within {within} s")
 
 
 def initialize_params(workspace: Path) -> types.InitializeParams:

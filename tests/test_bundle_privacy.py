@@ -27,8 +27,8 @@ import pytest
 
 from lspguard.incident.strace import collect_strace
 
+from .polling import wait_until
 from .rawclient import RawClient, private_env, reap
-from .test_snapshot import wait_for
 
 MARK = "zqx_MARKER_7731"
 GONE_WITHIN = 15.0
@@ -311,8 +311,10 @@ def test_no_source_text_in_verdict_bundle(gopls_session: GoplsSession, tmp_path:
         "textDocument": {"uri": gopls_session.uri}, "position": HOVER})
     gopls_session.collect([rid], 60)  # answered once recovery is through
     incidents = tmp_path / "state" / "incidents"
-    bundle = wait_for(lambda: sorted(p for p in incidents.glob("*") if not p.name.startswith(".")),
-                      "the verdict's bundle", within=30)[0]  # renamed into place when whole
+    bundles = wait_until(lambda: sorted(p for p in incidents.glob("*")
+                                        if not p.name.startswith(".")), 30)
+    assert bundles, "no bundle for the verdict"
+    bundle = bundles[0]  # renamed into place when whole
     assert marker_files(bundle) == {}
     incident = json.loads((bundle / "incident.json").read_text())
     facts = incident["verdict"]["facts"]

@@ -29,6 +29,7 @@ from lspguard.shim.main import install_shim
 from .conftest import SAMPLE, LspguardDirs
 from .faultlab import FuseMount, plant_fifo, silent_peer
 from .faultlab import faultfs as faultfs  # the fixture
+from .polling import wait_until_async
 from .recording_client import RecordingClient, initialize_params
 
 pytestmark = [pytest.mark.gopls, pytest.mark.timeout(150)]
@@ -113,13 +114,13 @@ class Lab:
                 await self.timed_hover()
 
     async def wait_for_verdict(self, kind: str, within: float) -> dict[str, Any]:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            last = self.status().get("last_verdict")
-            if last and last["kind"] == kind:
-                return last  # type: ignore[no-any-return]
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"no {kind} verdict: {self.status().get('last_verdict')}")
+        def verdict() -> dict[str, Any] | None:
+            last: dict[str, Any] | None = self.status().get("last_verdict")
+            return last if last and last["kind"] == kind else None
+
+        found = await wait_until_async(verdict, within, interval=0.1)
+        assert found, f"no {kind} verdict: {self.status().get('last_verdict')}"
+        return found
 
 
 @pytest.fixture
@@ -159,15 +160,17 @@ async def lab_session(tmp_path: Path, real_gopls: Path,
             await lab.client.stop()
 
 
-def no_leftovers(lab: Lab, within: float = 15.0) -> list[int]:
+async def no_leftovers(lab: Lab, within: float = 15.0) -> list[int]:
     """The session's processes still alive after `within` seconds (none, we hope)."""
-    deadline = time.monotonic() + within
-    while True:
-        alive = [pid for pid in lab.pids if psutil.pid_exists(pid)
-                 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.1)
+    alive: list[int] = []
+
+    def all_gone() -> bool:
+        alive[:] = [pid for pid in lab.pids if psutil.pid_exists(pid)
+                    and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+        return not alive
+
+    await wait_until_async(all_gone, within, interval=0.1)
+    return alive
 
 
 async def end_session(lab: Lab) -> list[int]:
@@ -177,7 +180,7 @@ async def end_session(lab: Lab) -> list[int]:
     await lab.client.shutdown_async(None)
     lab.client.exit(None)
     await lab.client.stop()
-    leftovers = no_leftovers(lab)
+    leftovers = await no_leftovers(lab)
     assert not leftovers
     return leftovers
 

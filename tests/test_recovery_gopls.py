@@ -28,6 +28,7 @@ from lspguard.shim.main import install_shim
 
 from .conftest import LspguardDirs
 from .faultproxy import latest_bundle
+from .polling import wait_until_async
 from .recording_client import RecordingClient, initialize_params
 
 pytestmark = [pytest.mark.gopls, pytest.mark.timeout(120)]
@@ -182,10 +183,9 @@ async def test_sigstop_of_gopls(guarded: Guarded, lspguard_dirs: LspguardDirs) -
     first = guarded.gopls()
     first.suspend()
     fault_at = time.time()
-    deadline = time.monotonic() + 5  # the kernel has stopped it before the editor asks
-    while first.status() != psutil.STATUS_STOPPED:
-        assert time.monotonic() < deadline, first.status()
-        await asyncio.sleep(0.01)
+    # the kernel has stopped it before the editor asks
+    assert await wait_until_async(lambda: first.status() == psutil.STATUS_STOPPED, 5,
+                                  interval=0.01), first.status()
     await check_recovered(guarded, fault_at, "stopped")
     bundle = latest_bundle(lspguard_dirs.state, "stopped")  # written before the kill
     assert bundle["process"]["root_pid"] == first.pid

@@ -30,9 +30,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..polling import wait_until
 from .fusefs import FuseMount
 from .netpeer import silent_peer, socket_inodes, tcp_connections
-from .procinfo import ThreadWait, threads, tree, wait_until
+from .procinfo import ThreadWait, threads, tree
 from .special import plant_fifo
 
 GOPLS = Path(os.environ.get("LSPGUARD_GOPLS", Path.home() / "go" / "bin" / "gopls"))
