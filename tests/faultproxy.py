@@ -37,11 +37,11 @@ FAST_WATCHDOG: dict[str, Any] = {
 
 
 def write_config(path: Path, *layers: dict[str, Any]) -> Path:
-    """A config file from `FAST_WATCHDOG` with `layers` over it (each section of a layer
-    replaces or extends the one below, key by key), written as TOML by lspguard itself."""
+    """A config file from `layers` (each section of a layer replaces or extends the one below,
+    key by key), written as TOML by lspguard itself: the one way a test writes a config."""
     from lspguard.config.model import config_from_dict, config_to_toml
 
-    merged: dict[str, Any] = {section: dict(keys) for section, keys in FAST_WATCHDOG.items()}
+    merged: dict[str, Any] = {}
     for layer in layers:
         for section, keys in layer.items():
             merged.setdefault(section, {}).update(keys)
@@ -110,7 +110,7 @@ def start_proxy(tmp_path: Path, *fault_args: str, handshake_timeout: float = HAN
                 strace_seconds: float = 0.5) -> Proxy:
     """A proxy guarding the fault server; `restart` adds to the [restart] section (and then
     the fault fires every time: a restart policy is what is under test)."""
-    cfg = write_config(tmp_path / "lspguard.toml",
+    cfg = write_config(tmp_path / "lspguard.toml", FAST_WATCHDOG,
                        {"watchdog": {"handshake_timeout": handshake_timeout},
                         "snapshot": {"strace_seconds": strace_seconds,
                                      "budget": strace_seconds + 1.5}},

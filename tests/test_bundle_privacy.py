@@ -27,6 +27,7 @@ import pytest
 
 from lspguard.incident.strace import collect_strace
 
+from .faultproxy import write_config
 from .polling import wait_until
 from .rawclient import RawClient, private_env, reap
 
@@ -135,20 +136,12 @@ CAPABILITIES = {
         "publishDiagnostics": {"relatedInformation": True},
     },
 }
-CONFIG = """
-[watchdog]
-tick = 0.5
-ping_timeout = 1.0
-stuck_grace_factor = 1.0
-[watchdog.deadlines]
-"textDocument/hover" = 2.0
-[restart]
-backoff_initial = 0.1
-[snapshot]
-strace_seconds = 1.5
-budget = 4.0
-include_text = {include_text}
-"""
+CONFIG: dict[str, Any] = {
+    "watchdog": {"tick": 0.5, "ping_timeout": 1.0, "stuck_grace_factor": 1.0,
+                 "deadlines": {"textDocument/hover": 2.0}},
+    "restart": {"backoff_initial": 0.1},
+    "snapshot": {"strace_seconds": 1.5, "budget": 4.0},
+}
 
 
 class GoplsSession:
@@ -213,8 +206,8 @@ def gopls_session(tmp_path: Path, real_gopls: Path,
     ws.mkdir()
     (ws / "go.mod").write_text("module example.com/marker\n\ngo 1.21\n")
     (ws / "main.go").write_text(SOURCE)
-    config = tmp_path / "lspguard.toml"
-    config.write_text(CONFIG.format(include_text=str(include_text).lower()))
+    config = write_config(tmp_path / "lspguard.toml", CONFIG,
+                          {"snapshot": {"include_text": include_text}})
     env = private_env(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "lspguard", "run", "--config", str(config),
                              "--", str(real_gopls)], stdin=subprocess.PIPE,

@@ -29,27 +29,20 @@ from lspguard.shim.main import install_shim
 from .conftest import SAMPLE, LspguardDirs
 from .faultlab import FuseMount, plant_fifo, silent_peer
 from .faultlab import faultfs as faultfs  # the fixture
+from .faultproxy import write_config
 from .polling import wait_until_async
 from .recording_client import RecordingClient, initialize_params
 
 pytestmark = [pytest.mark.gopls, pytest.mark.timeout(150)]
 
 HOVER_DEADLINE = 6.0
-CONFIG = f"""
-[proxy]
-stop_timeout = 1.0
-[watchdog]
-tick = 0.5
-ping_timeout = 1.0
-external_wait = 3.0
-[watchdog.deadlines]
-"textDocument/hover" = {HOVER_DEADLINE}
-[restart]
-backoff_initial = 0.1
-[snapshot]
-strace_seconds = 0.5
-budget = 3.0
-"""
+CONFIG: dict[str, Any] = {
+    "proxy": {"stop_timeout": 1.0},
+    "watchdog": {"tick": 0.5, "ping_timeout": 1.0, "external_wait": 3.0,
+                 "deadlines": {"textDocument/hover": HOVER_DEADLINE}},
+    "restart": {"backoff_initial": 0.1},
+    "snapshot": {"strace_seconds": 0.5, "budget": 3.0},
+}
 GREETING = "Hello returns a friendly greeting"
 HELLO = types.Position(line=10, character=28)  # `Hello` in `greet.Hello(...)` (UTF-16)
 ANSWERED_WITHIN = 3.0
@@ -129,8 +122,7 @@ async def lab_session(tmp_path: Path, real_gopls: Path,
     labs: list[Lab] = []
 
     async def start(workspace: Path, extra_env: dict[str, str] | None = None) -> Lab:
-        config = tmp_path / "lspguard.toml"
-        config.write_text(CONFIG)
+        config = write_config(tmp_path / "lspguard.toml", CONFIG)
         shim = install_shim(tmp_path / "bin", config=config)
         env = {**os.environ, "LSPGUARD_GOPLS": str(real_gopls), **(extra_env or {})}
         client = RecordingClient()

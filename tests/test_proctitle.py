@@ -28,6 +28,7 @@ from lspguard.demo.session import utf16_position
 from lspguard.shim.main import install_shim
 
 from .conftest import LspguardDirs
+from .faultproxy import write_config
 from .recording_client import RecordingClient, initialize_params
 
 CONTENT_MODIFIED = -32801
@@ -110,20 +111,12 @@ def test_lspguard_run_renames_too(tmp_path: Path, lspguard_dirs: LspguardDirs) -
 # ------------------------------------------------------------------ real gopls, through the shim
 
 DEADLINE = 3.0
-CONFIG = f"""
-[proxy]
-stop_timeout = 1.0
-[watchdog]
-tick = 0.5
-ping_timeout = 1.0
-[watchdog.deadlines]
-"textDocument/hover" = {DEADLINE}
-[restart]
-backoff_initial = 0.1
-[snapshot]
-strace_seconds = 0.5
-budget = 2.0
-"""
+CONFIG: dict[str, Any] = {
+    "proxy": {"stop_timeout": 1.0},
+    "watchdog": {"tick": 0.5, "ping_timeout": 1.0, "deadlines": {"textDocument/hover": DEADLINE}},
+    "restart": {"backoff_initial": 0.1},
+    "snapshot": {"strace_seconds": 0.5, "budget": 2.0},
+}
 
 
 class Shimmed:
@@ -170,9 +163,7 @@ def _hover_text(hover: Any) -> str:
 @pytest.fixture
 async def shimmed(tmp_path: Path, hello_workspace: Path, real_gopls: Path,
                   lspguard_dirs: LspguardDirs) -> AsyncIterator[Shimmed]:
-    config = tmp_path / "lspguard.toml"
-    config.write_text(CONFIG)
-    shim = install_shim(tmp_path / "bin", config=config)
+    shim = install_shim(tmp_path / "bin", config=write_config(tmp_path / "lspguard.toml", CONFIG))
     client = RecordingClient()
     env = {**os.environ, "LSPGUARD_GOPLS": str(real_gopls)}
     await client.start_io(str(shim), env=env, cwd=str(hello_workspace))

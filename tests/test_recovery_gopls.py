@@ -27,30 +27,21 @@ from pygls.exceptions import JsonRpcException
 from lspguard.shim.main import install_shim
 
 from .conftest import LspguardDirs
-from .faultproxy import latest_bundle
+from .faultproxy import latest_bundle, write_config
 from .polling import wait_until_async
 from .recording_client import RecordingClient, initialize_params
 
 pytestmark = [pytest.mark.gopls, pytest.mark.timeout(120)]
 
 DEADLINE = 4.0
-CONFIG = f"""
-[proxy]
-stop_timeout = 1.0
-[watchdog]
-tick = 0.5
-ping_timeout = 1.0
-stuck_grace_factor = 1.0
-busy_grace_factor = 2.0
-[watchdog.deadlines]
-"textDocument/hover" = {DEADLINE}
-"textDocument/definition" = {DEADLINE}
-[restart]
-backoff_initial = 0.1
-[snapshot]
-strace_seconds = 0.5
-budget = 2.0
-"""
+CONFIG: dict[str, Any] = {
+    "proxy": {"stop_timeout": 1.0},
+    "watchdog": {"tick": 0.5, "ping_timeout": 1.0, "stuck_grace_factor": 1.0,
+                 "busy_grace_factor": 2.0, "deadlines": {
+                     "textDocument/hover": DEADLINE, "textDocument/definition": DEADLINE}},
+    "restart": {"backoff_initial": 0.1},
+    "snapshot": {"strace_seconds": 0.5, "budget": 2.0},
+}
 
 # Two incremental edits: the replay must carry the second (42), not the first (41).
 INSERT = "\nconst Answer = 40 + 1\n\nfunc use() int { return Answer }\n"
@@ -94,9 +85,7 @@ class Guarded:
 @pytest.fixture
 async def guarded(tmp_path: Path, hello_workspace: Path, real_gopls: Path,
                   lspguard_dirs: LspguardDirs) -> AsyncIterator[Guarded]:
-    config = tmp_path / "lspguard.toml"
-    config.write_text(CONFIG)
-    shim = install_shim(tmp_path / "bin", config=config)
+    shim = install_shim(tmp_path / "bin", config=write_config(tmp_path / "lspguard.toml", CONFIG))
     client = RecordingClient()
     env = {**os.environ, "LSPGUARD_GOPLS": str(real_gopls)}
     env.update(getattr(guarded, "extra_env", {}))
@@ -229,9 +218,7 @@ async def test_package_loading_hang(tmp_path: Path, hello_workspace: Path, real_
                                     lspguard_dirs: LspguardDirs) -> None:
     marker = tmp_path / "go-list-hung"
     bin_dir = hanging_go(tmp_path / "gobin", marker)
-    config = tmp_path / "lspguard.toml"
-    config.write_text(CONFIG)
-    shim = install_shim(tmp_path / "bin", config=config)
+    shim = install_shim(tmp_path / "bin", config=write_config(tmp_path / "lspguard.toml", CONFIG))
     env = {**os.environ, "LSPGUARD_GOPLS": str(real_gopls),
            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     client = RecordingClient()
