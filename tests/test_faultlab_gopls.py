@@ -10,8 +10,8 @@ behind. `LAB_TABLE` collects one row per cause for the closing note (printed wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import os
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -24,14 +24,12 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from lspguard.shim.main import install_shim
-
 from .conftest import SAMPLE, LspguardDirs
 from .faultlab import FuseMount, plant_fifo, silent_peer
 from .faultlab import faultfs as faultfs  # the fixture
-from .faultproxy import write_config
 from .polling import wait_until_async
-from .recording_client import RecordingClient, initialize_params
+from .recording_client import RecordingClient, hover_text
+from .shimmed import session_status, shim_client
 
 pytestmark = [pytest.mark.gopls, pytest.mark.timeout(150)]
 
@@ -62,8 +60,7 @@ class Lab:
         return (self.workspace / "main.go").as_uri()
 
     def status(self) -> dict[str, Any]:
-        (path,) = (self.runtime / "sessions").glob("*.json")
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        return session_status(self.runtime)
 
     def remember_tree(self) -> None:
         """Every process of the session, to check none outlives it."""
@@ -71,11 +68,8 @@ class Lab:
         self.pids |= {proxy.pid, *(p.pid for p in proxy.children(recursive=True))}
 
     async def hover(self) -> str:
-        hover = await self.client.text_document_hover_async(types.HoverParams(
-            text_document=types.TextDocumentIdentifier(uri=self.main_uri), position=HELLO))
-        assert hover is not None
-        contents = hover.contents
-        return contents.value if isinstance(contents, types.MarkupContent) else str(contents)
+        return hover_text(await self.client.text_document_hover_async(types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=self.main_uri), position=HELLO)))
 
     async def timed_hover(self) -> tuple[float, JsonRpcException | str]:
         began = time.monotonic()
@@ -119,37 +113,19 @@ class Lab:
 @pytest.fixture
 async def lab_session(tmp_path: Path, real_gopls: Path,
                       lspguard_dirs: LspguardDirs) -> AsyncIterator[Any]:
-    labs: list[Lab] = []
+    async with contextlib.AsyncExitStack() as sessions:
+        async def start(workspace: Path, extra_env: dict[str, str] | None = None) -> Lab:
+            # The proxy's cwd is not on the mount: an editor's usually is, but the test's own
+            # checks must never touch a hung filesystem (main.go's text is read from SAMPLE).
+            client = await sessions.enter_async_context(
+                shim_client(tmp_path, real_gopls, CONFIG, tmp_path, extra_env))
+            lab = Lab(client, workspace, lspguard_dirs.runtime)
+            await client.open_main(workspace, (SAMPLE / "main.go").read_text(),
+                                   wait_for_load=False)
+            lab.remember_tree()
+            return lab
 
-    async def start(workspace: Path, extra_env: dict[str, str] | None = None) -> Lab:
-        config = write_config(tmp_path / "lspguard.toml", CONFIG)
-        shim = install_shim(tmp_path / "bin", config=config)
-        env = {**os.environ, "LSPGUARD_GOPLS": str(real_gopls), **(extra_env or {})}
-        client = RecordingClient()
-        # The proxy's cwd is not on the mount: an editor's usually is, but the test's own
-        # checks must never touch a hung filesystem.
-        await client.start_io(str(shim), env=env, cwd=str(tmp_path))
-        lab = Lab(client, workspace, lspguard_dirs.runtime)
-        labs.append(lab)
-        await asyncio.wait_for(client.initialize_async(initialize_params(workspace)), 30)
-        client.initialized(types.InitializedParams())
-        client.text_document_did_open(types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(
-                uri=lab.main_uri, language_id="go", version=1,
-                text=(SAMPLE / "main.go").read_text())))
-        lab.remember_tree()
-        return lab
-
-    yield start
-    for lab in labs:
-        if not lab.client.stopped:
-            try:
-                async with asyncio.timeout(10):
-                    await lab.client.shutdown_async(None)
-                    lab.client.exit(None)
-            except (TimeoutError, JsonRpcException):
-                pass
-            await lab.client.stop()
+        yield start
 
 
 async def no_leftovers(lab: Lab, within: float = 15.0) -> list[int]:
@@ -169,8 +145,7 @@ async def end_session(lab: Lab) -> list[int]:
     """Shutdown + exit as an editor does; then every process the session ever had must be
     gone (returned, for the lab table, after asserting it)."""
     lab.remember_tree()
-    await lab.client.shutdown_async(None)
-    lab.client.exit(None)
+    await lab.client.shutdown_and_exit(None)
     await lab.client.stop()
     leftovers = await no_leftovers(lab)
     assert not leftovers
