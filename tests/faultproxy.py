@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,16 +70,9 @@ class Proxy:
         self.client.send({"jsonrpc": "2.0", "method": method, "params": params})
 
     def wait_for(self, predicate: Any, timeout: float) -> dict[str, Any]:
-        """Read (answering server requests) until a message satisfies `predicate`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = self.client.read_message(max(0.0, deadline - time.monotonic()))
-            assert msg is not None, "the proxy closed stdout"
-            self.seen.append(msg)
-            if "method" in msg and "id" in msg:
-                self.client.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
-            if predicate(msg):
-                return msg
+        """Read (answering server requests, keeping all in `seen`) until a message satisfies
+        `predicate`."""
+        return self.client.read_until(predicate, timeout, keep=self.seen.append)
 
     def seen_or_wait(self, predicate: Any, timeout: float) -> dict[str, Any]:
         """A message already read that satisfies `predicate`, or the next one that does."""

@@ -11,6 +11,7 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,16 +64,25 @@ class RawClient:
             if not self._fill(deadline):
                 return None
 
-    def wait_response(self, req_id: int | str, timeout: float) -> dict[str, Any]:
+    def read_until(self, predicate: Callable[[dict[str, Any]], bool], timeout: float,
+                   keep: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Read until a message satisfies `predicate` (and return it), answering the server's
+        requests with null so it goes on; `keep` is given every message read. Raises
+        EOFError if the stream ends first, TimeoutError past the deadline."""
         deadline = time.monotonic() + timeout
         while True:
             msg = self.read_message(max(0.0, deadline - time.monotonic()))
             if msg is None:
-                raise EOFError(f"stream ended before the response to {req_id}")
-            if msg.get("id") == req_id and "method" not in msg:
-                return msg
-            if "method" in msg and "id" in msg:  # answer server requests so it goes on
+                raise EOFError("the stream ended before the message waited for")
+            if keep is not None:
+                keep(msg)
+            if "method" in msg and "id" in msg:
                 self.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
+            if predicate(msg):
+                return msg
+
+    def wait_response(self, req_id: int | str, timeout: float) -> dict[str, Any]:
+        return self.read_until(lambda m: m.get("id") == req_id and "method" not in m, timeout)
 
     def initialize(self, root: Path, timeout: float = 30) -> dict[str, Any]:
         self.send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {

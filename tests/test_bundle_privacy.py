@@ -164,14 +164,12 @@ class GoplsSession:
 
     def collect(self, ids: list[int], within: float) -> list[dict[str, Any]]:
         """Read until every one of `ids` is answered (answering the server's requests)."""
-        deadline = time.monotonic() + within
-        while not all(i in self.answers for i in ids):
-            msg = self.client.read_message(max(0.0, deadline - time.monotonic()))
-            assert msg is not None, "the proxy closed its stdout"
-            if "method" in msg and "id" in msg:
-                self.client.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
-            elif "id" in msg:
+        def keep(msg: dict[str, Any]) -> None:
+            if "id" in msg and "method" not in msg:
                 self.answers[msg["id"]] = msg
+
+        if not all(i in self.answers for i in ids):
+            self.client.read_until(lambda _: all(i in self.answers for i in ids), within, keep)
         return [self.answers[i] for i in ids]
 
     def edit(self) -> None:
@@ -226,7 +224,7 @@ def gopls_session(tmp_path: Path, real_gopls: Path,
         with contextlib.suppress(psutil.Error):
             seen = psutil.Process(proc.pid).children(recursive=True)
         yield session
-        with contextlib.suppress(OSError, TimeoutError, AssertionError,
+        with contextlib.suppress(OSError, TimeoutError, EOFError,
                                  subprocess.TimeoutExpired):
             session.client.send({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
             session.collect([2], 10)
