@@ -141,15 +141,23 @@ async def no_leftovers(lab: Lab, within: float = 15.0) -> list[int]:
     return alive
 
 
-async def end_session(lab: Lab) -> list[int]:
-    """Shutdown + exit as an editor does; then every process the session ever had must be
-    gone (returned, for the lab table, after asserting it)."""
+async def end_the_case(lab: Lab, cause: str, verdict: dict[str, Any], named: str,
+                       answered: dict[str, Any], revived_s: float, max_restarts: int) -> None:
+    """The session runs again, after at most `max_restarts` restarts; then shutdown + exit as
+    an editor does, and every process the session ever had must be gone. The case's row goes
+    into `LAB_TABLE`."""
+    status = lab.status()
+    assert status["state"] == "running" and status["restarts"] <= max_restarts, status
     lab.remember_tree()
     await lab.client.shutdown_and_exit(None)
     await lab.client.stop()
     leftovers = await no_leftovers(lab)
     assert not leftovers
-    return leftovers
+    LAB_TABLE.append({"cause": cause, "verdict": verdict["kind"], "named": named,
+                      "restarts": status["restarts"],
+                      "first_answer_s": answered["first_answer_s"],
+                      "revived_s": round(revived_s, 1), "leftovers": leftovers})
+    print(f"\nLAB ROW {json.dumps(LAB_TABLE[-1])}")
 
 
 async def after_the_verdict(lab: Lab) -> dict[str, Any]:
@@ -172,14 +180,6 @@ async def after_the_verdict(lab: Lab) -> dict[str, Any]:
     assert status["state"] == "waiting", status["state"]
     return {"first_answer_s": round(times[0], 2), "max_answer_s": round(max(times), 2),
             "status": status}
-
-
-def record_row(cause: str, verdict: dict[str, Any], named: str, restarts: int,
-               answered: dict[str, Any], revived_s: float, leftovers: list[int]) -> None:
-    LAB_TABLE.append({"cause": cause, "verdict": verdict["kind"], "named": named,
-                      "restarts": restarts, "first_answer_s": answered["first_answer_s"],
-                      "revived_s": round(revived_s, 1), "leftovers": leftovers})
-    print(f"\nLAB ROW {json.dumps(LAB_TABLE[-1])}")
 
 
 async def test_workspace_on_a_mount_that_stops_answering(tmp_path: Path, faultfs: Any,
@@ -215,13 +215,9 @@ async def test_workspace_on_a_mount_that_stops_answering(tmp_path: Path, faultfs
 
     mount.release()
     revived = await lab.hover_until_good(REVIVED_WITHIN)
-    status = lab.status()
-    assert status["state"] == "running" and status["restarts"] <= 1, status
-    leftovers = await end_session(lab)
-    record_row("workspace on a FUSE mount that stops answering", verdict,
-               f"{cause['object']['path']} ({cause['object']['fs_type']} at "
-               f"{cause['object']['mount_point']})", status["restarts"], answered, revived,
-               leftovers)
+    await end_the_case(lab, "workspace on a FUSE mount that stops answering", verdict,
+                       f"{cause['object']['path']} ({cause['object']['fs_type']} at "
+                       f"{cause['object']['mount_point']})", answered, revived, max_restarts=1)
     print(f"\nFUSE: hang -> verdict {verdict['at'] - hung_at:.1f} s, hover answered in "
           f"{took:.1f} s, mount answers -> good hover {revived:.1f} s")
 
@@ -247,11 +243,8 @@ async def test_a_fifo_posing_as_a_go_file(tmp_path: Path, hello_workspace: Path,
         revived = await lab.hover_until_good(REVIVED_WITHIN)
     finally:
         fifo.remove()
-    status = lab.status()
-    assert status["state"] == "running" and status["restarts"] <= 1, status
-    leftovers = await end_session(lab)
-    record_row("a FIFO named *.go in the package", verdict, cause["object"]["path"],
-               status["restarts"], answered, revived, leftovers)
+    await end_the_case(lab, "a FIFO named *.go in the package", verdict, cause["object"]["path"],
+                       answered, revived, max_restarts=1)
 
 
 async def test_a_module_proxy_that_never_answers(tmp_path: Path, hello_workspace: Path,
@@ -278,11 +271,8 @@ async def test_a_module_proxy_that_never_answers(tmp_path: Path, hello_workspace
         assert answered["status"]["restarts"] <= 1
     # the peer is gone: the download fails at once, and the load goes on without it
     revived = await lab.hover_until_good(REVIVED_WITHIN)
-    status = lab.status()
-    assert status["state"] == "running" and status["restarts"] <= 2, status
-    leftovers = await end_session(lab)
-    record_row("a module proxy (GOPROXY) that never answers", verdict, cause["object"]["peer"],
-               status["restarts"], answered, revived, leftovers)
+    await end_the_case(lab, "a module proxy (GOPROXY) that never answers", verdict,
+                       cause["object"]["peer"], answered, revived, max_restarts=2)
 
 
 async def test_opening_a_workspace_whose_mount_already_hangs(tmp_path: Path, faultfs: Any,
@@ -307,8 +297,5 @@ async def test_opening_a_workspace_whose_mount_already_hangs(tmp_path: Path, fau
     answered = await after_the_verdict(lab)
     mount.release()
     revived = await lab.hover_until_good(REVIVED_WITHIN)
-    status = lab.status()
-    assert status["state"] == "running" and status["restarts"] == 0, status
-    leftovers = await end_session(lab)
-    record_row("a workspace opened on a mount that already hangs", verdict,
-               str(mount.mountpoint), status["restarts"], answered, revived, leftovers)
+    await end_the_case(lab, "a workspace opened on a mount that already hangs", verdict,
+                       str(mount.mountpoint), answered, revived, max_restarts=0)
