@@ -31,12 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from ..polling import wait_until
+from ..rawclient import find_gopls
 from .fusefs import FuseMount
 from .netpeer import silent_peer, socket_inodes, tcp_connections
 from .procinfo import ThreadWait, threads, tree
 from .special import plant_fifo
 
-GOPLS = Path(os.environ.get("LSPGUARD_GOPLS", Path.home() / "go" / "bin" / "gopls"))
+GOPLS = Path(find_gopls() or "gopls")  # the lookup every test uses: never a shim
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
 LOCAL_PROXY = Path.home() / "go" / "pkg" / "mod" / "cache" / "download"
 SETTLE = float(os.environ.get("PROBE_SETTLE", "6"))
