@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import psutil
 import pytest
 
 from .faultproxy import proxies  # noqa: F401 - a fixture shared by the fault-server tests
+from .polling import wait_until
 from .rawclient import find_gopls
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,16 +66,19 @@ def no_leaks() -> Iterator[None]:
     threads_before = set(threading.enumerate())
     procs_before = set(_alive_children(me))
     yield
-    deadline = time.monotonic() + LEAK_GRACE_S
-    while True:
-        threads = [t.name for t in threading.enumerate()
-                   if t not in threads_before and t.is_alive()]
-        procs = {pid: cmd for pid, cmd in _alive_children(me).items() if pid not in procs_before}
-        if not threads and not procs:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"the test left threads {threads} and processes {procs} running")
-        time.sleep(0.05)
+    threads: list[str] = []
+    procs: dict[int, str] = {}
+
+    def all_gone() -> bool:
+        threads[:] = [t.name for t in threading.enumerate()
+                      if t not in threads_before and t.is_alive()]
+        procs.clear()
+        procs.update((pid, cmd) for pid, cmd in _alive_children(me).items()
+                     if pid not in procs_before)
+        return not threads and not procs
+
+    if not wait_until(all_gone, LEAK_GRACE_S, interval=0.05):
+        pytest.fail(f"the test left threads {threads} and processes {procs} running")
 
 
 @pytest.fixture(scope="session")

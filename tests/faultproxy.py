@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from .rawclient import RawClient, private_env, reap
+from .polling import wait_until
+from .rawclient import RawClient, private_env, reap, wait_for_session
 
 FAULT_SERVER = Path(__file__).parent / "servers" / "fault_server.py"
 HOVER_DEADLINE = 1.5
@@ -36,11 +36,11 @@ FAST_WATCHDOG: dict[str, Any] = {
 
 
 def write_config(path: Path, *layers: dict[str, Any]) -> Path:
-    """A config file from `FAST_WATCHDOG` with `layers` over it (each section of a layer
-    replaces or extends the one below, key by key), written as TOML by lspguard itself."""
+    """A config file from `layers` (each section of a layer replaces or extends the one below,
+    key by key), written as TOML by lspguard itself: the one way a test writes a config."""
     from lspguard.config.model import config_from_dict, config_to_toml
 
-    merged: dict[str, Any] = {section: dict(keys) for section, keys in FAST_WATCHDOG.items()}
+    merged: dict[str, Any] = {}
     for layer in layers:
         for section, keys in layer.items():
             merged.setdefault(section, {}).update(keys)
@@ -70,16 +70,9 @@ class Proxy:
         self.client.send({"jsonrpc": "2.0", "method": method, "params": params})
 
     def wait_for(self, predicate: Any, timeout: float) -> dict[str, Any]:
-        """Read (answering server requests) until a message satisfies `predicate`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = self.client.read_message(max(0.0, deadline - time.monotonic()))
-            assert msg is not None, "the proxy closed stdout"
-            self.seen.append(msg)
-            if "method" in msg and "id" in msg:
-                self.client.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
-            if predicate(msg):
-                return msg
+        """Read (answering server requests, keeping all in `seen`) until a message satisfies
+        `predicate`."""
+        return self.client.read_until(predicate, timeout, keep=self.seen.append)
 
     def seen_or_wait(self, predicate: Any, timeout: float) -> dict[str, Any]:
         """A message already read that satisfies `predicate`, or the next one that does."""
@@ -95,6 +88,11 @@ class Proxy:
         path = self.runtime / "sessions" / f"{self.client.proc.pid}.json"
         return json.loads(path.read_text())  # type: ignore[no-any-return]
 
+    def wait_for_state(self, state: str, within: float) -> None:
+        """Poll the status file until the session is in `state`."""
+        assert wait_until(lambda: self.status()["state"] == state, within, interval=0.05), \
+            self.status()
+
     def answers_to(self, req_id: int) -> list[dict[str, Any]]:
         return [m for m in self.seen if m.get("id") == req_id and "method" not in m]
 
@@ -104,7 +102,7 @@ def start_proxy(tmp_path: Path, *fault_args: str, handshake_timeout: float = HAN
                 strace_seconds: float = 0.5) -> Proxy:
     """A proxy guarding the fault server; `restart` adds to the [restart] section (and then
     the fault fires every time: a restart policy is what is under test)."""
-    cfg = write_config(tmp_path / "lspguard.toml",
+    cfg = write_config(tmp_path / "lspguard.toml", FAST_WATCHDOG,
                        {"watchdog": {"handshake_timeout": handshake_timeout},
                         "snapshot": {"strace_seconds": strace_seconds,
                                      "budget": strace_seconds + 1.5}},
@@ -117,11 +115,7 @@ def start_proxy(tmp_path: Path, *fault_args: str, handshake_timeout: float = HAN
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     proxy = Proxy(RawClient(proc), runtime)
     # Fault clocks start once the proxy runs (its status file exists), not at interpreter start.
-    deadline = time.monotonic() + 20
-    status = runtime / "sessions" / f"{proc.pid}.json"
-    while not status.exists():
-        assert time.monotonic() < deadline and proc.poll() is None, "proxy did not start"
-        time.sleep(0.02)
+    wait_for_session(proc, runtime)
     return proxy
 
 

@@ -11,8 +11,11 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .polling import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,16 +64,25 @@ class RawClient:
             if not self._fill(deadline):
                 return None
 
-    def wait_response(self, req_id: int | str, timeout: float) -> dict[str, Any]:
+    def read_until(self, predicate: Callable[[dict[str, Any]], bool], timeout: float,
+                   keep: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Read until a message satisfies `predicate` (and return it), answering the server's
+        requests with null so it goes on; `keep` is given every message read. Raises
+        EOFError if the stream ends first, TimeoutError past the deadline."""
         deadline = time.monotonic() + timeout
         while True:
             msg = self.read_message(max(0.0, deadline - time.monotonic()))
             if msg is None:
-                raise EOFError(f"stream ended before the response to {req_id}")
-            if msg.get("id") == req_id and "method" not in msg:
-                return msg
-            if "method" in msg and "id" in msg:  # answer server requests so it goes on
+                raise EOFError("the stream ended before the message waited for")
+            if keep is not None:
+                keep(msg)
+            if "method" in msg and "id" in msg:
                 self.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
+            if predicate(msg):
+                return msg
+
+    def wait_response(self, req_id: int | str, timeout: float) -> dict[str, Any]:
+        return self.read_until(lambda m: m.get("id") == req_id and "method" not in m, timeout)
 
     def initialize(self, root: Path, timeout: float = 30) -> dict[str, Any]:
         self.send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -108,6 +120,22 @@ def private_env(root: Path) -> dict[str, str]:
     test that looks at the files a proxy writes there."""
     return {**os.environ, "LSPGUARD_STATE_DIR": str(root / "state"),
             "LSPGUARD_RUNTIME_DIR": str(root / "run")}
+
+
+def wait_for_session(proc: subprocess.Popen[bytes], runtime: Path, within: float = 20) -> Path:
+    """The status file of the `lspguard run` session `proc`, once it is written (the session
+    is up); fails at once if `proc` exits first."""
+    status = runtime / "sessions" / f"{proc.pid}.json"
+
+    def up() -> bool:
+        if status.exists():
+            return True
+        assert proc.poll() is None, (f"proxy exited ({proc.returncode}) before it started: "
+                                     f"{proc.stderr.read() if proc.stderr else b''!r}")
+        return False
+
+    assert wait_until(up, within), "proxy did not start"
+    return status
 
 
 def lspguard_command(*server: str) -> list[str]:

@@ -10,14 +10,20 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.client import LanguageClient
 from pygls.protocol import JsonRPCProtocol
+
+from .polling import wait_until_async
+
+T = TypeVar("T")
+CONTENT_MODIFIED = -32801
 
 
 @dataclass
@@ -134,12 +140,49 @@ class RecordingClient(LanguageClient):
                        types.WINDOW_LOG_MESSAGE):
             self.feature(method)(lambda params: None)
 
-    async def wait_until(self, predicate: Callable[[], bool], within: float) -> None:
-        """Wait for a condition on the record, woken by each message (no sleeps)."""
+    async def open_main(self, workspace: Path, text: str, *, wait_for_load: bool) -> str:
+        """Open `workspace` as an editor does: initialize, initialized, then (with
+        `wait_for_load`) the end of gopls's first work-done progress (its "Setting up
+        workspace" load), then didOpen of its main.go with `text`; main.go's URI."""
+        await asyncio.wait_for(self.initialize_async(initialize_params(workspace)), 30)
+        self.initialized(types.InitializedParams())
+        if wait_for_load:
+            await self.wait_until(lambda: bool(self.record.progress_begun)
+                                  and self.record.progress_begun <= self.record.progress_ended, 60)
+        uri = (workspace / "main.go").as_uri()
+        self.text_document_did_open(types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="go", version=1, text=text)))
+        return uri
+
+    async def shutdown_and_exit(self, within: float | None) -> None:
+        """shutdown, answered within `within` seconds (None: no bound), then exit."""
         async with asyncio.timeout(within):
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
+            await self.shutdown_async(None)
+            self.exit(None)
+
+    async def wait_until(self, predicate: Callable[[], bool], within: float) -> None:
+        """Wait for a condition on the record, woken by each message (no sleeps); raises
+        TimeoutError if it does not hold within `within` seconds."""
+        if not await wait_until_async(predicate, within, woken_by=self.changed):
+            raise TimeoutError(f"the client did not see it within {within} s")
+
+
+async def ask_until_answered(ask: Callable[[], Awaitable[T]], within: float) -> T:
+    """`ask()`, asked again after each ContentModified answer (a restart), as an editor does;
+    any other error fails."""
+    async with asyncio.timeout(within):
+        while True:
+            try:
+                return await ask()
+            except JsonRpcException as exc:
+                assert exc.code == CONTENT_MODIFIED, exc
+
+
+def hover_text(hover: types.Hover | None) -> str:
+    """A hover's text (it must have one)."""
+    assert hover is not None
+    contents = hover.contents
+    return contents.value if isinstance(contents, types.MarkupContent) else str(contents)
 
 
 def initialize_params(workspace: Path) -> types.InitializeParams:

@@ -27,8 +27,9 @@ import pytest
 
 from lspguard.incident.strace import collect_strace
 
+from .faultproxy import write_config
+from .polling import wait_until
 from .rawclient import RawClient, private_env, reap
-from .test_snapshot import wait_for
 
 MARK = "zqx_MARKER_7731"
 GONE_WITHIN = 15.0
@@ -135,20 +136,12 @@ CAPABILITIES = {
         "publishDiagnostics": {"relatedInformation": True},
     },
 }
-CONFIG = """
-[watchdog]
-tick = 0.5
-ping_timeout = 1.0
-stuck_grace_factor = 1.0
-[watchdog.deadlines]
-"textDocument/hover" = 2.0
-[restart]
-backoff_initial = 0.1
-[snapshot]
-strace_seconds = 1.5
-budget = 4.0
-include_text = {include_text}
-"""
+CONFIG: dict[str, Any] = {
+    "watchdog": {"tick": 0.5, "ping_timeout": 1.0, "stuck_grace_factor": 1.0,
+                 "deadlines": {"textDocument/hover": 2.0}},
+    "restart": {"backoff_initial": 0.1},
+    "snapshot": {"strace_seconds": 1.5, "budget": 4.0},
+}
 
 
 class GoplsSession:
@@ -171,14 +164,12 @@ class GoplsSession:
 
     def collect(self, ids: list[int], within: float) -> list[dict[str, Any]]:
         """Read until every one of `ids` is answered (answering the server's requests)."""
-        deadline = time.monotonic() + within
-        while not all(i in self.answers for i in ids):
-            msg = self.client.read_message(max(0.0, deadline - time.monotonic()))
-            assert msg is not None, "the proxy closed its stdout"
-            if "method" in msg and "id" in msg:
-                self.client.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
-            elif "id" in msg:
+        def keep(msg: dict[str, Any]) -> None:
+            if "id" in msg and "method" not in msg:
                 self.answers[msg["id"]] = msg
+
+        if not all(i in self.answers for i in ids):
+            self.client.read_until(lambda _: all(i in self.answers for i in ids), within, keep)
         return [self.answers[i] for i in ids]
 
     def edit(self) -> None:
@@ -213,8 +204,8 @@ def gopls_session(tmp_path: Path, real_gopls: Path,
     ws.mkdir()
     (ws / "go.mod").write_text("module example.com/marker\n\ngo 1.21\n")
     (ws / "main.go").write_text(SOURCE)
-    config = tmp_path / "lspguard.toml"
-    config.write_text(CONFIG.format(include_text=str(include_text).lower()))
+    config = write_config(tmp_path / "lspguard.toml", CONFIG,
+                          {"snapshot": {"include_text": include_text}})
     env = private_env(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "lspguard", "run", "--config", str(config),
                              "--", str(real_gopls)], stdin=subprocess.PIPE,
@@ -233,7 +224,7 @@ def gopls_session(tmp_path: Path, real_gopls: Path,
         with contextlib.suppress(psutil.Error):
             seen = psutil.Process(proc.pid).children(recursive=True)
         yield session
-        with contextlib.suppress(OSError, TimeoutError, AssertionError,
+        with contextlib.suppress(OSError, TimeoutError, EOFError,
                                  subprocess.TimeoutExpired):
             session.client.send({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
             session.collect([2], 10)
@@ -311,8 +302,10 @@ def test_no_source_text_in_verdict_bundle(gopls_session: GoplsSession, tmp_path:
         "textDocument": {"uri": gopls_session.uri}, "position": HOVER})
     gopls_session.collect([rid], 60)  # answered once recovery is through
     incidents = tmp_path / "state" / "incidents"
-    bundle = wait_for(lambda: sorted(p for p in incidents.glob("*") if not p.name.startswith(".")),
-                      "the verdict's bundle", within=30)[0]  # renamed into place when whole
+    bundles = wait_until(lambda: sorted(p for p in incidents.glob("*")
+                                        if not p.name.startswith(".")), 30)
+    assert bundles, "no bundle for the verdict"
+    bundle = bundles[0]  # renamed into place when whole
     assert marker_files(bundle) == {}
     incident = json.loads((bundle / "incident.json").read_text())
     facts = incident["verdict"]["facts"]

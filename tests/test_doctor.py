@@ -163,35 +163,40 @@ def _devcontainer(tmp_path: Path, text: str, caches: dict[str, str],
     return run_doctor(ws, go_env=caches, checks={"devcontainer"}), str(path)
 
 
+def _the_one_finding(tmp_path: Path, text: str, caches: dict[str, str], finding_id: str,
+                     at: str, name: str = ".devcontainer/devcontainer.json") -> Finding:
+    """The doctor's one finding on the devcontainer.json `text`: `finding_id`, pointing at the
+    line with `at` in it."""
+    report, path = _devcontainer(tmp_path, text, caches, name)
+    finding = only(report, finding_id)
+    assert (finding.path, finding.line) == (path, line_of(text, at))
+    assert [f.id for f in report.findings] == [finding_id]
+    return finding
+
+
 def test_devcontainer_gomodcache_on_host_bind_mount(tmp_path: Path, caches: dict[str, str]
                                                     ) -> None:
-    report, path = _devcontainer(tmp_path, GOMODCACHE_BIND, caches)
-    finding = only(report, "devcontainer.gomodcache-bind")
+    finding = _the_one_finding(tmp_path, GOMODCACHE_BIND, caches, "devcontainer.gomodcache-bind",
+                               at="target=/go/pkg/mod")
     assert finding.severity is Severity.ERROR
-    assert (finding.path, finding.line) == (path, line_of(GOMODCACHE_BIND, "target=/go/pkg/mod"))
     assert "source=gomodcache,target=/go/pkg/mod,type=volume" in finding.fix
-    assert [f.id for f in report.findings] == ["devcontainer.gomodcache-bind"]
 
 
 def test_devcontainer_gocache_not_the_volume_target(tmp_path: Path, caches: dict[str, str]
                                                     ) -> None:
-    report, path = _devcontainer(tmp_path, GOCACHE_UNMOUNTED, caches)
-    finding = only(report, "devcontainer.gocache-unmounted")
+    finding = _the_one_finding(tmp_path, GOCACHE_UNMOUNTED, caches,
+                               "devcontainer.gocache-unmounted", at='"GOCACHE"')
     assert finding.severity is Severity.WARNING
-    assert (finding.path, finding.line) == (path, line_of(GOCACHE_UNMOUNTED, '"GOCACHE"'))
     assert "/go/cache" in finding.found and "/root/.cache/go-build" in finding.found
     assert '"GOCACHE": "/go/cache"' in finding.fix
-    assert [f.id for f in report.findings] == ["devcontainer.gocache-unmounted"]
 
 
 def test_devcontainer_bind_mount_without_consistency(tmp_path: Path, caches: dict[str, str]
                                                      ) -> None:
-    report, path = _devcontainer(tmp_path, NO_CONSISTENCY, caches, name=".devcontainer.json")
-    finding = only(report, "devcontainer.no-consistency")
-    assert (finding.path, finding.line) == (path, line_of(NO_CONSISTENCY, '"workspaceMount"'))
+    finding = _the_one_finding(tmp_path, NO_CONSISTENCY, caches, "devcontainer.no-consistency",
+                               at='"workspaceMount"', name=".devcontainer.json")
     assert "macOS" in finding.why
     assert finding.fix.endswith('type=bind,consistency=cached".')
-    assert [f.id for f in report.findings] == ["devcontainer.no-consistency"]
 
 
 def test_devcontainer_run_args_volume_and_parse_error(tmp_path: Path, caches: dict[str, str]

@@ -32,6 +32,8 @@ from lspguard.doctor import Severity, run_doctor
 from lspguard.doctor.bounded import CommandResult, Done, Failed, TimedOut, run_bounded, run_command
 from lspguard.doctor.mounttable import parse_mountinfo
 
+from .polling import wait_until
+
 TINY_FUSE = Path(__file__).parent / "servers" / "tiny_fuse.py"
 FSTYPE = "fuse.tinyfuse"
 
@@ -186,11 +188,9 @@ def tiny_mount(tmp_path: Path) -> Iterator[TinyMount]:
                                  str(stall)], stdin=subprocess.DEVNULL, stdout=out, stderr=out)
     mount = TinyMount(proc, mountpoint, stall)
     try:
-        deadline = time.monotonic() + 10
-        while not _mounted(mountpoint):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.skip(f"tiny_fuse did not mount: {log.read_text(errors='replace')[-500:]}")
-            time.sleep(0.05)
+        wait_until(lambda: _mounted(mountpoint) or proc.poll() is not None, 10, interval=0.05)
+        if not _mounted(mountpoint):
+            pytest.skip(f"tiny_fuse did not mount: {log.read_text(errors='replace')[-500:]}")
         yield mount
     finally:
         mount.close()
@@ -244,7 +244,5 @@ def test_doctor_reports_a_hung_fuse_mount_within_30_s(tiny_mount: TinyMount, tmp
     assert any(f["id"] == "writable.gocache" for f in report["findings"])
 
     tiny_mount.close()
-    deadline = time.monotonic() + 10
-    while _touching(tmp_path) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: not _touching(tmp_path), 10, interval=0.1)
     assert not _touching(tmp_path)  # no probe helper, go command or FUSE daemon left behind

@@ -27,9 +27,9 @@ from .faultlab import (
     tcp_connections,
     threads,
     wait_for_wchan,
-    wait_until,
 )
 from .faultlab import faultfs as faultfs  # the fixture
+from .polling import wait_until
 
 MODES: list[HangMode] = ["handler", "stop"]
 STAT = "import os, sys; os.stat(sys.argv[1])"

@@ -10,8 +10,8 @@ behind. `LAB_TABLE` collects one row per cause for the closing note (printed wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import os
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -24,31 +24,23 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from lspguard.shim.main import install_shim
-
 from .conftest import SAMPLE, LspguardDirs
 from .faultlab import FuseMount, plant_fifo, silent_peer
 from .faultlab import faultfs as faultfs  # the fixture
-from .recording_client import RecordingClient, initialize_params
+from .polling import wait_until_async
+from .recording_client import RecordingClient, hover_text
+from .shimmed import session_status, shim_client
 
 pytestmark = [pytest.mark.gopls, pytest.mark.timeout(150)]
 
 HOVER_DEADLINE = 6.0
-CONFIG = f"""
-[proxy]
-stop_timeout = 1.0
-[watchdog]
-tick = 0.5
-ping_timeout = 1.0
-external_wait = 3.0
-[watchdog.deadlines]
-"textDocument/hover" = {HOVER_DEADLINE}
-[restart]
-backoff_initial = 0.1
-[snapshot]
-strace_seconds = 0.5
-budget = 3.0
-"""
+CONFIG: dict[str, Any] = {
+    "proxy": {"stop_timeout": 1.0},
+    "watchdog": {"tick": 0.5, "ping_timeout": 1.0, "external_wait": 3.0,
+                 "deadlines": {"textDocument/hover": HOVER_DEADLINE}},
+    "restart": {"backoff_initial": 0.1},
+    "snapshot": {"strace_seconds": 0.5, "budget": 3.0},
+}
 GREETING = "Hello returns a friendly greeting"
 HELLO = types.Position(line=10, character=28)  # `Hello` in `greet.Hello(...)` (UTF-16)
 ANSWERED_WITHIN = 3.0
@@ -68,8 +60,7 @@ class Lab:
         return (self.workspace / "main.go").as_uri()
 
     def status(self) -> dict[str, Any]:
-        (path,) = (self.runtime / "sessions").glob("*.json")
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        return session_status(self.runtime)
 
     def remember_tree(self) -> None:
         """Every process of the session, to check none outlives it."""
@@ -77,11 +68,8 @@ class Lab:
         self.pids |= {proxy.pid, *(p.pid for p in proxy.children(recursive=True))}
 
     async def hover(self) -> str:
-        hover = await self.client.text_document_hover_async(types.HoverParams(
-            text_document=types.TextDocumentIdentifier(uri=self.main_uri), position=HELLO))
-        assert hover is not None
-        contents = hover.contents
-        return contents.value if isinstance(contents, types.MarkupContent) else str(contents)
+        return hover_text(await self.client.text_document_hover_async(types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=self.main_uri), position=HELLO)))
 
     async def timed_hover(self) -> tuple[float, JsonRpcException | str]:
         began = time.monotonic()
@@ -113,73 +101,63 @@ class Lab:
                 await self.timed_hover()
 
     async def wait_for_verdict(self, kind: str, within: float) -> dict[str, Any]:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            last = self.status().get("last_verdict")
-            if last and last["kind"] == kind:
-                return last  # type: ignore[no-any-return]
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"no {kind} verdict: {self.status().get('last_verdict')}")
+        def verdict() -> dict[str, Any] | None:
+            last: dict[str, Any] | None = self.status().get("last_verdict")
+            return last if last and last["kind"] == kind else None
+
+        found = await wait_until_async(verdict, within, interval=0.1)
+        assert found, f"no {kind} verdict: {self.status().get('last_verdict')}"
+        return found
 
 
 @pytest.fixture
 async def lab_session(tmp_path: Path, real_gopls: Path,
                       lspguard_dirs: LspguardDirs) -> AsyncIterator[Any]:
-    labs: list[Lab] = []
+    async with contextlib.AsyncExitStack() as sessions:
+        async def start(workspace: Path, extra_env: dict[str, str] | None = None) -> Lab:
+            # The proxy's cwd is not on the mount: an editor's usually is, but the test's own
+            # checks must never touch a hung filesystem (main.go's text is read from SAMPLE).
+            client = await sessions.enter_async_context(
+                shim_client(tmp_path, real_gopls, CONFIG, tmp_path, extra_env))
+            lab = Lab(client, workspace, lspguard_dirs.runtime)
+            await client.open_main(workspace, (SAMPLE / "main.go").read_text(),
+                                   wait_for_load=False)
+            lab.remember_tree()
+            return lab
 
-    async def start(workspace: Path, extra_env: dict[str, str] | None = None) -> Lab:
-        config = tmp_path / "lspguard.toml"
-        config.write_text(CONFIG)
-        shim = install_shim(tmp_path / "bin", config=config)
-        env = {**os.environ, "LSPGUARD_GOPLS": str(real_gopls), **(extra_env or {})}
-        client = RecordingClient()
-        # The proxy's cwd is not on the mount: an editor's usually is, but the test's own
-        # checks must never touch a hung filesystem.
-        await client.start_io(str(shim), env=env, cwd=str(tmp_path))
-        lab = Lab(client, workspace, lspguard_dirs.runtime)
-        labs.append(lab)
-        await asyncio.wait_for(client.initialize_async(initialize_params(workspace)), 30)
-        client.initialized(types.InitializedParams())
-        client.text_document_did_open(types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(
-                uri=lab.main_uri, language_id="go", version=1,
-                text=(SAMPLE / "main.go").read_text())))
-        lab.remember_tree()
-        return lab
-
-    yield start
-    for lab in labs:
-        if not lab.client.stopped:
-            try:
-                async with asyncio.timeout(10):
-                    await lab.client.shutdown_async(None)
-                    lab.client.exit(None)
-            except (TimeoutError, JsonRpcException):
-                pass
-            await lab.client.stop()
+        yield start
 
 
-def no_leftovers(lab: Lab, within: float = 15.0) -> list[int]:
+async def no_leftovers(lab: Lab, within: float = 15.0) -> list[int]:
     """The session's processes still alive after `within` seconds (none, we hope)."""
-    deadline = time.monotonic() + within
-    while True:
-        alive = [pid for pid in lab.pids if psutil.pid_exists(pid)
-                 and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.1)
+    alive: list[int] = []
+
+    def all_gone() -> bool:
+        alive[:] = [pid for pid in lab.pids if psutil.pid_exists(pid)
+                    and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+        return not alive
+
+    await wait_until_async(all_gone, within, interval=0.1)
+    return alive
 
 
-async def end_session(lab: Lab) -> list[int]:
-    """Shutdown + exit as an editor does; then every process the session ever had must be
-    gone (returned, for the lab table, after asserting it)."""
+async def end_the_case(lab: Lab, cause: str, verdict: dict[str, Any], named: str,
+                       answered: dict[str, Any], revived_s: float, max_restarts: int) -> None:
+    """The session runs again, after at most `max_restarts` restarts; then shutdown + exit as
+    an editor does, and every process the session ever had must be gone. The case's row goes
+    into `LAB_TABLE`."""
+    status = lab.status()
+    assert status["state"] == "running" and status["restarts"] <= max_restarts, status
     lab.remember_tree()
-    await lab.client.shutdown_async(None)
-    lab.client.exit(None)
+    await lab.client.shutdown_and_exit(None)
     await lab.client.stop()
-    leftovers = no_leftovers(lab)
+    leftovers = await no_leftovers(lab)
     assert not leftovers
-    return leftovers
+    LAB_TABLE.append({"cause": cause, "verdict": verdict["kind"], "named": named,
+                      "restarts": status["restarts"],
+                      "first_answer_s": answered["first_answer_s"],
+                      "revived_s": round(revived_s, 1), "leftovers": leftovers})
+    print(f"\nLAB ROW {json.dumps(LAB_TABLE[-1])}")
 
 
 async def after_the_verdict(lab: Lab) -> dict[str, Any]:
@@ -202,14 +180,6 @@ async def after_the_verdict(lab: Lab) -> dict[str, Any]:
     assert status["state"] == "waiting", status["state"]
     return {"first_answer_s": round(times[0], 2), "max_answer_s": round(max(times), 2),
             "status": status}
-
-
-def record_row(cause: str, verdict: dict[str, Any], named: str, restarts: int,
-               answered: dict[str, Any], revived_s: float, leftovers: list[int]) -> None:
-    LAB_TABLE.append({"cause": cause, "verdict": verdict["kind"], "named": named,
-                      "restarts": restarts, "first_answer_s": answered["first_answer_s"],
-                      "revived_s": round(revived_s, 1), "leftovers": leftovers})
-    print(f"\nLAB ROW {json.dumps(LAB_TABLE[-1])}")
 
 
 async def test_workspace_on_a_mount_that_stops_answering(tmp_path: Path, faultfs: Any,
@@ -245,13 +215,9 @@ async def test_workspace_on_a_mount_that_stops_answering(tmp_path: Path, faultfs
 
     mount.release()
     revived = await lab.hover_until_good(REVIVED_WITHIN)
-    status = lab.status()
-    assert status["state"] == "running" and status["restarts"] <= 1, status
-    leftovers = await end_session(lab)
-    record_row("workspace on a FUSE mount that stops answering", verdict,
-               f"{cause['object']['path']} ({cause['object']['fs_type']} at "
-               f"{cause['object']['mount_point']})", status["restarts"], answered, revived,
-               leftovers)
+    await end_the_case(lab, "workspace on a FUSE mount that stops answering", verdict,
+                       f"{cause['object']['path']} ({cause['object']['fs_type']} at "
+                       f"{cause['object']['mount_point']})", answered, revived, max_restarts=1)
     print(f"\nFUSE: hang -> verdict {verdict['at'] - hung_at:.1f} s, hover answered in "
           f"{took:.1f} s, mount answers -> good hover {revived:.1f} s")
 
@@ -277,11 +243,8 @@ async def test_a_fifo_posing_as_a_go_file(tmp_path: Path, hello_workspace: Path,
         revived = await lab.hover_until_good(REVIVED_WITHIN)
     finally:
         fifo.remove()
-    status = lab.status()
-    assert status["state"] == "running" and status["restarts"] <= 1, status
-    leftovers = await end_session(lab)
-    record_row("a FIFO named *.go in the package", verdict, cause["object"]["path"],
-               status["restarts"], answered, revived, leftovers)
+    await end_the_case(lab, "a FIFO named *.go in the package", verdict, cause["object"]["path"],
+                       answered, revived, max_restarts=1)
 
 
 async def test_a_module_proxy_that_never_answers(tmp_path: Path, hello_workspace: Path,
@@ -308,11 +271,8 @@ async def test_a_module_proxy_that_never_answers(tmp_path: Path, hello_workspace
         assert answered["status"]["restarts"] <= 1
     # the peer is gone: the download fails at once, and the load goes on without it
     revived = await lab.hover_until_good(REVIVED_WITHIN)
-    status = lab.status()
-    assert status["state"] == "running" and status["restarts"] <= 2, status
-    leftovers = await end_session(lab)
-    record_row("a module proxy (GOPROXY) that never answers", verdict, cause["object"]["peer"],
-               status["restarts"], answered, revived, leftovers)
+    await end_the_case(lab, "a module proxy (GOPROXY) that never answers", verdict,
+                       cause["object"]["peer"], answered, revived, max_restarts=2)
 
 
 async def test_opening_a_workspace_whose_mount_already_hangs(tmp_path: Path, faultfs: Any,
@@ -337,8 +297,5 @@ async def test_opening_a_workspace_whose_mount_already_hangs(tmp_path: Path, fau
     answered = await after_the_verdict(lab)
     mount.release()
     revived = await lab.hover_until_good(REVIVED_WITHIN)
-    status = lab.status()
-    assert status["state"] == "running" and status["restarts"] == 0, status
-    leftovers = await end_session(lab)
-    record_row("a workspace opened on a mount that already hangs", verdict,
-               str(mount.mountpoint), status["restarts"], answered, revived, leftovers)
+    await end_the_case(lab, "a workspace opened on a mount that already hangs", verdict,
+                       str(mount.mountpoint), answered, revived, max_restarts=0)

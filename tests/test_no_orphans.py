@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from .faultproxy import write_config
 from .rawclient import RawClient, find_gopls, lspguard_command, private_env, reap
 
 GOPLS = find_gopls()
@@ -45,8 +46,7 @@ def session(workspace: Path, env: dict[str, str], tmp_path: Path,
             restart_enabled: bool) -> Iterator[tuple[RawClient, psutil.Process]]:
     """A proxy guarding real gopls, initialized; yields the client and the gopls process."""
     assert GOPLS is not None
-    config = tmp_path / "lspguard.toml"
-    config.write_text(f"[restart]\nenabled = {str(restart_enabled).lower()}\n")
+    config = write_config(tmp_path / "lspguard.toml", {"restart": {"enabled": restart_enabled}})
     command = lspguard_command(GOPLS)
     command[4:4] = ["--config", str(config)]
     proc = subprocess.Popen(command, stdin=subprocess.PIPE,

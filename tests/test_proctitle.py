@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import socket
 import subprocess
 import sys
@@ -25,13 +23,10 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from lspguard.demo.session import utf16_position
-from lspguard.shim.main import install_shim
 
 from .conftest import LspguardDirs
-from .recording_client import RecordingClient, initialize_params
-
-CONTENT_MODIFIED = -32801
-
+from .recording_client import CONTENT_MODIFIED, RecordingClient, ask_until_answered, hover_text
+from .shimmed import session_status, shim_client
 
 # ------------------------------------------------------------------ proctitle, in a subprocess
 
@@ -110,29 +105,22 @@ def test_lspguard_run_renames_too(tmp_path: Path, lspguard_dirs: LspguardDirs) -
 # ------------------------------------------------------------------ real gopls, through the shim
 
 DEADLINE = 3.0
-CONFIG = f"""
-[proxy]
-stop_timeout = 1.0
-[watchdog]
-tick = 0.5
-ping_timeout = 1.0
-[watchdog.deadlines]
-"textDocument/hover" = {DEADLINE}
-[restart]
-backoff_initial = 0.1
-[snapshot]
-strace_seconds = 0.5
-budget = 2.0
-"""
+CONFIG: dict[str, Any] = {
+    "proxy": {"stop_timeout": 1.0},
+    "watchdog": {"tick": 0.5, "ping_timeout": 1.0, "deadlines": {"textDocument/hover": DEADLINE}},
+    "restart": {"backoff_initial": 0.1},
+    "snapshot": {"strace_seconds": 0.5, "budget": 2.0},
+}
 
 
 class Shimmed:
-    def __init__(self, client: RecordingClient, workspace: Path, runtime: Path) -> None:
+    def __init__(self, client: RecordingClient, workspace: Path, runtime: Path,
+                 stopped: list[psutil.Process]) -> None:
         self.client = client
         self.workspace = workspace
         self.runtime = runtime
         self.main_uri = (workspace / "main.go").as_uri()
-        self.stopped: list[psutil.Process] = []
+        self.stopped = stopped
 
     @property
     def proxy(self) -> psutil.Process:
@@ -140,8 +128,7 @@ class Shimmed:
         return psutil.Process(self.client._server.pid)
 
     def status(self) -> dict[str, Any]:
-        (path,) = (self.runtime / "sessions").glob("*.json")
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        return session_status(self.runtime)
 
     def hover(self) -> asyncio.Future[Any]:
         """Hover on the greet.Hello call (sent now; the future is its answer)."""
@@ -161,37 +148,20 @@ class Shimmed:
         return found
 
 
-def _hover_text(hover: Any) -> str:
-    assert hover is not None
-    contents = hover.contents
-    return contents.value if isinstance(contents, types.MarkupContent) else str(contents)
-
-
 @pytest.fixture
 async def shimmed(tmp_path: Path, hello_workspace: Path, real_gopls: Path,
                   lspguard_dirs: LspguardDirs) -> AsyncIterator[Shimmed]:
-    config = tmp_path / "lspguard.toml"
-    config.write_text(CONFIG)
-    shim = install_shim(tmp_path / "bin", config=config)
-    client = RecordingClient()
-    env = {**os.environ, "LSPGUARD_GOPLS": str(real_gopls)}
-    await client.start_io(str(shim), env=env, cwd=str(hello_workspace))
-    s = Shimmed(client, hello_workspace, lspguard_dirs.runtime)
+    stopped: list[psutil.Process] = []
     try:
-        yield s
-    finally:
-        for p in s.stopped:  # nothing we stopped outlives the test
-            with contextlib.suppress(psutil.NoSuchProcess):
-                p.kill()
-        if not client.stopped:
+        async with shim_client(tmp_path, real_gopls, CONFIG, hello_workspace) as client:
             try:
-                async with asyncio.timeout(10):
-                    await client.shutdown_async(None)
-                    client.exit(None)
-            except (TimeoutError, JsonRpcException):
-                pass
-            await client.stop()
-        _, alive = psutil.wait_procs(s.stopped, timeout=10)
+                yield Shimmed(client, hello_workspace, lspguard_dirs.runtime, stopped)
+            finally:
+                for p in stopped:  # nothing we stopped outlives the test
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        p.kill()
+    finally:
+        _, alive = psutil.wait_procs(stopped, timeout=10)
         assert not alive
 
 
@@ -207,15 +177,9 @@ def _assert_named_for(proxy: psutil.Process, gopls_pid: int, generation: int) ->
 @pytest.mark.gopls
 @pytest.mark.timeout(120)
 async def test_pkill_stop_gopls_stops_only_gopls(shimmed: Shimmed) -> None:
-    c = shimmed.client
-    await asyncio.wait_for(c.initialize_async(initialize_params(shimmed.workspace)), 30)
-    c.initialized(types.InitializedParams())
-    await c.wait_until(lambda: bool(c.record.progress_begun)
-                       and c.record.progress_begun <= c.record.progress_ended, 60)
-    text = (shimmed.workspace / "main.go").read_text()
-    c.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
-        uri=shimmed.main_uri, language_id="go", version=1, text=text)))
-    assert "func greet.Hello" in _hover_text(await asyncio.wait_for(shimmed.hover(), 30))
+    await shimmed.client.open_main(shimmed.workspace,
+                                   (shimmed.workspace / "main.go").read_text(), wait_for_load=True)
+    assert "func greet.Hello" in hover_text(await asyncio.wait_for(shimmed.hover(), 30))
 
     first = shimmed.status()["backend"]
     assert first["generation"] == 1
@@ -234,14 +198,8 @@ async def test_pkill_stop_gopls_stops_only_gopls(shimmed: Shimmed) -> None:
         await asyncio.wait_for(pending, DEADLINE + 20)
     assert answer.value.code == CONTENT_MODIFIED, answer.value  # answered, not left hanging
 
-    async with asyncio.timeout(DEADLINE + 30):  # the editor asks again, as VS Code does
-        while True:
-            try:
-                hover = await shimmed.hover()
-                break
-            except JsonRpcException as exc:
-                assert exc.code == CONTENT_MODIFIED, exc
-    assert "func greet.Hello" in _hover_text(hover)
+    # the editor asks again, as VS Code does
+    assert "func greet.Hello" in hover_text(await ask_until_answered(shimmed.hover, DEADLINE + 30))
     status = shimmed.status()
     assert status["last_verdict"]["kind"] == "stopped", status["last_verdict"]
     second = status["backend"]

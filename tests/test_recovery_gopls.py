@@ -8,8 +8,6 @@ progress the editor saw begin must end.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import signal
 import stat
@@ -22,34 +20,24 @@ from typing import Any
 import psutil
 import pytest
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
-
-from lspguard.shim.main import install_shim
 
 from .conftest import LspguardDirs
 from .faultproxy import latest_bundle
-from .recording_client import RecordingClient, initialize_params
+from .polling import wait_until_async
+from .recording_client import RecordingClient, ask_until_answered, hover_text
+from .shimmed import session_status, shim_client
 
 pytestmark = [pytest.mark.gopls, pytest.mark.timeout(120)]
 
 DEADLINE = 4.0
-CONFIG = f"""
-[proxy]
-stop_timeout = 1.0
-[watchdog]
-tick = 0.5
-ping_timeout = 1.0
-stuck_grace_factor = 1.0
-busy_grace_factor = 2.0
-[watchdog.deadlines]
-"textDocument/hover" = {DEADLINE}
-"textDocument/definition" = {DEADLINE}
-[restart]
-backoff_initial = 0.1
-[snapshot]
-strace_seconds = 0.5
-budget = 2.0
-"""
+CONFIG: dict[str, Any] = {
+    "proxy": {"stop_timeout": 1.0},
+    "watchdog": {"tick": 0.5, "ping_timeout": 1.0, "stuck_grace_factor": 1.0,
+                 "busy_grace_factor": 2.0, "deadlines": {
+                     "textDocument/hover": DEADLINE, "textDocument/definition": DEADLINE}},
+    "restart": {"backoff_initial": 0.1},
+    "snapshot": {"strace_seconds": 0.5, "budget": 2.0},
+}
 
 # Two incremental edits: the replay must carry the second (42), not the first (41).
 INSERT = "\nconst Answer = 40 + 1\n\nfunc use() int { return Answer }\n"
@@ -64,66 +52,31 @@ class Guarded:
         self.main_uri = (workspace / "main.go").as_uri()
 
     def status(self) -> dict[str, Any]:
-        (path,) = (self.runtime / "sessions").glob("*.json")
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        return session_status(self.runtime)
 
     def gopls(self) -> psutil.Process:
         return psutil.Process(self.status()["backend"]["pid"])
 
     async def hover(self) -> str:
-        hover = await self.client.text_document_hover_async(types.HoverParams(
-            text_document=types.TextDocumentIdentifier(uri=self.main_uri), position=USE))
-        assert hover is not None
-        contents = hover.contents
-        return contents.value if isinstance(contents, types.MarkupContent) else str(contents)
+        return hover_text(await self.client.text_document_hover_async(types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=self.main_uri), position=USE)))
 
     async def hover_until_answered(self, within: float) -> str:
         """Hover like an editor: a ContentModified answer (restart) means ask again."""
-        async with asyncio.timeout(within):
-            while True:
-                try:
-                    return await self.hover()
-                except JsonRpcException as exc:
-                    assert exc.code == -32801, exc  # ContentModified, nothing else
-                    self.content_modified += 1
-
-    content_modified = 0
+        return await ask_until_answered(self.hover, within)
 
 
 @pytest.fixture
 async def guarded(tmp_path: Path, hello_workspace: Path, real_gopls: Path,
                   lspguard_dirs: LspguardDirs) -> AsyncIterator[Guarded]:
-    config = tmp_path / "lspguard.toml"
-    config.write_text(CONFIG)
-    shim = install_shim(tmp_path / "bin", config=config)
-    client = RecordingClient()
-    env = {**os.environ, "LSPGUARD_GOPLS": str(real_gopls)}
-    env.update(getattr(guarded, "extra_env", {}))
-    await client.start_io(str(shim), env=env, cwd=str(hello_workspace))
-    g = Guarded(client, hello_workspace, lspguard_dirs.runtime)
-    try:
-        yield g
-    finally:
-        if not client.stopped:
-            try:
-                async with asyncio.timeout(10):
-                    await client.shutdown_async(None)
-                    client.exit(None)
-            except (TimeoutError, JsonRpcException):
-                pass
-            await client.stop()
+    async with shim_client(tmp_path, real_gopls, CONFIG, hello_workspace) as client:
+        yield Guarded(client, hello_workspace, lspguard_dirs.runtime)
 
 
 async def start_session(g: Guarded) -> None:
     c = g.client
-    await asyncio.wait_for(c.initialize_async(initialize_params(g.workspace)), 30)
-    c.initialized(types.InitializedParams())
-    # gopls's first work-done progress ("Setting up workspace" / loading) ends.
-    await c.wait_until(lambda: bool(c.record.progress_begun)
-                       and c.record.progress_begun <= c.record.progress_ended, 60)
     text = (g.workspace / "main.go").read_text()
-    c.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
-        uri=g.main_uri, language_id="go", version=1, text=text)))
+    await c.open_main(g.workspace, text, wait_for_load=True)
     end = types.Position(line=text.count("\n"), character=0)
     c.text_document_did_change(types.DidChangeTextDocumentParams(
         text_document=types.VersionedTextDocumentIdentifier(uri=g.main_uri, version=2),
@@ -182,10 +135,9 @@ async def test_sigstop_of_gopls(guarded: Guarded, lspguard_dirs: LspguardDirs) -
     first = guarded.gopls()
     first.suspend()
     fault_at = time.time()
-    deadline = time.monotonic() + 5  # the kernel has stopped it before the editor asks
-    while first.status() != psutil.STATUS_STOPPED:
-        assert time.monotonic() < deadline, first.status()
-        await asyncio.sleep(0.01)
+    # the kernel has stopped it before the editor asks
+    assert await wait_until_async(lambda: first.status() == psutil.STATUS_STOPPED, 5,
+                                  interval=0.01), first.status()
     await check_recovered(guarded, fault_at, "stopped")
     bundle = latest_bundle(lspguard_dirs.state, "stopped")  # written before the kill
     assert bundle["process"]["root_pid"] == first.pid
@@ -229,21 +181,12 @@ async def test_package_loading_hang(tmp_path: Path, hello_workspace: Path, real_
                                     lspguard_dirs: LspguardDirs) -> None:
     marker = tmp_path / "go-list-hung"
     bin_dir = hanging_go(tmp_path / "gobin", marker)
-    config = tmp_path / "lspguard.toml"
-    config.write_text(CONFIG)
-    shim = install_shim(tmp_path / "bin", config=config)
-    env = {**os.environ, "LSPGUARD_GOPLS": str(real_gopls),
-           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    client = RecordingClient()
-    await client.start_io(str(shim), env=env, cwd=str(hello_workspace))
-    g = Guarded(client, hello_workspace, lspguard_dirs.runtime)
-    try:
-        await asyncio.wait_for(client.initialize_async(initialize_params(hello_workspace)), 30)
-        client.initialized(types.InitializedParams())
-        text = (hello_workspace / "main.go").read_text()
-        client.text_document_did_open(types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=g.main_uri, language_id="go", version=1,
-                                                 text=text)))
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    async with shim_client(tmp_path, real_gopls, CONFIG, hello_workspace,
+                           {"PATH": path}) as client:
+        g = Guarded(client, hello_workspace, lspguard_dirs.runtime)
+        await client.open_main(hello_workspace, (hello_workspace / "main.go").read_text(),
+                               wait_for_load=False)
         fault_at = time.time()  # gopls's first `go list` is hanging: it waits on its load
         answer = await g_hover_hello(g, DEADLINE + 30)
         assert marker.exists(), "the hanging `go list` was never run"
@@ -269,10 +212,7 @@ async def test_package_loading_hang(tmp_path: Path, hello_workspace: Path, real_
         await client.wait_until(lambda: rec.progress_begun <= rec.progress_ended, 30)
         ids = [m.id for m in rec.messages if m.kind == "response"]
         assert len(ids) == len(set(ids)) == client.requests_sent
-    finally:
-        async with asyncio.timeout(10):
-            await client.shutdown_async(None)
-            client.exit(None)
+        await client.shutdown_and_exit(10)  # the recovered session also ends cleanly
         await client.stop()
 
 
@@ -297,18 +237,9 @@ def test_gopls_answers_the_liveness_ping_with_method_not_found(hello_workspace: 
 
 async def g_hover_hello(g: Guarded, within: float) -> str:
     """Hover on greet.Hello in main.go, asking again after ContentModified."""
-    async with asyncio.timeout(within):
-        while True:
-            try:
-                hover = await g.client.text_document_hover_async(types.HoverParams(
-                    text_document=types.TextDocumentIdentifier(uri=g.main_uri),
-                    position=types.Position(line=10, character=28)))
-            except JsonRpcException as exc:
-                assert exc.code == -32801, exc
-                continue
-            assert hover is not None
-            contents = hover.contents
-            return contents.value if isinstance(contents, types.MarkupContent) else str(contents)
+    return hover_text(await ask_until_answered(lambda: g.client.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=g.main_uri),
+                          position=types.Position(line=10, character=28))), within))
 
 
 if sys.platform != "linux":  # pragma: no cover

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from lspguard.control.client import call_control
 
-from .faultlab.procinfo import wait_until
 from .faultproxy import (
     FAULT_SERVER,
     Proxy,
@@ -22,6 +20,7 @@ from .faultproxy import (
     initialize,
     start_proxy,
 )
+from .polling import wait_until
 
 
 def fallback(name: str) -> dict[str, Any]:
@@ -36,10 +35,7 @@ def whoami(p: Proxy) -> dict[str, str]:
 def crash_and_wait(p: Proxy) -> None:
     """Make the running server crash (a hover held during a restart could be answered at its
     deadline instead of reaching, and crashing, the next server)."""
-    deadline = time.monotonic() + 20
-    while p.status()["state"] != "running":
-        assert time.monotonic() < deadline, p.status()["state"]
-        time.sleep(0.05)
+    p.wait_for_state("running", 20)
     rid = hover(p)
     assert p.answer(rid, 20)["error"]["code"] == -32801
 

@@ -26,7 +26,8 @@ from lspguard.causes.model import Blocker, Cause, CauseClass, Culprit
 from lspguard.incident.bundle import write_bundle
 from lspguard.incident.proc import read_thread
 
-from .test_snapshot import make_ctx, wait_for
+from .polling import wait_until
+from .test_snapshot import make_ctx
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
@@ -70,8 +71,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rendered]:
     os.mkfifo(fifo)
     proc = subprocess.Popen([sys.executable, "-c", f"open({str(fifo)!r}).read()"])
     try:
-        wait_for(lambda: read_thread(proc.pid, proc.pid).get("wchan") == "wait_for_partner",
-                 "the reader to block opening the FIFO")
+        assert wait_until(lambda: read_thread(proc.pid, proc.pid).get("wchan")
+                          == "wait_for_partner", 10), "the reader did not block opening the FIFO"
         now = time.time()
         culprit = Culprit(proc.pid, (sys.executable, "-c", "open(...)"), "gopls", tid=proc.pid,
                           state="S", syscall="openat", wchan="wait_for_partner")

@@ -25,19 +25,13 @@ from lspguard.shim.main import (
     install_shim,
 )
 
+from .rawclient import find_gopls
+
 LSP = ShimMode.LSP
 PASS = ShimMode.PASSTHROUGH
 
 
-def _real_gopls() -> str | None:
-    for c in (os.environ.get("LSPGUARD_TEST_GOPLS"), shutil.which("gopls"), "/root/go/bin/gopls",
-              os.path.expanduser("~/go/bin/gopls")):
-        if c and os.path.isfile(c) and os.access(c, os.X_OK) and not shim.is_shim(Path(c)):
-            return os.path.abspath(c)
-    return None
-
-
-GOPLS = _real_gopls()
+GOPLS = find_gopls()
 needs_gopls = pytest.mark.skipif(GOPLS is None, reason="real gopls not installed")
 TIMEOUT = 30
 

@@ -37,21 +37,17 @@ from lspguard.incident.strace import collect_strace
 from lspguard.incident.syscalls import parse_syscall_line, syscall_name
 from lspguard.redact import redact_message
 
+from .polling import wait_until
+
 FILES = {"incident.json", "process.json", "strace.txt", "goroutines.txt", "stderr.txt",
          "messages.jsonl", "session.log", "report.html"}
 SECRET_TEXT = "package main // SECRET-SOURCE-TEXT-7f3a"
 SECRET_HOVER = "HOVER-DOC-SECRET-91c2 func Println"
 
 
-def wait_for(predicate: Any, what: str, within: float = 10.0) -> Any:
-    """Poll `predicate` until it returns something truthy, or fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
+def syscall_of(pid: int) -> str | None:
+    """The syscall the main thread of `pid` sleeps in (None while running)."""
+    return (read_thread(pid, pid).get("syscall") or {}).get("name")
 
 
 def proc_status(pid: int, key: str) -> str:
@@ -109,10 +105,11 @@ def fifo_reader(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         except OSError:
             return None
 
-    writer = wait_for(open_writer, "the reader to open the FIFO")
+    writer = wait_until(open_writer, 10)
+    assert writer, "the reader did not open the FIFO"
     try:
-        wait_for(lambda: (read_thread(proc.pid, proc.pid).get("syscall") or {}).get("name")
-                 == "read", "the reader to block in read")
+        assert wait_until(lambda: syscall_of(proc.pid) == "read", 10), \
+            "the reader did not block in read"
         yield proc.pid, fifo
     finally:
         proc.kill()
@@ -123,8 +120,9 @@ def fifo_reader(tmp_path: Path) -> Iterator[tuple[int, Path]]:
 def start_sleeper() -> subprocess.Popen[bytes]:
     """A Python process asleep in time.sleep (past exec and startup: ready to be inspected)."""
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    wait_for(lambda: (read_thread(proc.pid, proc.pid).get("syscall") or {}).get("name")
-             in ("clock_nanosleep", "nanosleep", "select", "pselect6"), "python to fall asleep")
+    assert wait_until(lambda: syscall_of(proc.pid)
+                      in ("clock_nanosleep", "nanosleep", "select", "pselect6"), 10), \
+        "python did not fall asleep"
     return proc
 
 
@@ -173,8 +171,8 @@ def test_thread_blocked_opening_fifo_names_the_path(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     proc = subprocess.Popen([sys.executable, "-c", f"open({str(fifo)!r}).read()"])
     try:
-        wait_for(lambda: (read_thread(proc.pid, proc.pid).get("syscall") or {}).get("name")
-                 == "openat", "the reader to block opening the FIFO")
+        assert wait_until(lambda: syscall_of(proc.pid) == "openat", 10), \
+            "the reader did not block opening the FIFO"
         thread = collect_process_tree(proc.pid, [])[0]["threads"][0]
         assert thread["state"] == "S"
         assert thread["wchan"] == "wait_for_partner"
@@ -189,7 +187,8 @@ async def test_bundle_of_stopped_process(sleeper: subprocess.Popen[bytes],
                                          tmp_path: Path) -> None:
     pid = sleeper.pid
     os.kill(pid, signal.SIGSTOP)
-    wait_for(lambda: read_thread(pid, pid).get("state") == "T", "SIGSTOP to take effect")
+    assert wait_until(lambda: read_thread(pid, pid).get("state") == "T", 10), \
+        "SIGSTOP did not take effect"
     ctx = make_ctx(pid, verdict={"kind": "stopped", "summary": "gopls is stopped (SIGSTOP).",
                                  "generation": 1, "at": time.time(), "facts": {}})
     bundle = await write_bundle(ctx, root=tmp_path / "b", strace_seconds=0.5)
@@ -203,7 +202,8 @@ async def test_bundle_of_stopped_process(sleeper: subprocess.Popen[bytes],
     assert read_thread(pid, pid)["state"] == "T"
     assert proc_status(pid, "TracerPid") == "0"
     os.kill(pid, signal.SIGCONT)
-    wait_for(lambda: read_thread(pid, pid).get("state") == "S", "SIGCONT to resume it")
+    assert wait_until(lambda: read_thread(pid, pid).get("state") == "S", 10), \
+        "SIGCONT did not resume it"
 
 
 async def test_bundle_after_the_backend_died(tmp_path: Path) -> None:
@@ -444,11 +444,11 @@ def test_process_tree_includes_children(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.run("
                              "[sys.executable, '-c', 'import time; time.sleep(60)'])"])
     try:
-        tree = wait_for(lambda: len(t := collect_process_tree(proc.pid, [])) == 2
-                        and t[1]["threads"][0].get("state") == "S"
-                        and t[1]["threads"][0].get("syscall", {}).get("name")
-                        in ("clock_nanosleep", "nanosleep", "select", "pselect6") and t,
-                        "the child to start sleeping")
+        tree = wait_until(lambda: len(t := collect_process_tree(proc.pid, [])) == 2
+                          and t[1]["threads"][0].get("state") == "S"
+                          and t[1]["threads"][0].get("syscall", {}).get("name")
+                          in ("clock_nanosleep", "nanosleep", "select", "pselect6") and t, 10)
+        assert tree, "the child did not start sleeping"
         assert tree[1]["ppid"] == proc.pid and tree[1]["threads"][0]["state"] == "S"
         assert tree[0]["threads"][0]["syscall"]["name"] in ("wait4", "waitid")
         assert tree[0]["cmdline"][0] == sys.executable

@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 import pty
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from .rawclient import lspguard_command, private_env, reap
+from .rawclient import lspguard_command, private_env, reap, wait_for_session
 
 
 def _server_that_leaves_a_mark(tmp_path: Path) -> list[str]:
@@ -53,12 +52,7 @@ def test_a_terminal_works(tmp_path: Path) -> None:
                             env=private_env(tmp_path))
     os.close(terminal)
     try:
-        status = tmp_path / "run" / "sessions" / f"{proc.pid}.json"
-        deadline = time.monotonic() + 20
-        while not status.exists():  # the session is up: its status file is written
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "proxy did not start"
-            time.sleep(0.02)
+        wait_for_session(proc, tmp_path / "run")  # the session is up: its status file is written
         os.write(controller, b"\x04")  # end of input, as the terminal's ^D
         _, err = proc.communicate(timeout=20)
     finally:

@@ -214,10 +214,7 @@ def test_a_request_held_during_a_restart_obeys_its_deadline(tmp_path: Path,
     proxies.append(p)
     p.request("initialize", {"processId": os.getpid(), "rootUri": "file:///ws",
                              "capabilities": {}})
-    deadline = time.monotonic() + 15
-    while p.status()["state"] != "restarting":
-        assert time.monotonic() < deadline, p.status()
-        time.sleep(0.05)
+    p.wait_for_state("restarting", 15)
     sent = time.monotonic()
     rid = hover(p)
     answer = p.answer(rid, HOVER_DEADLINE + 5)

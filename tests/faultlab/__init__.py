@@ -24,7 +24,7 @@ from .fusefs import (
     require_fuse,
 )
 from .netpeer import SilentPeer, silent_peer, socket_inodes, tcp_connections
-from .procinfo import ThreadWait, threads, tree, wait_for_wchan, wait_until, waits_in
+from .procinfo import ThreadWait, threads, tree, wait_for_wchan, waits_in
 from .special import FIFO_NAME, PlantedFifo, plant_fifo, planted_fifo
 
 __all__ = [
@@ -49,6 +49,5 @@ __all__ = [
     "threads",
     "tree",
     "wait_for_wchan",
-    "wait_until",
     "waits_in",
 ]

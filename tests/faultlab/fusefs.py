@@ -47,7 +47,8 @@ from typing import Any, Literal
 import psutil
 import pytest
 
-from .procinfo import threads, tree, wait_until
+from ..polling import wait_until
+from .procinfo import threads, tree
 
 FS_NAME = "faultfs"
 DAEMON = Path(__file__).with_name("faultfs_daemon.py")
@@ -244,7 +245,7 @@ class FuseMount:
 
     def wait_parked(self, count: int = 1, timeout: float = 5.0) -> bool:
         """Poll until at least `count` operations are parked in the daemon (mode "handler")."""
-        return wait_until(lambda: self.status()["parked"] >= count, timeout)
+        return wait_until(lambda: bool(self.status()["parked"] >= count), timeout)
 
     def _daemon_stopped(self) -> bool:
         states = [t.state for t in threads(self.pid)]

@@ -30,12 +30,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..polling import wait_until
+from ..rawclient import find_gopls
 from .fusefs import FuseMount
 from .netpeer import silent_peer, socket_inodes, tcp_connections
-from .procinfo import ThreadWait, threads, tree, wait_until
+from .procinfo import ThreadWait, threads, tree
 from .special import plant_fifo
 
-GOPLS = Path(os.environ.get("LSPGUARD_GOPLS", Path.home() / "go" / "bin" / "gopls"))
+GOPLS = Path(find_gopls() or "gopls")  # the lookup every test uses: never a shim
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hello"
 LOCAL_PROXY = Path.home() / "go" / "pkg" / "mod" / "cache" / "download"
 SETTLE = float(os.environ.get("PROBE_SETTLE", "6"))
@@ -214,24 +216,32 @@ def scratch() -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def on_hung_mount(mount: FuseMount, name: str, mode: str, only: tuple[str, ...], root: Path,
+                  text: str, word: str, env: dict[str, str], edit: Path) -> None:
+    """`run` in the module at `root`, the fault being `mount` hanging (`mode`, `only`) and
+    go.mod changing (`edit` written); the mount is closed on the way out."""
+    lsp = None
+    try:
+        lsp = run(f"{name}-{mode}{'-only-' + '-'.join(only) if only else ''}", root,
+                  root / "main.go", text, word, env,
+                  lambda: mount.hang(mode, only=only),  # type: ignore[arg-type]
+                  {"uri": uri(root / "go.mod"), "type": 2}, edit=edit)
+        mount.adopt(lsp.proc)
+    finally:
+        mount.close()
+        if lsp:
+            lsp.close()
+
+
 def workspace(mode: str, only: tuple[str, ...] = ()) -> None:
     with scratch() as base:
         src = Path(shutil.copytree(SAMPLE, base / "hello"))
+        text = (src / "main.go").read_text()
         mount = FuseMount(src)
-        lsp = None
         try:
-            ws = mount.mountpoint
-            text = (src / "main.go").read_text()
-            lsp = run(f"workspace-{mode}{'-only-' + '-'.join(only) if only else ''}", ws,
-                      ws / "main.go", text, "Println",
-                      gopls_env(GOMODCACHE=str(base / "modcache")),
-                      lambda: mount.hang(mode, only=only),  # type: ignore[arg-type]
-                      {"uri": uri(ws / "go.mod"), "type": 2}, edit=src / "go.mod")
-            mount.adopt(lsp.proc)
+            on_hung_mount(mount, "workspace", mode, only, mount.mountpoint, text, "Println",
+                          gopls_env(GOMODCACHE=str(base / "modcache")), edit=src / "go.mod")
         finally:
-            mount.close()
-            if lsp:
-                lsp.close()
             print(f"  teardown: mount gone={mount.entry is None}")
 
 
@@ -248,19 +258,9 @@ def modcache(mode: str, only: tuple[str, ...] = ()) -> None:
         mod, text = dep_module(base)
         (base / "cache").mkdir()
         mount = FuseMount(base / "cache")
-        lsp = None
-        try:
-            env = gopls_env(GOMODCACHE=str(mount.mountpoint / "mod"), GOFLAGS="-mod=mod",
-                            GOPROXY=LOCAL_PROXY.as_uri(), GOSUMDB="off")
-            lsp = run(f"modcache-{mode}{'-only-' + '-'.join(only) if only else ''}", mod,
-                      mod / "main.go", text, "Split", env,
-                      lambda: mount.hang(mode, only=only),  # type: ignore[arg-type]
-                      {"uri": uri(mod / "go.mod"), "type": 2}, edit=mod / "go.mod")
-            mount.adopt(lsp.proc)
-        finally:
-            mount.close()
-            if lsp:
-                lsp.close()
+        env = gopls_env(GOMODCACHE=str(mount.mountpoint / "mod"), GOFLAGS="-mod=mod",
+                        GOPROXY=LOCAL_PROXY.as_uri(), GOSUMDB="off")
+        on_hung_mount(mount, "modcache", mode, only, mod, text, "Split", env, edit=mod / "go.mod")
 
 
 def fifo(initial: bool) -> None:

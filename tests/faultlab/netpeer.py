@@ -27,7 +27,7 @@ import struct
 import threading
 from collections.abc import Iterator
 
-from .procinfo import wait_until
+from ..polling import wait_until
 
 HEAD = 4096
 

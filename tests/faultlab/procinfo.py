@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import platform
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..polling import wait_until
 
 # syscall number -> index of its path argument, for the syscalls a hung file system blocks.
 PATH_ARG: dict[str, dict[int, int]] = {
@@ -159,17 +160,6 @@ def tree(pid: int) -> list[int]:
 def waits_in(pids: Iterable[int], wchan: str) -> list[ThreadWait]:
     """The threads of `pids` whose wait channel is `wchan`."""
     return [t for pid in pids for t in threads(pid) if t.wchan == wchan]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
-    """Poll `condition` until it holds (True) or `timeout` seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
 
 
 def wait_for_wchan(pid: int, wchan: str, timeout: float) -> list[ThreadWait]:

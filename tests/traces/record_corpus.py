@@ -24,6 +24,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.client import LanguageClient
 
+from ..rawclient import find_gopls
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples" / "hello"
 CORPUS = Path(__file__).resolve().parent
@@ -210,8 +212,7 @@ def gopls_rpc_log(gopls: str, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--gopls", default=shutil.which("gopls")
-                        or str(Path.home() / "go" / "bin" / "gopls"))
+    parser.add_argument("--gopls", default=find_gopls() or "gopls")  # never a shim
     args = parser.parse_args(argv)
     gopls_rpc_log(args.gopls, ROOT / "tests" / "fixtures" / "gopls_rpc_trace.log")
     print(f"gopls -rpc.trace log: {ROOT / 'tests' / 'fixtures' / 'gopls_rpc_trace.log'}")
