@@ -105,14 +105,19 @@ def server_command(args: argparse.Namespace, usage: str) -> list[str] | None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from lspguard.config.model import resolve_config
-    from lspguard.proxy.run import exit_code_or_exit_now, run_proxy
+    from lspguard.proxy import early, proctitle
 
     command = server_command(args, "lspguard run -- gopls serve")
     if command is None:
         return 2
     config = resolve_config(args.config)
-    return exit_code_or_exit_now(
-        run_proxy([*command, *config.backend.args], config, log_stderr=args.log_stderr))
+    command = [*command, *config.backend.args]
+    proctitle.starting(proctitle.server_name(command))  # never pass for the server (pkill gopls)
+    # Before the event loop and the session are imported: the server's start-up overlaps ours.
+    early.spawn_first(command, config)
+    from lspguard.proxy.run import exit_code_or_exit_now, run_proxy
+
+    return exit_code_or_exit_now(run_proxy(command, config, log_stderr=args.log_stderr))
 
 
 def _ms(value: object) -> str:

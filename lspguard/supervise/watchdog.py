@@ -26,7 +26,6 @@ the classifier names the process and object (or, with nothing external found, a 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
@@ -36,6 +35,7 @@ import anyio
 from lspguard.causes.classify import CauseFinder
 from lspguard.causes.model import CauseClass
 from lspguard.causes.probe import TreeProber
+from lspguard.proxy.proctitle import server_name
 from lspguard.supervise.cputime import tree_cpu_seconds
 from lspguard.supervise.verdict import Verdict, VerdictKind
 
@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     from lspguard.config.model import WatchdogConfig
     from lspguard.proxy.pending import PendingRequest
 
-__all__ = ["PING_METHOD", "WatchTarget", "Watchdog"]
+# server_name lives in proxy/proctitle.py (needed before anything heavy); here too, for callers.
+__all__ = ["PING_METHOD", "WatchTarget", "Watchdog", "server_name"]
 
 log = logging.getLogger(__name__)
 
@@ -298,15 +299,3 @@ class Watchdog:
             summary = summary[0].upper() + summary[1:]
         return Verdict(kind, summary if summary.endswith(".") else summary + ".",
                        self._generation, facts, cause=cause)
-
-
-def server_name(argv: list[str]) -> str:
-    """"gopls" for gopls, else the program's name (a Python server: its script's)."""
-    if not argv:
-        return "the language server"
-    name = os.path.basename(argv[0])
-    if "gopls" in name:
-        return "gopls"
-    if name.startswith("python") and len(argv) > 1:
-        return os.path.basename(argv[1])
-    return name
