@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 import time
@@ -30,7 +29,9 @@ COMMAND_MODULES: tuple[str, ...] = ("lspguard.control.cli", "lspguard.doctor.cli
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # `lspguard run` is what an editor starts: it does not pay for the other commands' modules.
+    parser = _parser(others=argv[:1] != ["run"])
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
@@ -55,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(*, others: bool = True) -> argparse.ArgumentParser:
+    """The command line; without `others`, the commands of COMMAND_MODULES are left out."""
     parser = argparse.ArgumentParser(
         prog="lspguard",
         description="Supervising proxy for language servers (gopls first).")
@@ -87,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the raw status documents")
     status.set_defaults(func=_cmd_status)
 
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if others else ():
         importlib.import_module(name).register_cli(sub)
     return parser
 
@@ -125,6 +127,8 @@ def _ms(value: object) -> str:
 
 
 def _cmd_install_shim(args: argparse.Namespace) -> int:
+    import json
+
     from lspguard.shim.main import install_shim
 
     path = install_shim(args.directory, config=args.config, force=args.force)
@@ -144,6 +148,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    import json
+
     from lspguard.status.file import read_statuses
 
     docs = read_statuses()

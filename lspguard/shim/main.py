@@ -27,7 +27,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -271,6 +270,8 @@ def install_shim(directory: Path, *, config: Path | None = None, force: bool = F
     if config is not None:
         config = Path(os.path.abspath(os.path.expanduser(config)))
     data = _shim_text(config).encode()
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=".gopls.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
