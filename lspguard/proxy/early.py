@@ -133,7 +133,10 @@ class EarlyProcess:
             os.killpg(self.popen.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             self.popen.kill()
-        self.popen.wait()
+        # Bounded: a process in uninterruptible sleep (a hung mount) may not die yet; the
+        # Popen then reaps it later, and PDEATHSIG has nothing left to do.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(5.0)
         for fd in (self.to_child, self.from_child):
             with contextlib.suppress(OSError):
                 os.close(fd)
