@@ -1,18 +1,15 @@
 """Where lspguard keeps its files, all private to the user (dirs 0700, files 0600).
 
 Overridable for tests and unusual setups with LSPGUARD_STATE_DIR, LSPGUARD_RUNTIME_DIR and
-LSPGUARD_CONFIG_DIR.
+LSPGUARD_CONFIG_DIR. Imported on the proxy's way to its first forwarded byte, so platformdirs
+and tempfile are imported only where they are used.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-import tempfile
-import warnings
 from pathlib import Path
-
-import platformdirs
 
 __all__ = ["config_dir", "ensure_private_dir", "logs_dir", "runtime_dir", "sessions_dir",
            "state_dir", "write_private_file"]
@@ -38,7 +35,11 @@ def ensure_private_dir(path: Path) -> Path:
 def state_dir() -> Path:
     """Persistent per-user state: session logs, incident bundles."""
     env = os.environ.get("LSPGUARD_STATE_DIR")
-    return ensure_private_dir(Path(env) if env else Path(platformdirs.user_state_dir(APP)))
+    if env:
+        return ensure_private_dir(Path(env))
+    import platformdirs
+
+    return ensure_private_dir(Path(platformdirs.user_state_dir(APP)))
 
 
 def runtime_dir() -> Path:
@@ -46,6 +47,11 @@ def runtime_dir() -> Path:
     env = os.environ.get("LSPGUARD_RUNTIME_DIR")
     if env:
         return ensure_private_dir(Path(env))
+    import tempfile
+    import warnings
+
+    import platformdirs
+
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
         base = Path(platformdirs.user_runtime_dir(APP))
@@ -57,7 +63,11 @@ def runtime_dir() -> Path:
 def config_dir() -> Path:
     """The user's config dir (not created: only read)."""
     env = os.environ.get("LSPGUARD_CONFIG_DIR")
-    return Path(env) if env else Path(platformdirs.user_config_dir(APP))
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP))
 
 
 def logs_dir() -> Path:
@@ -70,8 +80,11 @@ def sessions_dir() -> Path:
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """Atomically replace `path` with `data`, mode 0600 (temp file in the same dir, then rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Atomically replace `path` with `data`, mode 0600 (temp file in the same dir, then rename).
+
+    The temp file is made as tempfile.mkstemp makes one (O_EXCL, 0600, a random name), without
+    importing tempfile (shutil, random, bz2, lzma) into the proxy for it."""
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -79,3 +92,14 @@ def write_private_file(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}"
+        try:
+            return os.open(tmp, flags, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name for {path} in {path.parent}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lspguard.errors import BackendError, ShimLoopError
-from lspguard.proxy import proctitle
+from lspguard.proxy import early, proctitle
 from lspguard.shim import gopls_args
 from lspguard.shim import main as shim
 from lspguard.shim.main import (
@@ -354,11 +354,14 @@ def test_main_lsp_mode_runs_proxy_with_backend_args(clean_env: Path,
         return 42
 
     monkeypatch.setattr(lspguard.proxy.run, "run_proxy", fake_run_proxy)
+    spawned: list[list[str]] = []  # the early spawn gets the same command line
+    monkeypatch.setattr(early, "spawn_first", lambda command, config: spawned.append(command))
     monkeypatch.setattr(os, "execv", lambda *a: pytest.fail(f"execv in LSP mode: {a}"))
     titles: list[str] = []
     monkeypatch.setattr(proctitle, "set_title", titles.append)  # never rename pytest itself
     assert shim.main(["-rpc.trace", "serve"]) == 42
     assert calls == [[str(real), "-rpc.trace", "serve", "-remote.debug=:0"]]
+    assert spawned == calls
     assert titles == ["lspguard: starting gopls"]
 
 

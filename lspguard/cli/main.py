@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 import time
@@ -30,7 +29,9 @@ COMMAND_MODULES: tuple[str, ...] = ("lspguard.control.cli", "lspguard.doctor.cli
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # `lspguard run` is what an editor starts: it does not pay for the other commands' modules.
+    parser = _parser(others=argv[:1] != ["run"])
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
@@ -55,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(*, others: bool = True) -> argparse.ArgumentParser:
+    """The command line; without `others`, the commands of COMMAND_MODULES are left out."""
     parser = argparse.ArgumentParser(
         prog="lspguard",
         description="Supervising proxy for language servers (gopls first).")
@@ -87,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the raw status documents")
     status.set_defaults(func=_cmd_status)
 
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if others else ():
         importlib.import_module(name).register_cli(sub)
     return parser
 
@@ -105,14 +107,19 @@ def server_command(args: argparse.Namespace, usage: str) -> list[str] | None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from lspguard.config.model import resolve_config
-    from lspguard.proxy.run import exit_code_or_exit_now, run_proxy
+    from lspguard.proxy import early, proctitle
 
     command = server_command(args, "lspguard run -- gopls serve")
     if command is None:
         return 2
     config = resolve_config(args.config)
-    return exit_code_or_exit_now(
-        run_proxy([*command, *config.backend.args], config, log_stderr=args.log_stderr))
+    command = [*command, *config.backend.args]
+    proctitle.starting(proctitle.server_name(command))  # never pass for the server (pkill gopls)
+    # Before the event loop and the session are imported: the server's start-up overlaps ours.
+    early.spawn_first(command, config)
+    from lspguard.proxy.run import exit_code_or_exit_now, run_proxy
+
+    return exit_code_or_exit_now(run_proxy(command, config, log_stderr=args.log_stderr))
 
 
 def _ms(value: object) -> str:
@@ -120,6 +127,8 @@ def _ms(value: object) -> str:
 
 
 def _cmd_install_shim(args: argparse.Namespace) -> int:
+    import json
+
     from lspguard.shim.main import install_shim
 
     path = install_shim(args.directory, config=args.config, force=args.force)
@@ -139,6 +148,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    import json
+
     from lspguard.status.file import read_statuses
 
     docs = read_statuses()

@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tomllib
 from collections.abc import Mapping  # noqa: TC003 - get_type_hints() resolves the schema at runtime
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -345,6 +344,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ConfigError(f"{source}: config file is not UTF-8 text: {e}") from e
+    import tomllib  # here: without a config file (the usual case) the proxy never needs it
+
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

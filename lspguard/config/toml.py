@@ -9,7 +9,6 @@ the loader reads again. The schema itself, and which file is used, live in confi
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 import types
@@ -278,6 +277,8 @@ class Loader:
         else:
             where = f"known keys in [{_section(key)}]"
         message = f"{self.source}: unknown key {_dotted((*key, name))} ({where}: {known})"
+        import difflib  # an unknown key: the error path only
+
         close = difflib.get_close_matches(name, list(fields), n=1)
         if close:
             message += f"; did you mean {_dotted((*key, close[0]))}?"

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lspguard.supervise.verdict import Verdict, VerdictKind
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Mapping
 
     import anyio
 
@@ -27,22 +26,9 @@ if TYPE_CHECKING:
     from lspguard.proxy.relay import Relay
     from lspguard.status.schema import SessionStatus
 
-__all__ = ["Evidence", "EvidenceHost", "with_gopls_debug"]
+__all__ = ["Evidence", "EvidenceHost"]
 
 log = logging.getLogger(__name__)
-
-DEBUG_FLAG = "-debug=127.0.0.1:0"
-
-
-def with_gopls_debug(argv: Sequence[str]) -> list[str]:
-    """gopls argv with a loopback debug server, unless it isn't gopls or -debug is already set."""
-    argv = list(argv)
-    if not argv or "gopls" not in Path(argv[0]).name:
-        return argv
-    if any(a.lstrip("-").split("=", 1)[0] == "debug" for a in argv[1:]):
-        return argv
-    return [argv[0], DEBUG_FLAG, *argv[1:]]
-
 
 class EvidenceHost(Protocol):
     """What evidence needs of the session."""

@@ -11,7 +11,6 @@ environment is involved.
 
 from __future__ import annotations
 
-import http.client
 import ipaddress
 import re
 import socket
@@ -43,6 +42,8 @@ def fetch_goroutines(address: str, timeout: float, *, max_bytes: int = MAX_DUMP)
     host, port = split_address(address)
     check_loopback(host)
     deadline = time.monotonic() + timeout
+    import http.client  # not at import: the proxy parses the address on its way to initialize
+
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", _PATH, headers={"Accept": "text/plain"})

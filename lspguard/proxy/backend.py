@@ -1,7 +1,9 @@
 """One generation of the language-server process: spawn, pipes, stderr, bounded stop.
 
 The child gets its own process group (so a stop reaches the `go list` children gopls spawns) and,
-on Linux, PR_SET_PDEATHSIG=SIGKILL, so it dies even if the proxy is SIGKILLed. Stop escalates
+on Linux, PR_SET_PDEATHSIG=SIGKILL, so it dies even if the proxy is SIGKILLed (early.py's
+`child_setup`). Generation 1 usually adopts the process early.py spawned before the event loop
+existed, with exactly that setup; later generations are spawned here. Stop escalates
 goodbye (shutdown/exit, supplied by the session) -> SIGTERM -> SIGKILL, each step bounded, and runs
 shielded from cancellation: no exit path of the proxy leaves a gopls behind.
 """
@@ -10,19 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
 import subprocess
-import sys
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
 import anyio
 
 from lspguard.errors import BackendError
-from lspguard.proxy.pipes import FrameReader, PipeWriter, connect_pipes, widen_pipe
+from lspguard.proxy import early
+from lspguard.proxy.pipes import FrameReader, PipeWriter, connect_pipes
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -31,22 +32,6 @@ __all__ = ["Backend"]
 
 log = logging.getLogger(__name__)
 stderr_log = logging.getLogger("lspguard.proxy.backend.stderr")
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _child_setup(parent_pid: int) -> Callable[[], None]:
-    """preexec_fn: own process group, and die with the proxy (Linux)."""
-    libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-    def setup() -> None:
-        os.setpgid(0, 0)
-        if libc is not None:
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            if os.getppid() != parent_pid:  # the proxy died before prctl took effect
-                os._exit(1)
-
-    return setup
 
 
 class _Protocol(asyncio.SubprocessProtocol):
@@ -69,6 +54,68 @@ class _Protocol(asyncio.SubprocessProtocol):
         self.backend.on_exited()
 
 
+class _StderrProtocol(asyncio.Protocol):
+    """An adopted process's stderr, fed to the backend as _Protocol feeds a spawned one's."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def data_received(self, data: bytes) -> None:
+        self.backend.on_stderr(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.backend.on_stderr(b"", eof=True)
+
+
+class _AdoptedProcess:
+    """A process spawned before the loop ran (early.py), seen through the part of asyncio's
+    SubprocessTransport that Backend uses: pid, returncode, close (which kills it if still
+    running, as asyncio's does). Its exit is watched through a pidfd on the loop; the Popen
+    reaps it, so nothing else can take its exit status."""
+
+    def __init__(self, backend: Backend, popen: subprocess.Popen[bytes]) -> None:
+        self.backend = backend
+        self.popen = popen
+        self.pidfd: int | None = None
+        self.stderr: asyncio.ReadTransport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def attach(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        self.pidfd = os.pidfd_open(self.popen.pid)
+        loop.add_reader(self.pidfd, self._on_pidfd)
+        if self.popen.stderr is not None:
+            self.stderr, _ = await loop.connect_read_pipe(
+                lambda: _StderrProtocol(self.backend), self.popen.stderr)
+
+    def _on_pidfd(self) -> None:
+        if self.popen.poll() is None:
+            return
+        self._unwatch()
+        self.backend.on_exited()
+
+    def _unwatch(self) -> None:
+        if self.pidfd is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(self.pidfd)
+            os.close(self.pidfd)
+            self.pidfd = None
+
+    def get_pid(self) -> int:
+        return self.popen.pid
+
+    def get_returncode(self) -> int | None:
+        return self.popen.returncode
+
+    def close(self) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.kill()
+        if self.stderr is not None:
+            self.stderr.close()
+        self._unwatch()
+
+
 class Backend:
     """The language server of one generation, and the pipes to it."""
 
@@ -85,7 +132,8 @@ class Backend:
         self.stderr_listeners: list[Callable[[str], None]] = []
         self.exited = anyio.Event()
         self.pid: int | None = None
-        self._transport: asyncio.SubprocessTransport | None = None
+        self.adopted = False  # spawned early (early.py), not by start()
+        self._transport: asyncio.SubprocessTransport | _AdoptedProcess | None = None
         self._stderr_partial = b""
 
     @property
@@ -105,19 +153,25 @@ class Backend:
         return f"exit code {rc}"
 
     async def start(self) -> None:
+        """Spawn the process (or adopt the one early.py spawned with the same argv and env) and
+        connect its pipes."""
+        spawned = early.claim(self.argv, self.env_overlay, self.cwd)
+        if spawned is not None:
+            await self._adopt(spawned)
+            return
         loop = asyncio.get_running_loop()
         env = {**os.environ, **self.env_overlay}
         # Plain pipes of 1 MiB, not the event loop's 64 KiB pipes or socket pairs: a large
         # message crosses in a few wake-ups.
         child_stdin, to_child = os.pipe()
         from_child, child_stdout = os.pipe()
-        widen_pipe(to_child)
-        widen_pipe(from_child)
+        early.widen_pipe(to_child)
+        early.widen_pipe(from_child)
         try:
             await loop.subprocess_exec(  # _Protocol.connection_made records transport and pid
                 lambda: _Protocol(self), *self.argv,
                 stdin=child_stdin, stdout=child_stdout, stderr=subprocess.PIPE,
-                env=env, cwd=self.cwd, preexec_fn=_child_setup(os.getpid()),
+                env=env, cwd=self.cwd, preexec_fn=early.child_setup(os.getpid()),
             )
         except OSError as exc:
             os.close(to_child)
@@ -133,6 +187,22 @@ class Backend:
         await connect_pipes(self.reader, os.fdopen(from_child, "rb", buffering=0),
                             self.writer, os.fdopen(to_child, "wb", buffering=0))
         log.info("backend #%d started: pid %d: %s", self.generation, self.pid,
+                 " ".join(self.argv))
+        if self.env_overlay:
+            log.info("backend #%d env overlay: %s", self.generation, self.env_overlay)
+
+    async def _adopt(self, spawned: early.EarlyProcess) -> None:
+        process = _AdoptedProcess(self, spawned.popen)
+        self._transport, self.pid, self.adopted = process, spawned.popen.pid, True
+        try:
+            await process.attach()
+            await connect_pipes(self.reader, os.fdopen(spawned.from_child, "rb", buffering=0),
+                                self.writer, os.fdopen(spawned.to_child, "wb", buffering=0))
+        except BaseException:
+            process.close()
+            spawned.kill()
+            raise
+        log.info("backend #%d started (spawned early): pid %d: %s", self.generation, self.pid,
                  " ".join(self.argv))
         if self.env_overlay:
             log.info("backend #%d env overlay: %s", self.generation, self.env_overlay)

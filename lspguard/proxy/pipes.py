@@ -10,23 +10,23 @@ when installed) reads into a preallocated buffer anyway.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import logging
 import os
-import stat
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import anyio
 
 from lspguard.errors import RemoteProtocolError, StdioError
 from lspguard.protocol.framing import Frame, FrameDecoder
+from lspguard.proxy.early import PIPE_SIZE, check_stdio, widen_pipe
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["HIGH_WATER", "READ_SIZE", "FrameReader", "PipeWriter", "check_stdio", "connect_pipes",
-           "open_stdio", "widen_pipe"]
+# check_stdio, widen_pipe and PIPE_SIZE live in early.py (needed before the event loop is
+# imported); here too, for the callers that have always found them here.
+__all__ = ["HIGH_WATER", "PIPE_SIZE", "READ_SIZE", "FrameReader", "PipeWriter", "check_stdio",
+           "connect_pipes", "open_stdio", "widen_pipe"]
 
 log = logging.getLogger(__name__)
 
@@ -187,45 +187,6 @@ class _WriteProtocol(asyncio.Protocol):
         self.writer.connection_lost(exc)
 
 
-def check_stdio() -> bool:
-    """Raise StdioError unless stdin and stdout can carry a session; True if both are pipes or
-    sockets. Those are what an editor gives; a terminal works too, but only with asyncio's own
-    loop (libuv aborts the process on fds it does not expect), and epoll refuses regular files
-    and /dev/null, which would leave the session waiting for input that never comes."""
-    pipes = True
-    for fd, name in ((0, "stdin"), (1, "stdout")):
-        try:
-            mode = os.fstat(fd).st_mode
-        except OSError as exc:
-            raise StdioError(f"{name} is not open ({exc.strerror}): an editor starts lspguard "
-                             "with pipes on stdin and stdout") from exc
-        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-            continue
-        if os.isatty(fd):
-            pipes = False
-            continue
-        what = ("a regular file" if stat.S_ISREG(mode) else
-                "a device that is not a terminal" if stat.S_ISCHR(mode) else "not a pipe")
-        raise StdioError(f"{name} is {what}: lspguard speaks LSP over pipes or sockets on stdin "
-                         "and stdout, as an editor starts it (to replay a recorded session, "
-                         "use `lspguard replay`)")
-    return pipes
-
-
-PIPE_SIZE = 1024 * 1024
-
-
-def widen_pipe(fd: int) -> None:
-    """Grow a pipe's kernel buffer from 64 KiB to 1 MiB (Linux; the unprivileged maximum by
-    default): a large message then crosses in a few wake-ups, not one per 64 KiB. Best effort:
-    not a pipe, or not allowed, leaves it as it is."""
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if set_size is None or not stat.S_ISFIFO(os.fstat(fd).st_mode):
-        return
-    with contextlib.suppress(OSError):
-        fcntl.fcntl(fd, set_size, PIPE_SIZE)
-
-
 async def open_stdio(reader: FrameReader, writer: PipeWriter) -> None:
     """Connect our stdin to `reader` and our stdout to `writer`.
 
@@ -244,11 +205,15 @@ async def open_stdio(reader: FrameReader, writer: PipeWriter) -> None:
 
 async def connect_pipes(reader: FrameReader, source: BinaryIO, writer: PipeWriter,
                         sink: BinaryIO) -> None:
-    """Feed `reader` from `source` and bind `writer` to `sink` (both pipes, or sockets)."""
+    """Bind `writer` to `sink`, then feed `reader` from `source` (both pipes, or sockets).
+
+    The sink first: a frame read from `source` can be answered before the next await returns
+    (an early-spawned gopls answers `initialize` within milliseconds), and a writer not yet
+    bound drops what it is given."""
     loop = asyncio.get_running_loop()
-    await loop.connect_read_pipe(lambda: _ReadProtocol(reader), source)
     transport, _ = await loop.connect_write_pipe(lambda: _WriteProtocol(writer), sink)
     writer.bind(transport)
+    await loop.connect_read_pipe(lambda: _ReadProtocol(reader), source)
 
 
 def _noop(*_: Any) -> None:

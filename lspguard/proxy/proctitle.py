@@ -16,9 +16,10 @@ platform cannot do it.
 
 from __future__ import annotations
 
+import os
 import sys
 
-__all__ = ["COMM", "guarding", "set_comm", "set_title", "starting", "title"]
+__all__ = ["COMM", "guarding", "server_name", "set_comm", "set_title", "starting", "title"]
 
 #: The process name (comm) of a proxy. At most 15 bytes: the kernel keeps no more.
 COMM = "lspguard"
@@ -67,6 +68,18 @@ def set_title(text: str) -> None:
 def title() -> str | None:
     """The last title set in this process, or None."""
     return _title
+
+
+def server_name(argv: list[str]) -> str:
+    """"gopls" for gopls, else the program's name (a Python server: its script's)."""
+    if not argv:
+        return "the language server"
+    name = os.path.basename(argv[0])
+    if "gopls" in name:
+        return "gopls"
+    if name.startswith("python") and len(argv) > 1:
+        return os.path.basename(argv[1])
+    return name
 
 
 def starting(server_name: str) -> None:

@@ -15,10 +15,10 @@ import anyio
 from lspguard import paths
 from lspguard.errors import LspguardError, StdioError
 from lspguard.logs import setup_session_logging
-from lspguard.proxy import proctitle
+from lspguard.proxy import early, proctitle
 from lspguard.proxy.pipes import check_stdio, open_stdio
+from lspguard.proxy.proctitle import server_name
 from lspguard.proxy.session import Session
-from lspguard.supervise.watchdog import server_name
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,9 +35,20 @@ def run_proxy(command: Sequence[str], config: Config, *, log_stderr: bool | None
     """Guard `command` (a stdio language server) for the editor on our stdin/stdout.
 
     With `trace_path` (or `[trace] enabled`), every message is recorded for `lspguard replay`.
+    The first server may already run (early.spawn_first, called before this module was
+    imported); the session adopts it, and it is killed if the session never gets that far.
     Returns the process exit code (0 after shutdown + exit, 1 otherwise).
     """
     proctitle.starting(server_name(list(command)))  # never pass for the server (`pkill gopls`)
+    try:
+        return _run_proxy(command, config, log_stderr=log_stderr, trace_path=trace_path,
+                          include_text=include_text)
+    finally:
+        early.discard()
+
+
+def _run_proxy(command: Sequence[str], config: Config, *, log_stderr: bool | None,
+               trace_path: Path | None, include_text: bool) -> int:
     try:
         pipes_only = check_stdio()  # before anything starts: no server for a session that can't run
     except StdioError as exc:

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import msgspec
 
-from lspguard.incident.evidence import Evidence, with_gopls_debug
+from lspguard.incident.evidence import Evidence
 from lspguard.proxy import proctitle
 from lspguard.proxy.backend import Backend
+from lspguard.proxy.early import with_gopls_debug
 from lspguard.proxy.lifecycle import Lifecycle, Phase
 from lspguard.proxy.pending import Direction, PendingRequest
 from lspguard.proxy.pipes import FrameReader

@@ -27,7 +27,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -271,6 +270,8 @@ def install_shim(directory: Path, *, config: Path | None = None, force: bool = F
     if config is not None:
         config = Path(os.path.abspath(os.path.expanduser(config)))
     data = _shim_text(config).encode()
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=".gopls.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -355,10 +356,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         real = find_real_gopls(config.backend.gopls, self_path=_self_path())
         if mode is ShimMode.PASSTHROUGH:
             return _exec(real, args)
+        from lspguard.proxy import early
+
+        command = [str(real), *args, *config.backend.args]
+        # Before the event loop and the session are imported: gopls starts while we do.
+        early.spawn_first(command, config)
         from lspguard.proxy import run as proxy
 
-        return proxy.exit_code_or_exit_now(
-            proxy.run_proxy([str(real), *args, *config.backend.args], config))
+        return proxy.exit_code_or_exit_now(proxy.run_proxy(command, config))
     except ConfigError as e:
         return _fail(str(e), EXIT_CONFIG)
     except BackendError as e:  # includes ShimLoopError

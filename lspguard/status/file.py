@@ -12,7 +12,6 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import psutil
 
 from lspguard import paths
 
@@ -72,6 +71,8 @@ def _proxy_alive(doc: dict[str, Any]) -> bool:
     pid, started = doc.get("pid"), doc.get("started_at")
     if not isinstance(pid, int):
         return False
+    import psutil  # readers only: the proxy itself never needs it to write its file
+
     try:
         created = psutil.Process(pid).create_time()
     except psutil.Error:

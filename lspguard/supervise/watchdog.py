@@ -21,32 +21,35 @@ whole process tree, taken off the event loop under a deadline, every tick while 
 the handshake waits. A thread in a filesystem, FIFO or uninterruptible kernel wait for
 `external_wait` seconds is the verdict at once; everything else is judged at the deadline, when
 the classifier names the process and object (or, with nothing external found, a deadlock).
+
+The classifier, the prober and psutil are imported when first needed (the first late request,
+the first tick), not with the session: they are not on the way to the editor's first answer.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
-from lspguard.causes.classify import CauseFinder
-from lspguard.causes.model import CauseClass
-from lspguard.causes.probe import TreeProber
+from lspguard.proxy.proctitle import server_name
 from lspguard.supervise.verdict import Verdict, VerdictKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from lspguard.causes.classify import CauseFinder
     from lspguard.causes.model import Cause
+    from lspguard.causes.probe import TreeProber
     from lspguard.causes.tree import TreeSnapshot
     from lspguard.config.model import WatchdogConfig
     from lspguard.proxy.pending import PendingRequest
 
-__all__ = ["PING_METHOD", "WatchTarget", "Watchdog"]
+# server_name lives in proxy/proctitle.py (needed before anything heavy); here too, for callers.
+__all__ = ["PING_METHOD", "WatchTarget", "Watchdog", "server_name"]
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +96,7 @@ class Watchdog:
     def __init__(self, config: WatchdogConfig, target: WatchTarget) -> None:
         self.config = config
         self.target = target
-        self.prober = TreeProber(config.probe_timeout)
+        self._prober: TreeProber | None = None
         self._generation = -1
         self._reset(time.monotonic())
 
@@ -101,8 +104,27 @@ class Watchdog:
         self._cpu_samples: deque[tuple[float, float]] = deque()  # (time, tree CPU seconds)
         self.cpu_percent = 0.0
         self._ping_sent: float | None = None  # outstanding ping
-        self.finder = CauseFinder(self.target.backend_name(), self.config.busy_cpu_percent)
+        self._finder: CauseFinder | None = None  # of this generation; made on first use
         self.last_snapshot: TreeSnapshot | None = None
+
+    @property
+    def finder(self) -> CauseFinder:
+        """The cause classifier of the current generation."""
+        if self._finder is None:
+            from lspguard.causes.classify import CauseFinder
+
+            self._finder = CauseFinder(self.target.backend_name(),
+                                       self.config.busy_cpu_percent)
+        return self._finder
+
+    @property
+    def prober(self) -> TreeProber:
+        """Takes the tree snapshots, off the event loop and under a deadline."""
+        if self._prober is None:
+            from lspguard.causes.probe import TreeProber
+
+            self._prober = TreeProber(self.config.probe_timeout)
+        return self._prober
 
     async def run(self) -> None:
         while True:
@@ -232,6 +254,8 @@ class Watchdog:
 
     def _handshake_verdict(self, snap: TreeSnapshot | None, now: float,
                            waited: float) -> Verdict:
+        from lspguard.causes.model import CauseClass
+
         cause = self._find(snap, now)
         if cause is not None and cause.cls not in (CauseClass.DEADLOCK, CauseClass.CPU):
             return self._cause_verdict(cause, "initialize", waited)
@@ -243,6 +267,8 @@ class Watchdog:
 
     def _judge_late(self, snap: TreeSnapshot | None, req: PendingRequest,
                     now: float) -> Verdict | None:
+        from lspguard.causes.model import CauseClass
+
         age = now - req.started
         deadline = self.config.deadline_for(req.method)
         cause = self._find(snap, now)
@@ -303,15 +329,3 @@ class Watchdog:
             summary = summary[0].upper() + summary[1:]
         return Verdict(kind, summary if summary.endswith(".") else summary + ".",
                        self._generation, facts, cause=cause)
-
-
-def server_name(argv: list[str]) -> str:
-    """"gopls" for gopls, else the program's name (a Python server: its script's)."""
-    if not argv:
-        return "the language server"
-    name = os.path.basename(argv[0])
-    if "gopls" in name:
-        return "gopls"
-    if name.startswith("python") and len(argv) > 1:
-        return os.path.basename(argv[1])
-    return name
