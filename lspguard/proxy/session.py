@@ -223,7 +223,7 @@ class Session:
     async def _status_loop(self) -> None:
         while True:
             self.relay.mirror.compact_if_due()
-            self.status.write()
+            await self.status.refresh()
             await anyio.sleep(self.config.proxy.status_interval)
 
     async def _let_go(self) -> None:
