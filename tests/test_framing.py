@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from lspguard.errors import LocalProtocolError, RemoteProtocolError
 from lspguard.protocol.framing import EOF, NEED_DATA, Frame, FrameDecoder, encode_frame
+from lspguard.proxy.pipes import FrameReader, PipeWriter
 
 
 def decode_all(chunks: list[bytes], **kwargs: int) -> list[Frame]:
@@ -183,7 +184,6 @@ def test_frame_reader_fast_path_yields_the_same_frames(frames: list[bytes],
                                                        cuts: list[int]) -> None:
     """FrameReader takes whole single frames without buffering; any chunking (one frame per
     read, or cut anywhere) still gives the same frames and offsets as the plain decoder."""
-    from lspguard.proxy.pipes import FrameReader
 
     stream = b"".join(frames)
     expected = [(f.raw, f.body_start, f.offset) for f in decode_all([stream])]
@@ -201,7 +201,13 @@ def test_fast_path_declines_what_it_does_not_cover() -> None:
     dec = FrameDecoder(max_frame_bytes=10)
     assert dec.take_whole(b"Content-Length: 2\r\n\r\n{}") is not None
     assert dec.take_whole(b"content-length: 2\r\n\r\n{}") is None  # other spelling
-    assert dec.take_whole(b"Content-Length: 2\r\n\r\n{}{") is None  # more than one frame
+    two = b"Content-Length: 2\r\n\r\n{}Content-Length: 6\r\n\r\n[1,2]"
+    first = dec.take_whole(two)  # the first of several: sliced off, offsets kept
+    assert first is not None and first.raw == two[:23] and bytes(first.body) == b"{}"
+    assert dec.take_whole(two, 23) is None  # 6 bytes declared, 5 there: not whole...
+    second = dec.take_whole(two + b" ", 23)  # ...until they are
+    assert second is not None and bytes(second.body) == b"[1,2] "
+    assert second.offset == first.offset + 23  # stream offsets run on
     assert dec.take_whole(b"Content-Length: 99\r\n\r\n{}") is None  # incomplete / over cap
     dec.receive_data(b"Content-Le")
     assert dec.take_whole(b"Content-Length: 2\r\n\r\n{}") is None  # something is buffered
@@ -223,3 +229,39 @@ def test_body_collected_in_parts_then_what_follows_in_the_same_chunk() -> None:
     dec.receive_data(b"")
     with pytest.raises(RemoteProtocolError, match=f"at stream byte {len(big) + len(small)}"):
         dec.next_frame()
+
+
+class _Transport:
+    """Stands in for the asyncio write transport: records each write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def is_closing(self) -> bool:
+        return False
+
+    def set_write_buffer_limits(self, high: int) -> None:
+        return None
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+
+def test_the_frames_of_one_read_are_forwarded_in_one_write() -> None:
+    """A pipelined burst: one write per read, not per frame; a large frame is not copied into
+    the batch; a single frame is written as it came (no copy)."""
+    transport = _Transport()
+    writer = PipeWriter("server")
+    writer.bind(transport)  # type: ignore[arg-type]
+    reader = FrameReader("client", lambda f: writer.write(f.raw),
+                         lambda exc: pytest.fail(str(exc)), 1 << 22)
+    reader.corks = writer
+    small = [encode_frame(b'{"id":%d}' % i) for i in range(50)]
+    reader.feed(b"".join(small) + small[0][:7])  # and the start of the next
+    assert transport.writes == [b"".join(small)]
+    big = encode_frame(b'"' + b"x" * 100_000 + b'"')
+    reader.feed(small[0][7:] + big + small[1])
+    assert transport.writes[1:] == [small[0], big, small[1]]
+    alone = small[2]
+    reader.feed(alone)
+    assert transport.writes[-1] is alone

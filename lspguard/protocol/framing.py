@@ -105,22 +105,26 @@ class FrameDecoder:
         else:
             self._buf += data
 
-    def take_whole(self, data: bytes) -> Frame | None:
-        """Fast path: if nothing is buffered and `data` is exactly one frame with the lone
-        `Content-Length` header (what one read of an interactive session usually holds),
-        return it without buffering; else None, and the caller uses `receive_data`."""
+    def take_whole(self, data: bytes, pos: int = 0) -> Frame | None:
+        """Fast path: if nothing is buffered and `data[pos:]` begins with a whole frame with the
+        lone `Content-Length` header (what one read of an interactive session holds, or each
+        frame of a pipelined burst), return it without buffering: the frame's bytes are copied
+        once (not at all when it is all of `data`). Else None, and the caller hands `data[pos:]`
+        to `receive_data`."""
         if (self._buf or self._parts is not None or self._body_start >= 0
-                or not data.startswith(b"Content-Length: ")):
+                or not data.startswith(b"Content-Length: ", pos)):
             return None
-        end = data.find(_HEADER_END, 16)
-        digits = data[16:end]
+        end = data.find(_HEADER_END, pos + 16)
+        digits = data[pos + 16:end]
         if end < 0 or not digits.isdigit():
             return None
-        start = end + 4
-        if start + int(digits) != len(data) or int(digits) > self.max_frame_bytes:
+        length = int(digits)
+        stop = end + 4 + length
+        if stop > len(data) or length > self.max_frame_bytes:
             return None
-        frame = Frame(data, start, self._consumed)
-        self._consumed += len(data)
+        raw = data if pos == 0 and stop == len(data) else data[pos:stop]
+        frame = Frame(raw, end + 4 - pos, self._consumed)
+        self._consumed += len(raw)
         return frame
 
     def next_frame(self) -> Frame | _Sentinel:
