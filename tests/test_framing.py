@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from lspguard.errors import LocalProtocolError, RemoteProtocolError
 from lspguard.protocol.framing import EOF, NEED_DATA, Frame, FrameDecoder, encode_frame
-from lspguard.proxy.pipes import FrameReader, PipeWriter
+from lspguard.proxy.pipes import FrameReader
 
 
 def decode_all(chunks: list[bytes], **kwargs: int) -> list[Frame]:
@@ -229,39 +229,3 @@ def test_body_collected_in_parts_then_what_follows_in_the_same_chunk() -> None:
     dec.receive_data(b"")
     with pytest.raises(RemoteProtocolError, match=f"at stream byte {len(big) + len(small)}"):
         dec.next_frame()
-
-
-class _Transport:
-    """Stands in for the asyncio write transport: records each write."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-
-    def is_closing(self) -> bool:
-        return False
-
-    def set_write_buffer_limits(self, high: int) -> None:
-        return None
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-
-def test_the_frames_of_one_read_are_forwarded_in_one_write() -> None:
-    """A pipelined burst: one write per read, not per frame; a large frame is not copied into
-    the batch; a single frame is written as it came (no copy)."""
-    transport = _Transport()
-    writer = PipeWriter("server")
-    writer.bind(transport)  # type: ignore[arg-type]
-    reader = FrameReader("client", lambda f: writer.write(f.raw),
-                         lambda exc: pytest.fail(str(exc)), 1 << 22)
-    reader.corks = writer
-    small = [encode_frame(b'{"id":%d}' % i) for i in range(50)]
-    reader.feed(b"".join(small) + small[0][:7])  # and the start of the next
-    assert transport.writes == [b"".join(small)]
-    big = encode_frame(b'"' + b"x" * 100_000 + b'"')
-    reader.feed(small[0][7:] + big + small[1])
-    assert transport.writes[1:] == [small[0], big, small[1]]
-    alone = small[2]
-    reader.feed(alone)
-    assert transport.writes[-1] is alone

@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 HIGH_WATER = 1 << 20
 READ_SIZE = 64 * 1024
-_CORK_MAX = 64 * 1024  # larger writes are not batched (joining them would copy them)
 
 
 class FrameReader:
@@ -53,9 +52,6 @@ class FrameReader:
         self.bytes_in = 0
         self.frames_in = 0
         self.eof = False  # end of stream seen: a malformed tail then means "died mid-message"
-        # Where the frames of this direction are forwarded: corked while one read's frames are
-        # delivered, so a pipelined burst costs one write, not one per frame.
-        self.corks: PipeWriter | None = None
         self._pause: Callable[[], None] = _noop
         self._resume: Callable[[], None] = _noop
 
@@ -71,26 +67,17 @@ class FrameReader:
 
     def feed(self, data: bytes) -> None:
         self.bytes_in += len(data)
-        corked = self.corks
-        try:
-            if type(data) is bytes:  # whole frames are sliced off the chunk as they are
-                pos, size, take = 0, len(data), self.decoder.take_whole
-                while (frame := take(data, pos)) is not None:
-                    pos += len(frame.raw)
-                    if pos < size and corked is not None:  # more follows: one write for all
-                        corked.cork()
-                    self._deliver(frame)
-                    if pos == size:
-                        return
-                if pos:
-                    data = data[pos:]
-            if corked is not None:
-                corked.cork()
-            self.decoder.receive_data(data)
-            self._drain()
-        finally:
-            if corked is not None:
-                corked.uncork()
+        if type(data) is bytes:  # whole frames are sliced off the chunk as they are
+            pos, size, take = 0, len(data), self.decoder.take_whole
+            while (frame := take(data, pos)) is not None:
+                pos += len(frame.raw)
+                self._deliver(frame)
+                if pos == size:
+                    return
+            if pos:
+                data = data[pos:]
+        self.decoder.receive_data(data)
+        self._drain()
 
     def feed_eof(self) -> None:
         if self.done.is_set():
@@ -130,7 +117,6 @@ class PipeWriter:
         self.transport: asyncio.WriteTransport | None = None
         self.closed = anyio.Event()
         self.feeders: list[FrameReader] = []
-        self._held: list[bytes] | None = None  # while corked
 
     def bind(self, transport: asyncio.WriteTransport) -> None:
         self.transport = transport
@@ -141,28 +127,7 @@ class PipeWriter:
         except RuntimeError:  # uvloop: closed between the check and now
             log.debug("%s: closed before it was bound", self.name)
 
-    def cork(self) -> None:
-        """Hold small writes until `uncork` (the frames of one read, written together)."""
-        if self._held is None:
-            self._held = []
-
-    def uncork(self) -> None:
-        held, self._held = self._held, None
-        if held:
-            self._send(held[0] if len(held) == 1 else b"".join(held))
-
     def write(self, data: bytes) -> None:
-        held = self._held
-        if held is not None:
-            if len(data) < _CORK_MAX:
-                held.append(data)
-                return
-            if held:  # a large frame is not copied into a batch: what is held goes first
-                self._held = []
-                self._send(b"".join(held))
-        self._send(data)
-
-    def _send(self, data: bytes) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
             log.debug("%s: dropped %d bytes written after close", self.name, len(data))

@@ -131,7 +131,6 @@ class Relay:
         self.effects.new_generation(backend.generation)
         backend.writer.feeders.append(self.client_reader)  # back-pressure onto the editor
         self.client_out.feeders = [backend.reader]
-        self.client_reader.corks, backend.reader.corks = backend.writer, self.client_out
 
     def condemn(self) -> None:
         """A restart was decided: the current generation's late answers would reach requests
