@@ -30,6 +30,8 @@ from lspguard import paths
 from lspguard.demo.session import SessionTranscript, scripted_session, utf16_position
 from lspguard.shim.main import install_shim
 
+from .polling import wait_until
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
@@ -100,7 +102,14 @@ async def test_status_file_has_handshake_timings(
         seen["path"] = path
         seen["mode"] = stat.S_IMODE(path.stat().st_mode)
         seen["dir_mode"] = stat.S_IMODE(path.parent.stat().st_mode)
-        seen["doc"] = json.loads(path.read_text(encoding="utf-8"))
+
+        def with_first_work() -> dict[str, Any] | None:
+            doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            return doc if doc["handshake"]["first_work_ms"] is not None else None
+
+        # The proxy forwards the progress end first and books it after: the editor can see
+        # it a moment before the status file does.
+        seen["doc"] = wait_until(with_first_work, 10) or json.loads(path.read_text("utf-8"))
         backend_pid = seen["doc"]["backend"]["pid"]
         seen["backend_name"] = psutil.Process(backend_pid).name()
 
