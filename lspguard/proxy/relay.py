@@ -216,7 +216,7 @@ class Relay:
         if self.recovering:
             if msg.id is not None and self.held_requests >= self.config.restart.queue_limit:
                 self.outbox.reply_client(msg.id, error=(LSPErrorCodes.ContentModified,
-                                                 "the language server is restarting"))
+                                                        "the language server is restarting"))
                 return
             self.held_requests += msg.id is not None
             self.held.append((frame, msg, time.monotonic()))
@@ -228,7 +228,7 @@ class Relay:
         elif msg.id is not None:
             why = self.degraded or "the language server is not running"
             self.outbox.reply_client(msg.id, error=(LSPErrorCodes.RequestFailed,
-                                             f"{msg.method} failed: {why}"))
+                                                    f"{msg.method} failed: {why}"))
 
     def release_held(self) -> None:
         """Route what the editor sent during the restart, in order: forwarded to the new
@@ -380,7 +380,7 @@ class Relay:
         stale = self.effects.conflicting(forward)
         if stale:
             self.outbox.send_own_request(False, "client/unregisterCapability",
-                                  {"unregisterations": stale})
+                                         {"unregisterations": stale})
         self.effects.on_registered(forward)
         message["params"]["registrations"] = forward
         return message
