@@ -42,8 +42,6 @@ class Phase(enum.Enum):
     __hash__ = object.__hash__
 
 
-_LIVE = frozenset({Phase.INITIALIZING, Phase.RUNNING, Phase.RESTARTING, Phase.WAITING,
-                   Phase.DEGRADED})
 TRANSITIONS: Final[dict[Phase, frozenset[Phase]]] = {
     Phase.STARTING: frozenset({Phase.INITIALIZING, Phase.RESTARTING, Phase.STOPPING}),
     Phase.INITIALIZING: frozenset({Phase.RUNNING, Phase.RESTARTING, Phase.WAITING,
@@ -90,8 +88,3 @@ class Lifecycle:
         """Move to `phase` only from `expected` (e.g. initializing -> running when the editor's
         initialize is answered: in any other phase that answer changes nothing)."""
         return self.phase is expected and self.to(phase)
-
-    @property
-    def live(self) -> bool:
-        """The editor is connected and the session is not ending."""
-        return self.phase in _LIVE
