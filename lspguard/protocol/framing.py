@@ -90,6 +90,13 @@ class FrameDecoder:
         """Bytes received but not yet returned as frames."""
         return self._have if self._parts is not None else len(self._buf)
 
+    def unconsumed(self) -> bytes:
+        """Every byte received and not yet returned as a frame (a partial frame, header
+        included), for another reader to go on from: lspguard's pre-relay hands it over."""
+        if self._parts is not None:
+            return b"".join(self._parts)
+        return bytes(self._buf)
+
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Add bytes from the peer; ``b""`` marks the end of the stream."""
         if not data:

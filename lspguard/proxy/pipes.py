@@ -52,6 +52,7 @@ class FrameReader:
         self.bytes_in = 0
         self.frames_in = 0
         self.eof = False  # end of stream seen: a malformed tail then means "died mid-message"
+        self.carry = b""  # bytes read before this reader existed (prerelay.py): fed first
         self._pause: Callable[[], None] = _noop
         self._resume: Callable[[], None] = _noop
 
@@ -110,26 +111,38 @@ class FrameReader:
 
 
 class PipeWriter:
-    """One writer per destination, so frames never interleave; pauses feeders when full."""
+    """One writer per destination, so frames never interleave; pauses feeders when full.
+
+    What is written before `bind` is kept and written first: the server's answer to an
+    `initialize` the pre-relay (prerelay.py) forwarded can come before the editor's stdout is
+    connected."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.transport: asyncio.WriteTransport | None = None
         self.closed = anyio.Event()
         self.feeders: list[FrameReader] = []
+        self._unbound: list[bytes] = []
 
     def bind(self, transport: asyncio.WriteTransport) -> None:
         self.transport = transport
+        early, self._unbound = self._unbound, []
         if transport.is_closing():  # the peer died before we got here: writes are dropped
             return
         try:
             transport.set_write_buffer_limits(high=HIGH_WATER)
         except RuntimeError:  # uvloop: closed between the check and now
             log.debug("%s: closed before it was bound", self.name)
+            return
+        if early:
+            transport.writelines(early)
 
     def write(self, data: bytes) -> None:
         transport = self.transport
-        if transport is None or transport.is_closing():
+        if transport is None:
+            self._unbound.append(data)
+            return
+        if transport.is_closing():
             log.debug("%s: dropped %d bytes written after close", self.name, len(data))
             return
         transport.write(data)
@@ -167,6 +180,9 @@ class _ReadProtocol(asyncio.Protocol):
         if hasattr(transport, "max_size"):  # asyncio's _UnixReadPipeTransport, not uvloop
             transport.max_size = READ_SIZE
         self.reader.attach(transport.pause_reading, transport.resume_reading)
+        carry, self.reader.carry = self.reader.carry, b""
+        if carry:  # before anything the transport reads
+            self.reader.feed(carry)
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
@@ -211,11 +227,11 @@ async def open_stdio(reader: FrameReader, writer: PipeWriter) -> None:
 
 async def connect_pipes(reader: FrameReader, source: BinaryIO, writer: PipeWriter,
                         sink: BinaryIO) -> None:
-    """Bind `writer` to `sink`, then feed `reader` from `source` (both pipes, or sockets).
+    """Bind `writer` to `sink`, then feed `reader` from `source` (both pipes, or sockets): first
+    its `carry`, then what the transport reads.
 
     The sink first: a frame read from `source` can be answered before the next await returns
-    (an early-spawned gopls answers `initialize` within milliseconds), and a writer not yet
-    bound drops what it is given."""
+    (an early-spawned gopls answers `initialize` within milliseconds)."""
     loop = asyncio.get_running_loop()
     transport, _ = await loop.connect_write_pipe(lambda: _WriteProtocol(writer), sink)
     writer.bind(transport)
