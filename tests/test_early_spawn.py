@@ -22,6 +22,7 @@ from lspguard.config.model import config_from_dict
 from lspguard.proxy import early
 
 from .conftest import LspguardDirs
+from .polling import wait_until
 from .rawclient import RawClient, reap
 
 TIMEOUT = 20.0
@@ -171,8 +172,10 @@ def test_lspguard_run_adopts_the_early_server(tmp_path: Path,
                      "params": {"processId": os.getpid(), "rootUri": None, "capabilities": {}}})
         answer = client.wait_response(1, TIMEOUT)
         server_pid = int(answer["result"]["serverInfo"]["version"])
-        status = json.loads((lspguard_dirs.runtime / "sessions" / f"{proc.pid}.json")
-                            .read_text())
+        # The pre-relay may have forwarded that answer before the session even began.
+        status_file = lspguard_dirs.runtime / "sessions" / f"{proc.pid}.json"
+        assert wait_until(status_file.exists, TIMEOUT), "no status file"
+        status = json.loads(status_file.read_text())
         children = [p.pid for p in psutil.Process(proc.pid).children()]
         assert status["backend"]["pid"] == server_pid
         assert children == [server_pid]

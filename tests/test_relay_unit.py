@@ -17,6 +17,7 @@ from lspguard.protocol.framing import Frame, FrameDecoder, encode_frame
 from lspguard.protocol.peek import Message
 from lspguard.proxy.lifecycle import Lifecycle, Phase
 from lspguard.proxy.mirror import DOCUMENT_METHODS
+from lspguard.proxy.prerelay import EDITOR, SERVER
 from lspguard.proxy.relay import Relay
 from lspguard.proxy.routes import EDITOR_ROUTES, SERVER_ROUTES, Down
 from lspguard.supervise.verdict import Verdict
@@ -277,3 +278,46 @@ def test_a_registration_the_editor_holds_is_answered_here() -> None:
     r._from_server(1, request(4, "client/registerCapability", {"registrations": [reg]}))
     assert r.server.messages() == [{"jsonrpc": "2.0", "id": 4, "result": None}]
     assert len(r.editor.messages()) == 1  # only the first one reached the editor
+
+
+def phase_of(r: Relay) -> Phase:
+    return r.lifecycle.phase
+
+
+def _initialize() -> Frame:
+    return request(1, "initialize", {"processId": None, "rootUri": "file:///w",
+                                     "capabilities": {}})
+
+
+def test_what_the_pre_relay_forwarded_is_booked_as_if_relayed_here() -> None:
+    """The pre-relay (prerelay.py) forwarded the handshake before the relay existed: booked at
+    its times, nothing is written again, and the session is RUNNING with its timings."""
+    r = TestRelay()
+    r.lifecycle = Lifecycle()  # STARTING: the editor's stdin is not connected yet
+    answer = frame({"jsonrpc": "2.0", "id": 1, "result": {"capabilities": {"hoverProvider": True}}})
+    log_message = frame({"jsonrpc": "2.0", "method": "window/logMessage",
+                         "params": {"type": 3, "message": "hi"}})
+    r.book_prerelayed([(100.0, EDITOR, _initialize()), (100.1, SERVER, log_message),
+                       (100.25, SERVER, answer)])
+    assert (r.server.out, r.editor.out) == ([], [])  # already on the other side
+    assert not list(r.pending)
+    assert r.lifecycle.phase is Phase.RUNNING
+    assert r.handshake.initialize_ms == pytest.approx(250.0)
+    assert r.mirror.initialize_result == {"capabilities": {"hoverProvider": True}}
+    assert r.mirror.initialize_params is not None  # a restart replays it
+    assert r.latency.summary()["initialize"]["count"] == 1
+    assert [entry[1] for entry in r.recent] == ["client->server", *["server->client"] * 2]
+    assert r.client_reader.frames_in == 1
+
+
+def test_an_initialize_still_unanswered_at_the_hand_over_is_answered_through_the_relay() -> None:
+    r = TestRelay()
+    r.lifecycle = Lifecycle()
+    r.book_prerelayed([(100.0, EDITOR, _initialize())])
+    assert phase_of(r) is Phase.INITIALIZING
+    (waiting,) = list(r.pending)
+    assert (waiting.method, waiting.started) == ("initialize", 100.0)  # the watchdog's clock
+    answer = frame({"jsonrpc": "2.0", "id": 1, "result": {"capabilities": {}}})
+    r._from_server(1, answer)
+    assert r.editor.out == [answer.raw]  # not dropped as an answer nobody asked for
+    assert phase_of(r) is Phase.RUNNING

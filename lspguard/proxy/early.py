@@ -9,6 +9,9 @@ PR_SET_PDEATHSIG as a spawn by `Backend.start` (`child_setup`). A process nobody
 session failed before it started its backend, or computed another argv) is killed (`discard`),
 and if the proxy dies the kernel kills it: no exit path leaves a gopls behind.
 
+Until the session takes over, a pre-relay (prerelay.py) copies the editor's `initialize` to it
+and the answer back, so the editor's first wait no longer includes lspguard's start-up.
+
 Standard library only (os, stat, fcntl, subprocess; ctypes for the child setup; not even
 logging), and nothing from lspguard that imports more.
 """
@@ -24,6 +27,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from lspguard.errors import StdioError
+from lspguard.proxy.prerelay import Handover, PreRelay
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -31,7 +35,8 @@ if TYPE_CHECKING:
     from lspguard.config.model import Config
 
 __all__ = ["DEBUG_FLAG", "PIPE_SIZE", "EarlyProcess", "check_stdio", "child_setup", "claim",
-           "discard", "first_argv", "spawn_first", "widen_pipe", "with_gopls_debug"]
+           "discard", "first_argv", "spawn_first", "take_over", "widen_pipe",
+           "with_gopls_debug"]
 
 _PR_SET_PDEATHSIG = 1
 PIPE_SIZE = 1024 * 1024
@@ -117,15 +122,26 @@ class EarlyProcess:
     """A server spawned by `spawn_first`, with our ends of its stdin and stdout pipes."""
 
     def __init__(self, argv: list[str], env_overlay: dict[str, str], popen: subprocess.Popen[bytes],
-                 to_child: int, from_child: int) -> None:
+                 to_child: int, from_child: int, prerelay: PreRelay | None = None) -> None:
         self.argv = argv
         self.env_overlay = env_overlay
         self.popen = popen
         self.to_child = to_child
         self.from_child = from_child
+        self.prerelay = prerelay  # copying the first round trip until the session takes over
+        self.handed_over: Handover | None = None
+
+    def take_over(self) -> Handover | None:
+        """Stop the pre-relay (if one runs): from now on the session reads and writes the pipes."""
+        prerelay, self.prerelay = self.prerelay, None
+        if prerelay is None:
+            return None
+        self.handed_over = prerelay.stop()
+        return self.handed_over
 
     def kill(self) -> None:
         """SIGKILL its process group, reap it, close our pipe ends."""
+        self.take_over()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
@@ -157,7 +173,7 @@ def spawn_first(command: Sequence[str], config: Config) -> EarlyProcess | None:
     if not hasattr(os, "pidfd_open") or config.trace.enabled:
         return None
     try:
-        check_stdio()
+        pipes = check_stdio()
     except StdioError:
         return None
     argv = first_argv(command, config)
@@ -177,7 +193,11 @@ def spawn_first(command: Sequence[str], config: Config) -> EarlyProcess | None:
     finally:
         os.close(child_stdin)  # the child's ends: only the child holds them now
         os.close(child_stdout)
-    _waiting = EarlyProcess(argv, overlay, popen, to_child, from_child)
+    prerelay = None
+    if pipes:  # a terminal is a person typing: nothing to win, and select on it is fussy
+        prerelay = PreRelay(0, 1, to_child, from_child, config.proxy.max_frame_bytes)
+        prerelay.start()
+    _waiting = EarlyProcess(argv, overlay, popen, to_child, from_child, prerelay)
     return _waiting
 
 
@@ -194,11 +214,24 @@ def claim(argv: Sequence[str], env_overlay: Mapping[str, str], cwd: str | None
         return early
     import logging
 
+    if early.handed_over is not None and early.handed_over.copied:
+        # The editor already talks to this one (its initialize went there): replacing it would
+        # lose the handshake. first_argv and the session compute the same argv; this is a bug.
+        logging.getLogger(__name__).error(
+            "the server spawned early (%s) is not the one asked for (%s): kept, because the "
+            "editor's initialize already went to it", " ".join(early.argv), " ".join(argv))
+        return early
     logging.getLogger(__name__).warning(
         "the server spawned early (%s) is not the one asked for (%s): replaced",
         " ".join(early.argv), " ".join(argv))
     early.kill()
     return None
+
+
+def take_over() -> Handover | None:
+    """Stop the waiting process's pre-relay, for the session to go on from what it did (None
+    if nothing was spawned early, or no pre-relay ran). Its `claim` comes next."""
+    return _waiting.take_over() if _waiting is not None else None
 
 
 def discard() -> None:

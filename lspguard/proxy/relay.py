@@ -19,18 +19,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 from lspguard.protocol.codes import LSPErrorCodes
 from lspguard.protocol.framing import Frame, encode_frame
 from lspguard.protocol.peek import Message, decode_full, encode, params_of, peek
+from lspguard.proxy import prerelay
 from lspguard.proxy.effects import ServerEffects
 from lspguard.proxy.handshake import HandshakeTimer
 from lspguard.proxy.lifecycle import Phase
 from lspguard.proxy.mirror import ClientMirror
 from lspguard.proxy.outbox import Outbox
-from lspguard.proxy.pending import Direction, LatencyStats, PendingTable
+from lspguard.proxy.pending import Direction, LatencyStats, PendingRequest, PendingTable
 from lspguard.proxy.pipes import FrameReader, PipeWriter
 from lspguard.proxy.routes import EDITOR_ROUTES, PLAIN, SERVER_ROUTES, Book, Down
 from lspguard.supervise.verdict import Verdict, VerdictKind
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from lspguard.config.model import Config
     from lspguard.proxy.backend import Backend
@@ -189,10 +190,14 @@ class Relay:
         """Send an editor request or notification to the current backend, then book it."""
         assert self.backend is not None
         self.backend.send(frame.raw)  # first: book-keeping must not delay a keystroke
+        self._book_editor(frame, msg)
+
+    def _book_editor(self, frame: Frame, msg: Message, now: float | None = None) -> None:
+        """Book an editor request or notification the server was sent (at `now`)."""
         method = msg.method
         assert method is not None
         if msg.id is not None:
-            self.pending.add(C2S, msg.id, method, self.generation)
+            self.pending.add(C2S, msg.id, method, self.generation, now)
         book = EDITOR_ROUTES.get(method, PLAIN).book
         if book is not None:
             self._books[book](frame, msg, self.generation)
@@ -276,6 +281,37 @@ class Relay:
 
     # ---------------------------------------------------------------- editor books
 
+    # ---------------------------------------------------------------- before the relay
+
+    def book_prerelayed(self, copied: Sequence[tuple[float, str, Frame]]) -> None:
+        """Book what the pre-relay (prerelay.py) forwarded before this relay read a byte, at
+        the times it went, as this relay would have booked it: the editor's `initialize` and
+        the server's notifications and answer. From here the session is where it would be had
+        the relay forwarded them itself (INITIALIZING, or RUNNING once answered)."""
+        gen = self.generation
+        for at, direction, frame in copied:
+            msg = peek(frame.body)
+            if direction == prerelay.EDITOR:
+                self.client_reader.frames_in += 1
+                self.client_reader.bytes_in += len(frame.raw)
+                self.lifecycle.advance(Phase.STARTING, Phase.INITIALIZING)
+                self._book_editor(frame, msg, at)
+                if msg.method == "initialize":
+                    self.handshake.on_initialize_sent(at)
+            elif msg.method is None:
+                req = self.pending.pop(C2S, msg.id) if msg.id is not None else None
+                if req is not None:
+                    self._book_answer(req, frame, msg, at)
+            else:
+                route = SERVER_ROUTES.get(msg.method)
+                if route is not None and route.book is not None:
+                    self._books[route.book](frame, msg, gen)
+            self.recent.append((at, _C2S_NAME if direction == prerelay.EDITOR else _S2C_NAME,
+                                gen, msg, frame))
+        if copied:
+            log.info("took over from the pre-relay: %d message(s) already relayed",
+                     len(copied))
+
     def _book_initialize(self, frame: Frame, msg: Message, gen: int) -> None:
         self.handshake.on_initialize_sent()
         self.mirror.on_initialize(params_of(frame.body))
@@ -336,11 +372,16 @@ class Relay:
                         "pending", msg.id)
             return
         self.client_out.write(frame.raw)
-        took = time.monotonic() - req.started
+        self._book_answer(req, frame, msg)
+
+    def _book_answer(self, req: PendingRequest, frame: Frame, msg: Message,
+                     now: float | None = None) -> None:
+        """Book the server's answer to `req`, forwarded to the editor (at `now`)."""
+        took = (time.monotonic() if now is None else now) - req.started
         self.latency.record(req.method, took)
         self.timeline.append((req.method, req.started, took, req.generation, not msg.is_error))
         if req.method == "initialize":
-            self.handshake.on_initialize_answered()
+            self.handshake.on_initialize_answered(now)
             message = decode_full(frame.body)
             self.mirror.on_initialize_result(message.get("result"))
             self.lifecycle.advance(Phase.INITIALIZING, Phase.RUNNING)

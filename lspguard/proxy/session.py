@@ -18,9 +18,8 @@ import anyio
 import msgspec
 
 from lspguard.incident.evidence import Evidence
-from lspguard.proxy import proctitle
+from lspguard.proxy import early, proctitle
 from lspguard.proxy.backend import Backend
-from lspguard.proxy.early import with_gopls_debug
 from lspguard.proxy.lifecycle import Lifecycle, Phase
 from lspguard.proxy.pending import Direction, PendingRequest
 from lspguard.proxy.pipes import FrameReader
@@ -154,17 +153,29 @@ class Session:
         reader = FrameReader(f"server#{gen}", relay.on_backend_frame(gen),
                              relay.on_backend_error(gen), self.config.proxy.max_frame_bytes)
         if self.config.snapshot.enabled and self.config.snapshot.gopls_debug:
-            argv = with_gopls_debug(argv)
+            argv = early.with_gopls_debug(argv)
         backend = Backend(argv, env_overlay=env, generation=gen, reader=reader,
                           stderr_tail_lines=self.config.proxy.stderr_tail_lines)
         backend.stderr_listeners.append(self.evidence.on_stderr)
         relay.attach(backend)
         self.backend_label = label
+        if gen == 1:
+            self._take_over_prerelay(reader)
         await backend.start()
         proctitle.guarding(self.backend_name(), backend.pid, gen)
         self.spawn(self._watch_backend, backend)
         self.status.write()
         return backend
+
+    def _take_over_prerelay(self, server_reader: FrameReader) -> None:
+        """Go on from where the pre-relay stopped (prerelay.py): book what it forwarded before
+        a byte more is read, and give each reader the bytes it read and did not forward."""
+        handover = early.take_over()
+        if handover is None:
+            return
+        self.relay.book_prerelayed(handover.copied)
+        server_reader.carry = handover.server_rest
+        self.relay.client_reader.carry = handover.editor_rest
 
     async def take_evidence(self, verdict: Verdict | None,
                             backend: Backend | None) -> str | None:
