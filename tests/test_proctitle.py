@@ -62,12 +62,19 @@ def test_title_and_comm(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(30)
 def test_lspguard_run_renames_too(tmp_path: Path, lspguard_dirs: LspguardDirs) -> None:
-    """`lspguard run -- CMD` (not just the shim) names itself before the server starts."""
+    """`lspguard run -- CMD` (not just the shim) takes its name (comm: what pkill matches)
+    before the server starts, and its command line right after (setproctitle loads logging:
+    done after the spawn, not on the editor's wait)."""
     probe = tmp_path / "server.py"
-    probe.write_text("import os, socket, sys\n"
+    probe.write_text("import os, socket, sys, time\n"
                      "pid = os.getppid()\n"
                      "comm = open(f'/proc/{pid}/comm').read().strip()\n"
-                     "cmd = open(f'/proc/{pid}/cmdline', 'rb').read().rstrip(b'\\0').decode()\n"
+                     "deadline = time.monotonic() + 10\n"
+                     "while True:\n"
+                     "    cmd = open(f'/proc/{pid}/cmdline', 'rb').read().rstrip(b'\\0').decode()\n"
+                     "    if cmd.startswith('lspguard: ') or time.monotonic() > deadline:\n"
+                     "        break\n"
+                     "    time.sleep(0.01)\n"
                      "s = socket.socket(socket.AF_UNIX)\n"
                      "s.connect(sys.argv[1])\n"
                      "s.sendall((comm + '|' + cmd).encode())\n"

@@ -357,12 +357,13 @@ def test_main_lsp_mode_runs_proxy_with_backend_args(clean_env: Path,
     spawned: list[list[str]] = []  # the early spawn gets the same command line
     monkeypatch.setattr(early, "spawn_first", lambda command, config: spawned.append(command))
     monkeypatch.setattr(os, "execv", lambda *a: pytest.fail(f"execv in LSP mode: {a}"))
-    titles: list[str] = []
-    monkeypatch.setattr(proctitle, "set_title", titles.append)  # never rename pytest itself
+    renamed: list[str] = []
+    monkeypatch.setattr(proctitle, "set_comm", lambda: renamed.append("comm"))  # not pytest
+    monkeypatch.setattr(proctitle, "set_title", renamed.append)
     assert shim.main(["-rpc.trace", "serve"]) == 42
     assert calls == [[str(real), "-rpc.trace", "serve", "-remote.debug=:0"]]
     assert spawned == calls
-    assert titles == ["lspguard: starting gopls"]
+    assert renamed == ["comm"]  # the title is run_proxy's (faked here)
 
 
 def test_main_passthrough_execs_real_gopls(clean_env: Path,
@@ -583,6 +584,9 @@ from lspguard.proxy import proctitle
 from lspguard.shim import main as shim
 HEAVY = {"anyio", "pygls", "lsprotocol", "msgspec", "psutil", "uvloop", "asyncio",
          "lspguard.config.model", "lspguard.proxy.run", "lspguard.proxy.session"}
+def on_comm(name="lspguard"):
+    print("comm", repr(name), sorted(HEAVY & set(sys.modules)), flush=True)
+    raise SystemExit(0)
 def on_title(text):
     print("title", repr(text), sorted(HEAVY & set(sys.modules)), flush=True)
     raise SystemExit(0)
@@ -591,6 +595,7 @@ def on_exec(path, argv):
     print("exec", comm, "setproctitle" in sys.modules, proctitle.title(), flush=True)
     raise SystemExit(0)
 proctitle.set_title = on_title
+proctitle.set_comm = on_comm
 os.execv = on_exec
 sys.argv[0] = "/nonexistent/gopls"
 raise SystemExit(shim.main(sys.argv[1:]))
@@ -613,8 +618,9 @@ def test_passthrough_never_renames_before_exec(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args", [[], ["serve"], ["-rpc.trace", "-mode=stdio"]], ids=repr)
 def test_lsp_mode_renames_first(tmp_path: Path, args: list[str]) -> None:
-    """LSP mode renames the process before the config, the proxy or the async stack load."""
-    assert _probe(tmp_path, *args) == "title 'lspguard: starting gopls' []\n"
+    """LSP mode renames the process (comm: what pkill matches) before the config, the proxy
+    or the async stack load; its command line follows once gopls is spawned."""
+    assert _probe(tmp_path, *args) == "comm 'lspguard' []\n"
 
 
 @needs_gopls

@@ -114,7 +114,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     config = resolve_config(args.config)
     command = [*command, *config.backend.args]
-    proctitle.starting(proctitle.server_name(command))  # never pass for the server (pkill gopls)
+    proctitle.set_comm()  # never pass for the server (pkill gopls); the title comes after
     # Before the event loop and the session are imported: the server's start-up overlaps ours.
     early.spawn_first(command, config)
     from lspguard.proxy.run import exit_code_or_exit_now, run_proxy

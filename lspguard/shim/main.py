@@ -12,9 +12,10 @@ whether this is an LSP stdio session or any other gopls command:
 The real gopls is found by `find_real_gopls`, which never returns the shim itself (no exec loop,
 even through symlinks, copies or hard links).
 
-In LSP mode the shim first renames its process (`lspguard.proxy.proctitle`): comm `lspguard`,
-command line `lspguard: guarding gopls pid N (generation G)`, so the guard never passes for gopls
-(`pgrep gopls`, `pkill -STOP gopls`). Passthrough execs without renaming anything.
+In LSP mode the shim first renames its process (`lspguard.proxy.proctitle`): comm `lspguard`
+at once, and the command line `lspguard: guarding gopls pid N (generation G)` once gopls is
+spawned, so the guard never passes for gopls (`pgrep gopls`, `pkill -STOP gopls`). Passthrough
+execs without renaming anything.
 
 This module is imported on every `gopls version` call vscode-go makes, so it imports only the
 standard library and `lspguard.errors` at module level; anything heavy is imported lazily in
@@ -345,10 +346,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if mode is ShimMode.LSP:
         # First thing, before the heavy imports: this process is named `gopls` (the shim's
         # file name) and must not pass for it (`pkill gopls`). Passthrough never renames: it
-        # becomes the real gopls by exec.
+        # becomes the real gopls by exec. The comm now (what pkill matches); the command line
+        # once gopls is spawned (setproctitle imports logging: ~5 ms before the spawn).
         from lspguard.proxy import proctitle
 
-        proctitle.starting("gopls")
+        proctitle.set_comm()
     try:
         from lspguard.config.model import resolve_config
 
