@@ -2,7 +2,7 @@
 """Start-up benchmark: the editor's `initialize` round trip with real gopls, direct vs lspguard.
 
     startup_bench.py [--gopls PATH] [--workspace DIR ...] [--reps N] [--candidates a,b,...]
-                     [--lspguard-path DIR] [--json FILE]
+                     [--lspguard-path DIR] [--baseline-path DIR] [--json FILE]
 
 What an editor waits for at every start and window reload: from spawning the server command to
 the `initialize` answer. The client writes `initialize` right after the spawn (as VS Code does:
@@ -10,6 +10,7 @@ the pipe holds it until someone reads), then times the answer. Candidates:
   direct     gopls itself
   lspguard   `python -m lspguard run -- gopls`
   shim       an installed `gopls` shim (`lspguard install-shim`) in LSP mode
+  baseline   with --baseline-path DIR: `lspguard run` from another checkout (A/B, one run)
 N interleaved repetitions (order rotated per rep), on the same copy of each workspace. Reported:
 medians, the median of the per-rep difference to `direct` of the same rep, the proxy's own view
 of the handshake (status file `handshake.initialize_ms`: initialize forwarded -> answered, so
@@ -165,12 +166,17 @@ def main() -> int:
     parser.add_argument("--lspguard-path", type=Path,
                         help="import lspguard from this directory (a fixed copy, e.g. "
                              "`git archive HEAD lspguard | tar -x -C DIR`), not the venv's")
+    parser.add_argument("--baseline-path", type=Path,
+                        help="add candidate `baseline`: `lspguard run` imported from this "
+                             "directory (e.g. `git worktree add DIR main`), in the same run")
     parser.add_argument("--no-compile", action="store_true",
                         help="do not byte-compile the lspguard measured first")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     names = ["direct", *[c for c in args.candidates.split(",") if c and c != "direct"]]
-    unknown = set(names) - set(CANDIDATES)
+    if args.baseline_path:
+        names.append("baseline")
+    unknown = set(names) - {*CANDIDATES, "baseline"}
     if unknown:
         parser.error(f"unknown candidates: {', '.join(sorted(unknown))}")
 
@@ -184,17 +190,22 @@ def main() -> int:
         env["LSPGUARD_GOPLS"] = args.gopls  # the shim's real gopls
         if args.lspguard_path:
             env["PYTHONPATH"] = str(args.lspguard_path.resolve())
+        envs = {name: env for name in names}
+        if args.baseline_path:
+            envs["baseline"] = {**env, "PYTHONPATH": str(args.baseline_path.resolve())}
         if not args.no_compile:
-            subprocess.run([sys.executable, "-c", "import compileall, os, lspguard; "
-                            "compileall.compile_dir(os.path.dirname(lspguard.__file__), "
-                            "quiet=1)"], check=True, env=env, cwd=tmp)
+            for compile_env in {id(e): e for e in envs.values()}.values():
+                subprocess.run([sys.executable, "-c", "import compileall, os, lspguard; "
+                                "compileall.compile_dir(os.path.dirname(lspguard.__file__), "
+                                "quiet=1)"], check=True, env=compile_env, cwd=tmp)
         shim_dir = tmp / "shim"
         if "shim" in names:
             subprocess.run([sys.executable, "-m", "lspguard", "install-shim", str(shim_dir)],
                            check=True, env=env, capture_output=True)
         argvs = {"direct": [args.gopls],
                  "lspguard": [sys.executable, "-m", "lspguard", "run", "--", args.gopls],
-                 "shim": [str(shim_dir / "gopls")]}
+                 "shim": [str(shim_dir / "gopls")],
+                 "baseline": [sys.executable, "-m", "lspguard", "run", "--", args.gopls]}
         workspaces = [Path(shutil.copytree(w, tmp / f"ws{i}" / w.name))
                       for i, w in enumerate(args.workspace or [SAMPLE])]
         runs: dict[str, dict[str, list[dict[str, Any]]]] = {
@@ -203,7 +214,7 @@ def main() -> int:
             for ws in workspaces:
                 k = rep % len(names)
                 for name in names[k:] + names[:k]:  # rotated: noise hits all alike
-                    res = one_run(argvs[name], ws, env, name != "direct", runtime)
+                    res = one_run(argvs[name], ws, envs[name], name != "direct", runtime)
                     runs[ws.name][name].append(res)
                     if not res["ok"]:
                         print(f"  {ws.name} {name}: FAILED {res.get('error')}", file=sys.stderr)
