@@ -189,3 +189,23 @@ def test_lspguard_run_adopts_the_early_server(tmp_path: Path,
         reap(proc)
     assert f"started (spawned early): pid {server_pid}" in log, log
     _assert_gone(server_pid)
+
+
+@pytest.mark.timeout(60)
+def test_a_signal_while_starting_is_noted_for_the_session(tmp_path: Path) -> None:
+    """Once the pre-relay runs, the editor may have its initialize answer before the session
+    watches signals: SIGTERM then must not kill the half-started proxy; the session ends on
+    it (session.py `_watch_signals`), as it does on any signal."""
+    out = _run_snippet(f"""
+        import os, signal
+        from lspguard.config.model import config_from_dict
+        from lspguard.proxy import early
+        spawned = early.spawn_first({PAUSE!r}, config_from_dict({{}}))
+        before = early.signal_while_starting()
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGHUP)  # the first one is what the session reports
+        print(spawned.prerelay is not None, before, early.signal_while_starting())
+        early.discard()
+    """, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"True None {int(signal.SIGTERM)}\n"

@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from lspguard.config.model import Config
 
 __all__ = ["DEBUG_FLAG", "PIPE_SIZE", "EarlyProcess", "check_stdio", "child_setup", "claim",
-           "discard", "first_argv", "spawn_first", "take_over", "widen_pipe",
-           "with_gopls_debug"]
+           "discard", "first_argv", "signal_while_starting", "spawn_first", "take_over",
+           "widen_pipe", "with_gopls_debug"]
 
 _PR_SET_PDEATHSIG = 1
 PIPE_SIZE = 1024 * 1024
@@ -196,6 +196,7 @@ def spawn_first(command: Sequence[str], config: Config) -> EarlyProcess | None:
     prerelay = None
     if pipes:  # a terminal is a person typing: nothing to win, and select on it is fussy
         prerelay = PreRelay(0, 1, to_child, from_child, config.proxy.max_frame_bytes)
+        _hold_signals()  # the editor may act on the answer (and signal us) before the session
         prerelay.start()
     _waiting = EarlyProcess(argv, overlay, popen, to_child, from_child, prerelay)
     return _waiting
@@ -226,6 +227,29 @@ def claim(argv: Sequence[str], env_overlay: Mapping[str, str], cwd: str | None
         " ".join(early.argv), " ".join(argv))
     early.kill()
     return None
+
+
+_HELD_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_signalled: int | None = None
+
+
+def _hold_signals() -> None:
+    """Until the session watches them, SIGTERM, SIGINT and SIGHUP are noted, not fatal: once
+    the pre-relay has answered the editor's initialize, an editor may stop us while we still
+    import, and that must end the session as a signal always does (exit code 1, gopls
+    stopped), not kill the process half-started."""
+    def note(signum: int, _frame: object) -> None:
+        global _signalled
+        if _signalled is None:
+            _signalled = signum
+
+    for sig in _HELD_SIGNALS:
+        signal.signal(sig, note)
+
+
+def signal_while_starting() -> int | None:
+    """The first of those signals received before the session watched them, if any."""
+    return _signalled
 
 
 def take_over() -> Handover | None:

@@ -227,6 +227,10 @@ class Session:
 
     async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            early_signal = early.signal_while_starting()
+            if early_signal is not None:  # noted while the pre-relay ran (early.py)
+                self.end(f"received {signal.Signals(early_signal).name} while starting")
+                return
             async for signum in signals:
                 self.end(f"received {signal.Signals(signum).name}")
                 return
