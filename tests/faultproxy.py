@@ -131,6 +131,7 @@ def initialize(p: Proxy) -> None:
     rid = p.request("initialize", {"processId": os.getpid(), "rootUri": "file:///ws",
                                    "capabilities": {"window": {"workDoneProgress": True}}})
     p.answer(rid, 10)
+    wait_for_session(p.client.proc, p.runtime, control=True)  # the answer may come first
     p.notify("initialized", {})
     p.notify("textDocument/didOpen", {"textDocument": {
         "uri": DOC_URI, "languageId": "go", "version": 1, "text": DOC_TEXT}})

@@ -122,13 +122,18 @@ def private_env(root: Path) -> dict[str, str]:
             "LSPGUARD_RUNTIME_DIR": str(root / "run")}
 
 
-def wait_for_session(proc: subprocess.Popen[bytes], runtime: Path, within: float = 20) -> Path:
+def wait_for_session(proc: subprocess.Popen[bytes], runtime: Path, within: float = 20, *,
+                     control: bool = False) -> Path:
     """The status file of the `lspguard run` session `proc`, once it is written (the session
-    is up); fails at once if `proc` exits first."""
+    is up), and with `control` its control socket too; fails at once if `proc` exits first.
+
+    An editor can have its initialize answer before either exists: the pre-relay
+    (proxy/prerelay.py) forwards it while the session is still being imported."""
     status = runtime / "sessions" / f"{proc.pid}.json"
+    wanted = [status, status.with_suffix(".sock")] if control else [status]
 
     def up() -> bool:
-        if status.exists():
+        if all(path.exists() for path in wanted):
             return True
         assert proc.poll() is None, (f"proxy exited ({proc.returncode}) before it started: "
                                      f"{proc.stderr.read() if proc.stderr else b''!r}")

@@ -19,6 +19,7 @@ from pygls.exceptions import JsonRpcException
 from lspguard.shim.main import install_shim
 
 from .faultproxy import write_config
+from .polling import wait_until
 from .recording_client import RecordingClient
 
 
@@ -41,7 +42,9 @@ async def shim_client(tmp_path: Path, real_gopls: Path, config: dict[str, Any], 
             await client.stop()
 
 
-def session_status(runtime: Path) -> dict[str, Any]:
-    """The status document of the one session under `runtime`."""
-    (path,) = (runtime / "sessions").glob("*.json")
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
+def session_status(runtime: Path, within: float = 20) -> dict[str, Any]:
+    """The status document of the one session under `runtime`, once it is written: the editor
+    can have its initialize answer first (the pre-relay, proxy/prerelay.py)."""
+    found = wait_until(lambda: list((runtime / "sessions").glob("*.json")), within)
+    assert len(found) == 1, f"status files under {runtime}: {found}"
+    return json.loads(found[0].read_text())  # type: ignore[no-any-return]
