@@ -2,7 +2,7 @@
 """Start-up benchmark: the editor's `initialize` round trip with real gopls, direct vs lspguard.
 
     startup_bench.py [--gopls PATH] [--workspace DIR ...] [--reps N] [--candidates a,b,...]
-                     [--lspguard-path DIR] [--baseline-path DIR] [--json FILE]
+                     [--lspguard-path DIR] [--baseline-path DIR] [--cold] [--json FILE]
 
 What an editor waits for at every start and window reload: from spawning the server command to
 the `initialize` answer. The client writes `initialize` right after the spawn (as VS Code does:
@@ -146,6 +146,13 @@ def one_run(argv: list[str], ws: Path, env: dict[str, str], proxy: bool,
     return result
 
 
+def drop_page_cache() -> None:
+    """Write dirty pages, then drop clean ones: every file the run reads comes from disk."""
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
 def med(xs: list[float | None]) -> float | None:
     ys = [x for x in xs if x is not None]
     return statistics.median(ys) if ys else None
@@ -169,6 +176,9 @@ def main() -> int:
     parser.add_argument("--baseline-path", type=Path,
                         help="add candidate `baseline`: `lspguard run` imported from this "
                              "directory (e.g. `git worktree add DIR main`), in the same run")
+    parser.add_argument("--cold", action="store_true",
+                        help="drop the page cache before every run (root: a first start after "
+                             "boot, or in a new container)")
     parser.add_argument("--no-compile", action="store_true",
                         help="do not byte-compile the lspguard measured first")
     parser.add_argument("--json", type=Path)
@@ -214,6 +224,8 @@ def main() -> int:
             for ws in workspaces:
                 k = rep % len(names)
                 for name in names[k:] + names[:k]:  # rotated: noise hits all alike
+                    if args.cold:
+                        drop_page_cache()
                     res = one_run(argvs[name], ws, envs[name], name != "direct", runtime)
                     runs[ws.name][name].append(res)
                     if not res["ok"]:
