@@ -64,7 +64,6 @@ class PreRelay:
 
     def __init__(self, editor_in: int, editor_out: int, server_in: int, server_out: int,
                  max_frame_bytes: int) -> None:
-        self._max_frame_bytes = max_frame_bytes
         self._wake_r, self._wake_w = os.pipe()
         self._copied: list[tuple[float, str, Frame]] = []
         self._initialize_id: Any = None
@@ -123,7 +122,8 @@ class _Pump(threading.Thread):
     def __init__(self, direction: str, source: int, sink: int, wake: int,
                  decide: Callable[[Any, Frame], str], copied: list[tuple[float, str, Frame]],
                  max_frame_bytes: int) -> None:
-        super().__init__(name=f"lspguard-prerelay-{direction}", daemon=True)
+        super().__init__(name="lspguard-prerelay-" + ("editor" if direction == EDITOR
+                                                      else "server"), daemon=True)
         self.direction = direction
         self.source, self.sink, self.wake = source, sink, wake
         self.decide = decide

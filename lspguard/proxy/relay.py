@@ -279,8 +279,6 @@ class Relay:
         else:
             self.backend.send(frame.raw)
 
-    # ---------------------------------------------------------------- editor books
-
     # ---------------------------------------------------------------- before the relay
 
     def book_prerelayed(self, copied: Sequence[tuple[float, str, Frame]]) -> None:
@@ -311,6 +309,8 @@ class Relay:
         if copied:
             log.info("took over from the pre-relay: %d message(s) already relayed",
                      len(copied))
+
+    # ---------------------------------------------------------------- editor books
 
     def _book_initialize(self, frame: Frame, msg: Message, gen: int) -> None:
         self.handshake.on_initialize_sent()
