@@ -13,6 +13,8 @@ these must be looked at before they go on, because they are rewritten, held or c
   `client/registerCapability` loses the registrations the editor already holds (`rewrites`).
 
 Everything else is forwarded first, then booked by its row's `book` in the same loop iteration.
+Before the relay exists, the pre-relay (prerelay.py) copies the first round trip (the editor's
+`initialize`, the server's notifications and answer) and stops before any server request.
 The forward path and the hold path (restarting, waiting, degraded) read the same row: a row
 that `keeps_state` is booked even when its message is not forwarded, so the next server can be
 given it; `when_down` says what a message does when no server takes it.
