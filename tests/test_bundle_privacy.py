@@ -29,7 +29,7 @@ from lspguard.incident.strace import collect_strace
 
 from .faultproxy import write_config
 from .polling import wait_until
-from .rawclient import RawClient, private_env, reap
+from .rawclient import RawClient, private_env, reap, wait_for_session
 
 MARK = "zqx_MARKER_7731"
 GONE_WITHIN = 15.0
@@ -221,6 +221,12 @@ def gopls_session(tmp_path: Path, real_gopls: Path,
         session.client.send({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
             "textDocument": {"uri": session.uri, "languageId": "go", "version": 1,
                              "text": SOURCE}}})
+        # gopls's initial load done before the tests ask (the hover deadline here is 2 s): the
+        # initialize answer may come before the session is even up (the pre-relay), so the
+        # load now overlaps lspguard's own start-up on a 2-core machine.
+        session.client.read_until(lambda m: m.get("method") == "$/progress" and (
+            m["params"].get("value") or {}).get("kind") == "end", 60)
+        wait_for_session(proc, tmp_path / "run")
         with contextlib.suppress(psutil.Error):
             seen = psutil.Process(proc.pid).children(recursive=True)
         yield session
@@ -268,6 +274,7 @@ def test_no_source_text_in_bundle_of_real_gopls_session(gopls_session: GoplsSess
     include_text = request.node.callspec.params["gopls_session"]
     answers = gopls_session.ask_everything(within=60)
     # gopls really did answer with the marker: the bundle had it to leak.
+    assert "result" in answers[0], answers  # (an error here says why it did not)
     assert MARK in json.dumps(answers[0]["result"])  # hover
     assert MARK in json.dumps(answers[1]["result"])  # completion
     assert MARK in json.dumps(answers[3]["result"])  # document symbols
