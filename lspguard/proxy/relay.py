@@ -284,15 +284,14 @@ class Relay:
     def book_prerelayed(self, copied: Sequence[tuple[float, str, Frame]]) -> None:
         """Book what the pre-relay (prerelay.py) forwarded before this relay read a byte, at
         the times it went, as this relay would have booked it: the editor's `initialize` and
-        the server's notifications and answer. From here the session is where it would be had
-        the relay forwarded them itself (INITIALIZING, or RUNNING once answered)."""
+        the server's notifications and answer. The phase is the session's to move, once the
+        editor is connected (STARTING: the status file has no backend pid yet)."""
         gen = self.generation
         for at, direction, frame in copied:
             msg = peek(frame.body)
             if direction == prerelay.EDITOR:
                 self.client_reader.frames_in += 1
                 self.client_reader.bytes_in += len(frame.raw)
-                self.lifecycle.advance(Phase.STARTING, Phase.INITIALIZING)
                 self._book_editor(frame, msg, at)
                 if msg.method == "initialize":
                     self.handshake.on_initialize_sent(at)

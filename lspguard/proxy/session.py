@@ -117,6 +117,8 @@ class Session:
             await self._serve_control(tg)
             await connect_editor()
             self.lifecycle.advance(Phase.STARTING, Phase.INITIALIZING)
+            if self.relay.editor_ready():  # answered already (the pre-relay, prerelay.py)
+                self.lifecycle.advance(Phase.INITIALIZING, Phase.RUNNING)
             tg.start_soon(self._watch_editor)
             tg.start_soon(self._status_loop)
             if self.config.watchdog.enabled:
