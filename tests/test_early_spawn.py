@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -188,6 +189,9 @@ def test_lspguard_run_adopts_the_early_server(tmp_path: Path,
     finally:
         reap(proc)
     assert f"started (spawned early): pid {server_pid}" in log, log
+    # The initialize was in the pipe before lspguard ran: the pre-relay forwarded it (and the
+    # answer too, unless the session took over first).
+    assert re.search(r"took over from the pre-relay: [12] message\(s\) already relayed", log), log
     _assert_gone(server_pid)
 
 
