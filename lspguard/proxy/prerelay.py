@@ -77,10 +77,6 @@ class PreRelay:
         self._editor.start()
         self._server.start()
 
-    @property
-    def copied_any(self) -> bool:
-        return bool(self._copied)
-
     def stop(self) -> Handover:
         """Stop both threads at a frame boundary and say what they did (idempotent).
 

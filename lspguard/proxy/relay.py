@@ -175,7 +175,7 @@ class Relay:
         else:
             self.route_editor(frame, msg)
         self.recent.append((time.monotonic(), _C2S_NAME, self.generation, msg,
-                            frame if len(frame.raw) <= _KEEP_FRAME else len(frame.raw)))
+                            _ring_entry(frame)))
         if self.trace is not None:
             self.trace.record("c2s", self.generation, frame.body)
 
@@ -293,18 +293,14 @@ class Relay:
                 self.client_reader.frames_in += 1
                 self.client_reader.bytes_in += len(frame.raw)
                 self._book_editor(frame, msg, at)
-                if msg.method == "initialize":
-                    self.handshake.on_initialize_sent(at)
             elif msg.method is None:
                 req = self.pending.pop(C2S, msg.id) if msg.id is not None else None
                 if req is not None:
                     self._book_answer(req, frame, msg, at)
             else:
-                route = SERVER_ROUTES.get(msg.method)
-                if route is not None and route.book is not None:
-                    self._books[route.book](frame, msg, gen)
+                self._book_notification(frame, msg, msg.method, gen)
             self.recent.append((at, _C2S_NAME if direction == prerelay.EDITOR else _S2C_NAME,
-                                gen, msg, frame))
+                                gen, msg, _ring_entry(frame)))
         if copied:
             log.info("took over from the pre-relay: %d message(s) already relayed",
                      len(copied))
@@ -312,7 +308,9 @@ class Relay:
     # ---------------------------------------------------------------- editor books
 
     def _book_initialize(self, frame: Frame, msg: Message, gen: int) -> None:
-        self.handshake.on_initialize_sent()
+        # The handshake clock starts when the request did (the pre-relay's time, if it sent it).
+        sent = self.pending.get(C2S, msg.id) if msg.id is not None else None
+        self.handshake.on_initialize_sent(sent.started if sent is not None else None)
         self.mirror.on_initialize(params_of(frame.body))
 
     def _book_initialized(self, frame: Frame, msg: Message, gen: int) -> None:
@@ -351,13 +349,16 @@ class Relay:
             self._server_request(frame, msg, gen)
         else:
             self.client_out.write(frame.raw)  # first: then the books
-            route = SERVER_ROUTES.get(method)
-            if route is not None and route.book is not None:
-                self._books[route.book](frame, msg, gen)
-        self.recent.append((time.monotonic(), _S2C_NAME, gen, msg,
-                            frame if len(frame.raw) <= _KEEP_FRAME else len(frame.raw)))
+            self._book_notification(frame, msg, method, gen)
+        self.recent.append((time.monotonic(), _S2C_NAME, gen, msg, _ring_entry(frame)))
         if self.trace is not None:
             self.trace.record("s2c", gen, frame.body)
+
+    def _book_notification(self, frame: Frame, msg: Message, method: str, gen: int) -> None:
+        """Book a server notification forwarded to the editor, by its row (routes.py)."""
+        route = SERVER_ROUTES.get(method)
+        if route is not None and route.book is not None:
+            self._books[route.book](frame, msg, gen)
 
     def _server_response(self, frame: Frame, msg: Message) -> None:
         """Forward an answer to an editor request, then book it. An answer to lspguard's own
@@ -460,6 +461,11 @@ class Relay:
             self.host.report(Verdict(VerdictKind.PROTOCOL_ERROR,
                                      f"The language server sent a malformed message: {exc}.",
                                      gen, {"error": str(exc)}))
+
+
+def _ring_entry(frame: Frame) -> Frame | int:
+    """What the ring of recent messages keeps of a frame: the frame, or only its size if large."""
+    return frame if len(frame.raw) <= _KEEP_FRAME else len(frame.raw)
 
 
 def _frame(message: dict[str, Any]) -> bytes:
