@@ -201,10 +201,12 @@ def main() -> int:
         if args.lspguard_path:
             env["PYTHONPATH"] = str(args.lspguard_path.resolve())
         envs = {name: env for name in names}
+        lspguards = [env]  # one environment per lspguard checkout measured
         if args.baseline_path:
             envs["baseline"] = {**env, "PYTHONPATH": str(args.baseline_path.resolve())}
+            lspguards.append(envs["baseline"])
         if not args.no_compile:
-            for compile_env in {id(e): e for e in envs.values()}.values():
+            for compile_env in lspguards:
                 subprocess.run([sys.executable, "-c", "import compileall, os, lspguard; "
                                 "compileall.compile_dir(os.path.dirname(lspguard.__file__), "
                                 "quiet=1)"], check=True, env=compile_env, cwd=tmp)
