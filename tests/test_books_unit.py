@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from lspguard.causes.policy import Step
 from lspguard.config.model import Config, FallbackBackend, RestartConfig
 from lspguard.proxy.handshake import HandshakeTimer
 from lspguard.proxy.pending import Direction, LatencyStats, PendingTable
 from lspguard.supervise.recovery import Recovery, RestartBudget, merge_env
+from lspguard.supervise.verdict import Verdict, VerdictKind
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -86,23 +88,50 @@ class _Host:
     config: Config
     command: list[str] = field(default_factory=lambda: ["gopls"])
     relay: Any = None
+    limit: str | None = "2400MiB"
+
+    def memory_limit_for_restart(self) -> str | None:
+        return self.limit
 
 
-def test_escalation_walks_primary_overlay_then_the_fallback_chain(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def _verdict(kind: VerdictKind) -> Verdict:
+    return Verdict(kind, "x.", 1)
+
+
+def test_escalation_follows_the_cause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """policy.py's ESCALATION: a crash gets the same server, a hang the hang overlay, then
+    both walk the fallback chain (its last step stays); an OOM kill gets GOMEMLIMIT, which
+    stays on later generations, and a second OOM kill stops the restarts."""
     monkeypatch.delenv("GODEBUG", raising=False)  # the overlay merges with an inherited one
     restart = replace(RestartConfig(), fallback=(
         FallbackBackend(("gopls-fork",), name="fork"), FallbackBackend(("gopls-old",))))
     recovery = Recovery(_Host(replace(Config(), restart=restart)))  # type: ignore[arg-type]
     steps = []
-    for level in range(5):
-        recovery.level = level
-        argv, env, label = recovery.next_backend()
-        steps.append((argv, env.get("GODEBUG", ""), label))
+    for kind in (VerdictKind.CRASHED, VerdictKind.DEADLOCKED, VerdictKind.BUSY_SPIN,
+                 VerdictKind.CRASHED, VerdictKind.STOPPED, VerdictKind.OUT_OF_MEMORY,
+                 VerdictKind.CRASHED):
+        argv, env, label = recovery.next_backend(recovery.next_step(_verdict(kind)))
+        steps.append((argv, env.get("GODEBUG", ""), env.get("GOMEMLIMIT"), label))
     assert steps == [
-        (["gopls"], "", "primary"),
-        (["gopls"], "asyncpreemptoff=1", "primary + hang overlay"),
-        (["gopls-fork"], "asyncpreemptoff=1", "fallback fork"),
-        (["gopls-old"], "asyncpreemptoff=1", "fallback gopls-old"),
-        (["gopls-old"], "asyncpreemptoff=1", "fallback gopls-old"),  # the chain's last stays
+        (["gopls"], "", None, "primary"),
+        (["gopls"], "asyncpreemptoff=1", None, "primary + hang overlay"),
+        (["gopls-fork"], "asyncpreemptoff=1", None, "fallback fork"),
+        (["gopls-old"], "asyncpreemptoff=1", None, "fallback gopls-old"),
+        (["gopls-old"], "asyncpreemptoff=1", None, "fallback gopls-old"),  # the last stays
+        (["gopls"], "", "2400MiB", "primary + GOMEMLIMIT=2400MiB"),
+        (["gopls-old"], "asyncpreemptoff=1", "2400MiB", "fallback gopls-old"),
     ]
+    assert recovery.next_step(_verdict(VerdictKind.OUT_OF_MEMORY)) is Step.STOP
+
+
+def test_a_crash_gets_no_hang_overlay_without_a_fallback_chain() -> None:
+    recovery = Recovery(_Host(Config()))  # type: ignore[arg-type]
+    first = recovery.next_backend(recovery.next_step(_verdict(VerdictKind.CRASHED)))
+    assert first == (["gopls"], {}, "primary")
+
+
+def test_an_oom_restart_keeps_a_gomemlimit_the_user_set() -> None:
+    recovery = Recovery(_Host(Config(), limit=None))  # type: ignore[arg-type]
+    _, env, label = recovery.next_backend(
+        recovery.next_step(_verdict(VerdictKind.OUT_OF_MEMORY)))
+    assert (env.get("GOMEMLIMIT"), label) == (None, "primary")

@@ -36,6 +36,8 @@ class FakeTarget:
     is_loading: bool = False
     known: set[tuple[object, ...]] = field(default_factory=set)
     reports: list[Verdict] = field(default_factory=list)
+    messages: int = 0
+    stdio_bytes: int = 0
 
     def backend_pid(self) -> int | None:
         return PID
@@ -60,6 +62,15 @@ class FakeTarget:
 
     def known_cause(self, signature: tuple[object, ...]) -> bool:
         return signature in self.known
+
+    def server_messages(self) -> int:
+        return self.messages
+
+    def own_bytes(self) -> int:
+        return self.stdio_bytes
+
+    def probe_roots(self) -> list[tuple[str, str]]:
+        return []
 
 
 def tree(*threads: ThreadWait, at: float) -> TreeSnapshot:
@@ -163,3 +174,81 @@ def test_the_handshake_and_nothing_while_not_watching() -> None:
     assert verdict is not None and verdict.kind is VerdictKind.HANDSHAKE_TIMEOUT
     quiet = FakeTarget(handshake_since=0.0, watching=False)
     assert run(Watchdog(CONFIG, quiet), ticks(0.0, 20.0), hung_stat) is None
+
+
+# ---------------------------------------------------------------- progress, not age
+
+
+def slow_read(at: float) -> TreeSnapshot:
+    """`go list` reading files on a slow mount: seen in a FUSE wait at every sample, but a
+    different call each time (its context switches move), and its I/O counts grow."""
+    n = int(at * 2)
+    kind, fs = classify_wait("S", "request_wait_answer", "read")
+    gopls = ProcessFacts(PID, 1, ("gopls",), "S", 1.0,
+                         (ThreadWait(1, "S", "futex_wait_queue", "futex", kind=WaitKind.PARKED),))
+    go = ProcessFacts(PID + 1, PID, ("go", "list", "-json"), "S", 0.1 * n,
+                      (ThreadWait(9, "S", "request_wait_answer", "read", (3, 4),
+                                  fd_path="/ws/big.go", kind=kind, fs_family=fs,
+                                  activity=1000 + n),),
+                      io=(4096 * n, 0, n, 0))
+    return TreeSnapshot(PID, {PID: gopls, PID + 1: go},
+                        (Mount("/", "ext4", "/dev/vda"), Mount("/ws", "fuse.grpcfuse", "x")), at)
+
+
+def test_a_slow_mount_is_no_verdict_however_long_the_request_waits() -> None:
+    target = FakeTarget()
+    dog = Watchdog(CONFIG, target)
+    target.pending.add(Direction.CLIENT_TO_SERVER, 1, "textDocument/hover", 1, now=0.0)
+    # the hover's deadline is 5 s, x2 stuck grace: 6 times that without a verdict
+    assert run(dog, ticks(0.0, 60.0), slow_read) is None
+
+
+def test_a_thread_seen_once_in_a_slow_read_is_not_a_filesystem_that_does_not_answer() -> None:
+    """At the deadline, a wait that just began is no cause: never "has waited 0 s"."""
+    def read_then_idle(at: float) -> TreeSnapshot:
+        return slow_read(at) if at >= 9.5 else idle(at)
+
+    target = FakeTarget()
+    dog = Watchdog(CONFIG, target)
+    target.pending.add(Direction.CLIENT_TO_SERVER, 1, "textDocument/hover", 1, now=0.0)
+    verdict = run(dog, ticks(0.0, 10.0), read_then_idle)
+    assert verdict is not None and verdict.kind is VerdictKind.DEADLOCKED, verdict
+    assert "0 s" not in verdict.summary
+
+
+def busy(at: float, *, io: bool) -> TreeSnapshot:
+    """gopls at 100% of a core; with `io`, writing its file cache as it type-checks."""
+    n = int(at * 2)
+    gopls = ProcessFacts(PID, 1, ("gopls",), "R", 0.5 * n,
+                         (ThreadWait(1, "R", None, "running", kind=WaitKind.RUNNING),),
+                         io=(0, (1 << 20) * n if io else 0, 0, 0))
+    return TreeSnapshot(PID, {PID: gopls}, (), at)
+
+
+def test_a_busy_load_that_does_io_is_no_busy_spin() -> None:
+    target = FakeTarget(is_loading=True)
+    dog = Watchdog(CONFIG, target)
+    target.pending.add(Direction.CLIENT_TO_SERVER, 1, "textDocument/hover", 1, now=0.0)
+    assert run(dog, ticks(0.0, 60.0), lambda at: busy(at, io=True)) is None
+
+
+def test_cpu_with_no_other_progress_is_busy_spin_after_deadline_times_grace() -> None:
+    target = FakeTarget()
+    dog = Watchdog(CONFIG, target)
+    target.pending.add(Direction.CLIENT_TO_SERVER, 1, "textDocument/hover", 1, now=0.0)
+    assert run(dog, ticks(0.0, 14.5), lambda at: busy(at, io=False)) is None
+    verdict = run(dog, ticks(15.0, 16.0), lambda at: busy(at, io=False))  # 5 s x busy grace 3
+    assert verdict is not None and verdict.kind is VerdictKind.BUSY_SPIN
+    assert "no other progress" in verdict.summary
+
+
+def test_messages_from_the_server_are_progress_but_its_answer_to_the_ping_is_not() -> None:
+    target = FakeTarget()
+    dog = Watchdog(CONFIG, target)
+    target.pending.add(Direction.CLIENT_TO_SERVER, 1, "textDocument/hover", 1, now=0.0)
+    for now in ticks(0.0, 30.0):  # $/progress reports every tick: the load goes on
+        target.messages += 1
+        assert dog.check(now, idle(now)) is None, now
+    target.stdio_bytes += 200  # the ping and its answer: the proxy's own bytes
+    verdict = run(dog, ticks(30.5, 45.0), idle)
+    assert verdict is not None and verdict.kind is VerdictKind.DEADLOCKED

@@ -26,7 +26,7 @@ from lspguard.causes.tree import ProcessFacts, ThreadWait, TreeSnapshot, mount_f
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["EARLY_CLASSES", "CauseFinder", "WaitClock", "command_label"]
+__all__ = ["EARLY_CLASSES", "CauseFinder", "WaitClock", "command_label", "is_sidecar"]
 
 # Classes that are evidence enough after a few seconds: nothing legitimate waits that long.
 EARLY_CLASSES = frozenset({CauseClass.FILESYSTEM, CauseClass.SPECIAL_FILE, CauseClass.KERNEL})
@@ -64,6 +64,16 @@ class _Candidate:
     waited: float
     thread: ThreadWait | None = None
     cpu_percent: float | None = None
+
+
+def is_sidecar(proc: ProcessFacts, snap: TreeSnapshot) -> bool:
+    """A helper the server keeps for its whole life (gopls's telemetry child): never what a
+    request waits on, and its activity is not the server's progress."""
+    root = snap.processes.get(snap.root)
+    if root is None or proc.pid == snap.root:
+        return False
+    server_exe = os.path.basename(root.argv[0]) if root.argv else None
+    return _sidecar(proc, root, server_exe)
 
 
 def _sidecar(proc: ProcessFacts, root: ProcessFacts, server_exe: str | None) -> bool:
@@ -105,9 +115,11 @@ def command_label(argv: tuple[str, ...]) -> str:
 class CauseFinder:
     """Classifies one backend tree; keeps the wait clock and CPU samples between snapshots."""
 
-    def __init__(self, server_name: str = "gopls", busy_cpu_percent: float = 20.0) -> None:
+    def __init__(self, server_name: str = "gopls", busy_cpu_percent: float = 20.0,
+                 external_wait: float = 3.0) -> None:
         self.server_name = server_name
         self.busy_cpu_percent = busy_cpu_percent
+        self.external_wait = external_wait
         self.clock = WaitClock()
         self._previous: TreeSnapshot | None = None
 
@@ -143,11 +155,14 @@ class CauseFinder:
 
     def find(self, snap: TreeSnapshot, now: float, min_wait: float = 0.0) -> Cause:
         """The best explanation of a late request; a deadlock inside the server when nothing
-        else is found. Network and child waits count once they have lasted `min_wait`."""
+        else is found. Network and child waits count once they have lasted `min_wait`; a
+        filesystem, FIFO or kernel wait once the same call has made no progress for
+        `external_wait` (a thread seen once in a `read()` of a slow mount is working, not
+        waiting: a sentence never says "has waited 0 s")."""
         best = self._best(c for c in self._candidates(snap, now)
-                          if c.cls in EARLY_CLASSES or c.cls in (CauseClass.STOPPED,
-                                                                  CauseClass.CPU)
-                          or c.waited >= min_wait)
+                          if c.cls in (CauseClass.STOPPED, CauseClass.CPU)
+                          or (c.waited >= self.external_wait if c.cls in EARLY_CLASSES
+                              else c.waited >= min_wait))
         if best is None:
             root = snap.processes.get(snap.root) or ProcessFacts(snap.root, 0, (), None, 0.0, ())
             best = _Candidate(CauseClass.DEADLOCK, root, Blocker("none"), 0.0)
@@ -258,7 +273,22 @@ class CauseFinder:
         chain: list[Culprit] = []
         role = self.server_name
         for i, proc in enumerate(path):
-            if i > 0:
+            if i == 1 and _is_driver(proc, snap.driver):
+                role = f"{role}'s GOPACKAGESDRIVER {snap.driver}"
+                label = command_label(proc.argv)
+                if label != os.path.basename(snap.driver or ""):
+                    role += f" (now running `{label}`)"
+            elif i > 0:
                 role = f"{role}'s `{command_label(proc.argv)}`"
             chain.append(Culprit(proc.pid, proc.argv, role, state=proc.state))
         return tuple(chain)
+
+
+def _is_driver(proc: ProcessFacts, driver: str | None) -> bool:
+    """A child of the server that runs the packages driver, or what the driver `exec`ed:
+    with GOPACKAGESDRIVER set, go/packages runs it in place of `go list`, so any direct
+    child that is not the go command (or the server itself) is the driver's."""
+    if driver is None or not proc.argv:
+        return False
+    name = os.path.basename(proc.argv[0])
+    return name not in ("go", "gopls") and not name.startswith("go1.")

@@ -25,8 +25,11 @@ from lspguard.incident.proc import read_proc_file
 from lspguard.incident.syscalls import describe_syscall, parse_syscall_line
 
 __all__ = ["Mount", "ProcessFacts", "SocketFacts", "ThreadWait", "TreeSnapshot", "mount_for",
-           "parse_mountinfo", "snapshot_tree"]
+           "packages_driver", "parse_mountinfo", "snapshot_tree"]
 
+# The waits a verdict can be made of: their threads' activity is read to tell slow from stuck.
+_JUDGED_WAITS = frozenset({WaitKind.FILESYSTEM, WaitKind.FIFO_OPEN, WaitKind.PIPE,
+                           WaitKind.UNINTERRUPTIBLE, WaitKind.SOCKET, WaitKind.CHILD})
 _TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
                "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
                "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"}
@@ -44,11 +47,16 @@ class ThreadWait:
     path: str | None = None  # a path argument, read from the process's memory
     kind: WaitKind = WaitKind.UNKNOWN
     fs_family: str | None = None
+    # Context switches plus I/O counts of this thread (read only for the waits that can make a
+    # verdict): a thread in one request that never comes back has both flat; one that goes
+    # from one slow request to the next sleeps and wakes for each, so this moves.
+    activity: int | None = None
 
     @property
     def key(self) -> tuple[object, ...]:
-        """Stays equal while the thread sits in the same call on the same object."""
-        return (self.tid, self.syscall, self.args[:2], self.wchan)
+        """Stays equal while the thread sits in the same call on the same object and makes no
+        progress there: the same tid, syscall, arguments, path and activity counts."""
+        return (self.tid, self.syscall, self.args[:2], self.wchan, self.target, self.activity)
 
     @property
     def target(self) -> str | None:
@@ -76,6 +84,8 @@ class ProcessFacts:
     sockets: tuple[SocketFacts, ...] = ()
     pipes: frozenset[str] = frozenset()  # "pipe:[N]" the process holds open
     started: float = 0.0  # wall-clock start time
+    io: tuple[int, int, int, int] | None = None  # rchar, wchar, syscr, syscw (/proc/PID/io)
+    rss: int = 0  # resident set, bytes
 
     @property
     def stopped(self) -> bool:
@@ -96,6 +106,7 @@ class TreeSnapshot:
     mounts: tuple[Mount, ...] = ()
     taken_at: float = field(default_factory=time.monotonic)
     cpu_percent: dict[int, float] = field(default_factory=dict)  # filled by the classifier
+    driver: str | None = None  # GOPACKAGESDRIVER in the server's environment, if set
 
     def children(self, pid: int) -> list[ProcessFacts]:
         return [p for p in self.processes.values() if p.ppid == pid and p.pid != pid]
@@ -118,7 +129,48 @@ def snapshot_tree(root: int, *, read_memory: bool = True, max_processes: int = 6
         with contextlib.suppress(psutil.Error, OSError):
             facts[p.pid] = _process(p, read_memory, max_threads)
     mountinfo = read_proc_file(f"/proc/{root}/mountinfo") or ""
-    return TreeSnapshot(root, facts, parse_mountinfo(mountinfo))
+    return TreeSnapshot(root, facts, parse_mountinfo(mountinfo), driver=packages_driver(root))
+
+
+def packages_driver(pid: int) -> str | None:
+    """GOPACKAGESDRIVER as the server runs with it: the driver's child keeps that name even
+    after it `exec`s another program (a shell script that ends in `exec bazel ...`)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            environ = f.read(1 << 20)
+    except OSError:
+        return None
+    for entry in environ.split(b"\0"):
+        if entry.startswith(b"GOPACKAGESDRIVER="):
+            value = entry.split(b"=", 1)[1].decode(errors="replace")
+            return value if value and value != "off" else None
+    return None
+
+
+def _io(pid: int, tid: int | None = None) -> tuple[int, int, int, int] | None:
+    """rchar, wchar, syscr, syscw of a process (or one of its threads)."""
+    base = f"/proc/{pid}" if tid is None else f"/proc/{pid}/task/{tid}"
+    text = read_proc_file(f"{base}/io")
+    if not text:
+        return None
+    counts = dict.fromkeys(("rchar", "wchar", "syscr", "syscw"), 0)
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name in counts:
+            counts[name] = int(value)
+    return counts["rchar"], counts["wchar"], counts["syscr"], counts["syscw"]
+
+
+def _switches(pid: int, tid: int) -> int | None:
+    """Voluntary + involuntary context switches of a thread: flat while it sleeps in one call."""
+    text = read_proc_file(f"/proc/{pid}/task/{tid}/status")
+    if not text:
+        return None
+    total = 0
+    for line in text.splitlines():
+        if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+            total += int(line.rsplit(None, 1)[-1])
+    return total
 
 
 def _process(p: psutil.Process, read_memory: bool, max_threads: int) -> ProcessFacts:
@@ -134,8 +186,12 @@ def _process(p: psutil.Process, read_memory: bool, max_threads: int) -> ProcessF
         argv = tuple(p.cmdline()) or (p.name(),)
     except psutil.Error:
         argv = (p.name(),)
+    try:
+        rss = p.memory_info().rss
+    except psutil.Error:
+        rss = 0
     return ProcessFacts(pid, p.ppid(), argv, _state(pid, pid), times.user + times.system,
-                        threads, sockets, pipes, p.create_time())
+                        threads, sockets, pipes, p.create_time(), _io(pid), rss)
 
 
 def _state(pid: int, tid: int) -> str | None:
@@ -162,8 +218,13 @@ def _thread(pid: int, tid: int, read_memory: bool) -> ThreadWait | None:
     described = describe_syscall(pid, tid, parsed, read_memory=want_path) if parsed else {}
     fd_path = described.get("fd_path")
     kind, fs_family = classify_wait(state, wchan, syscall, fd_path)
+    activity = None
+    if kind in _JUDGED_WAITS:
+        switches, io = _switches(pid, tid), _io(pid, tid)
+        activity = None if switches is None and io is None else (switches or 0) + sum(io or ())
     return ThreadWait(tid, state, wchan, syscall, tuple(parsed.get("args") or ()),
-                      described.get("fd"), fd_path, described.get("path"), kind, fs_family)
+                      described.get("fd"), fd_path, described.get("path"), kind, fs_family,
+                      activity)
 
 
 def _fd_links(pid: int) -> dict[int, str]:

@@ -194,11 +194,14 @@ class WatchdogConfig:
     probe_timeout: float = 2.0
     """Seconds a probe (a /proc snapshot, a stat of a suspect path) may take before it is
     abandoned: probes never hang the proxy."""
+    slow_fs_ms: float = 1.0
+    """Milliseconds per lookup above which a filesystem gopls needs counts as slow (a state
+    with the fix, not a verdict: nothing is restarted)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "deadlines", MappingProxyType(dict(self.deadlines)))
         for key in ("tick", "handshake_timeout", "default_deadline", "ping_timeout",
-                    "external_wait", "probe_timeout"):
+                    "external_wait", "probe_timeout", "slow_fs_ms"):
             _check_seconds(key, getattr(self, key))
         for method, seconds in self.deadlines.items():
             _check_seconds(f"deadlines.{method}", seconds)

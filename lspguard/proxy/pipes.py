@@ -123,6 +123,7 @@ class PipeWriter:
         self.closed = anyio.Event()
         self.feeders: list[FrameReader] = []
         self._unbound: list[bytes] = []
+        self.bytes_out = 0  # given to write: the watchdog tells the server's own I/O from ours
 
     def bind(self, transport: asyncio.WriteTransport) -> None:
         self.transport = transport
@@ -138,6 +139,7 @@ class PipeWriter:
             transport.writelines(early)
 
     def write(self, data: bytes) -> None:
+        self.bytes_out += len(data)
         transport = self.transport
         if transport is None:
             self._unbound.append(data)

@@ -104,6 +104,7 @@ class Relay:
         self.recent: deque[Recent] = deque(maxlen=200)
         self.timeline: deque[Completed] = deque(maxlen=2000)
         self.protocol_errors = {"client": 0, "server": 0}
+        self.server_messages = 0  # from any generation, but answers to lspguard's own requests
         self.started_wall = time.time()
         self.started = time.monotonic()
         self.trace: TraceWriter | None = None  # record mode: every message, never blocking
@@ -346,8 +347,10 @@ class Relay:
         if method is None:
             self._server_response(frame, msg)
         elif msg.id is not None:
+            self.server_messages += 1
             self._server_request(frame, msg, gen)
         else:
+            self.server_messages += 1
             self.client_out.write(frame.raw)  # first: then the books
             self._book_notification(frame, msg, method, gen)
         self.recent.append((time.monotonic(), _S2C_NAME, gen, msg, _ring_entry(frame)))
@@ -365,7 +368,8 @@ class Relay:
         request is consumed; one to no pending request is dropped (answering twice would break
         the editor's JSON-RPC layer)."""
         if self.outbox.take_answer(msg, frame):
-            return
+            return  # not progress: a ping is answered by a server whose requests are stuck
+        self.server_messages += 1
         req = self.pending.pop(C2S, msg.id) if msg.id is not None else None
         if req is None:
             log.warning("dropped the language server's answer to id %r: no such request is "

@@ -71,6 +71,7 @@ class Session:
         self.verdict_bundles: dict[int, str] = {}  # id() of a verdict in `verdicts` -> its bundle
         self.status = status or StatusFile(self.status_snapshot)
         self.watchdog = Watchdog(config.watchdog, self)
+        self._roots: tuple[int, list[tuple[str, str]]] | None = None
         self.recovery = Recovery(self)
         self.evidence = Evidence(self)
         self.cause_wait: CauseWait | None = None  # what the server waits on, while waiting
@@ -164,6 +165,8 @@ class Session:
         if gen == 1:
             self._take_over_prerelay(reader)
         await backend.start()
+        if backend.pid is not None:
+            self.watchdog.memory.start(backend.pid, env)
         proctitle.guarding(self.backend_name(), backend.pid, gen)
         self.spawn(self._watch_backend, backend)
         self.status.write()
@@ -221,6 +224,10 @@ class Session:
             return
         if not backend.exited.is_set():
             return
+        oom = self.watchdog.memory.verdict_on_exit(backend, self.backend_name())
+        if oom is not None:
+            self.report(oom)
+            return
         self.report(Verdict(VerdictKind.CRASHED,
                             f"The language server (pid {backend.pid}) {backend.describe_exit()}.",
                             backend.generation,
@@ -275,7 +282,22 @@ class Session:
 
     @property
     def state(self) -> str:
-        return self.lifecycle.phase.value
+        """The lifecycle phase; "slow" while running with a slow filesystem under it (a state of
+        the session, not a phase: requests go on as in "running")."""
+        phase = self.lifecycle.phase
+        if phase is Phase.RUNNING and self.watchdog.slow is not None:
+            return "slow"
+        return phase.value
+
+    def slow_status(self) -> dict[str, object] | None:
+        slow = self.watchdog.slow
+        return slow.as_status() if slow is not None and self.state == "slow" else None
+
+    def memory_status(self) -> dict[str, object] | None:
+        return self.watchdog.memory.as_status()
+
+    def memory_limit_for_restart(self) -> str | None:
+        return self.watchdog.memory.limit_for_restart(self.config.backend.env)
 
     @property
     def waiting(self) -> CauseWait | None:
@@ -294,6 +316,34 @@ class Session:
 
     def known_cause(self, signature: tuple[object, ...]) -> bool:
         return signature in self.cause_restarts
+
+    def server_messages(self) -> int:
+        return self.relay.server_messages
+
+    def own_bytes(self) -> int:
+        backend = self.relay.backend
+        return 0 if backend is None else backend.writer.bytes_out + backend.reader.bytes_in
+
+    def probe_roots(self) -> list[tuple[str, str]]:
+        """Worked out once per generation (the go env file is read for it)."""
+        cached = self._roots
+        if cached is not None and cached[0] == self.generation:
+            return cached[1]
+        from urllib.parse import unquote, urlparse
+
+        from lspguard.supervise.slow import go_roots
+
+        params = self.relay.mirror.initialize_params or {}
+        uris = [f.get("uri") for f in params.get("workspaceFolders") or []
+                if isinstance(f, dict)] or [params.get("rootUri")]
+        folders = [unquote(urlparse(u).path) for u in uris
+                   if isinstance(u, str) and u.startswith("file:")]
+        backend = self.relay.backend
+        env = {**os.environ, **(backend.env_overlay if backend else {})}
+        roots = go_roots(folders, env)
+        if params:  # before initialize, the workspace is not known yet
+            self._roots = (self.generation, roots)
+        return roots
 
     def backend_pid(self) -> int | None:
         backend = self.relay.backend
@@ -417,6 +467,8 @@ def session_status(session: Session) -> SessionStatus:
         "degraded": relay.degraded,
         # What the server waits on while state is "waiting" (causes/model.py, plus "since").
         "cause": session.waiting.as_status() if session.waiting else None,
+        "slow": session.slow_status(),
+        "memory": session.memory_status(),
         "last_verdict": last,
         "verdicts": len(session.verdicts),
         "bundles": session.bundles[-5:],

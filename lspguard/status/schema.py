@@ -21,13 +21,13 @@ __all__ = ["SCHEMA_VERSION", "STATES", "SessionStatus", "json_schema", "typescri
 
 SCHEMA_VERSION = 2
 
-State = Literal["starting", "initializing", "running", "restarting", "waiting", "degraded",
-                "stopping", "exited"]
+State = Literal["starting", "initializing", "running", "slow", "restarting", "waiting",
+                "degraded", "stopping", "exited"]
 STATES: tuple[str, ...] = get_args(State)
 VerdictKind = Literal[
     "crashed", "handshake_timeout", "filesystem_not_answering", "special_file_no_partner",
     "child_never_returns", "network_peer_not_answering", "blocked_in_kernel", "deadlocked",
-    "busy_spin", "stopped", "protocol_error", "manual"]
+    "busy_spin", "stopped", "out_of_memory", "protocol_error", "manual"]
 CauseClass = Literal[
     "filesystem_not_answering", "special_file_no_partner", "child_never_returns",
     "network_peer_not_answering", "blocked_in_kernel", "stopped", "busy_spin", "deadlocked"]
@@ -80,6 +80,32 @@ class Cause(msgspec.Struct, frozen=True):
     chain: list[CauseProcess] = []
     since: float | None = None  # unix time the session began waiting on it
     answered_at_once: int | None = None  # requests answered at once while waiting
+
+
+class Slow(msgspec.Struct, frozen=True):
+    """A filesystem gopls needs answers, but slowly: a state, not a verdict (nothing is
+    restarted, requests wait for gopls). Set while state is "slow"."""
+
+    mount_point: str
+    fs_type: str
+    source: str | None
+    role: str  # what lives there: "the workspace", "GOMODCACHE", "GOCACHE", "a path gopls reads"
+    latency_ms: float  # measured per operation (a bounded probe, or the samples)
+    sentence: str  # "the workspace at /workspace (fuse.grpcfuse) answers in 20 ms per op..."
+    fix: str
+    since: float  # unix time the session became slow
+
+
+class Memory(msgspec.Struct, frozen=True):
+    """The server's memory against the limit the kernel enforces on it (its memory cgroup)."""
+
+    rss_bytes: int | None  # the server process tree's resident set, last sample
+    peak_rss_bytes: int | None
+    limit_bytes: int | None  # the cgroup's memory limit; None: no limit found
+    limit_source: str | None  # "cgroup v1 /docker/abc" or "cgroup v2 /user.slice/..."
+    oom_kills: int  # OOM kills counted in that cgroup since the session began
+    gomemlimit: str | None  # GOMEMLIMIT the current generation runs with, if any
+    near_limit: bool  # rss is within 10% of the limit: a warning
 
 
 class Verdict(msgspec.Struct, frozen=True):
@@ -135,6 +161,8 @@ class SessionStatus(msgspec.Struct, frozen=True):
     last_recovery_s: float | None
     degraded: str | None
     cause: Cause | None  # set while state is "waiting"
+    slow: Slow | None  # set while state is "slow"
+    memory: Memory | None
     last_verdict: Verdict | None
     verdicts: int
     bundles: list[str]

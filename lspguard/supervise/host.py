@@ -55,3 +55,7 @@ class Supervised(Protocol):
         """The verdict `crashed` for the current backend, if it exited unasked."""
 
     def backend_name(self) -> str: ...
+
+    def memory_limit_for_restart(self) -> str | None:
+        """GOMEMLIMIT for a restart after an OOM kill ("2400MiB": ~80% of the memory limit),
+        or None when the user set one or no limit is known."""

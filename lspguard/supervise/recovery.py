@@ -10,9 +10,12 @@ open document with its current text and version. Then the held editor messages a
 the editor is asked to refresh what it supports, diagnostics only the dead generation published
 are cleared once the new one has loaded, and the user is told (with the report's path).
 
-Escalation: restart 1 runs the same backend with the hang overlay (GODEBUG=asyncpreemptoff=1);
-restarts 2.. walk the fallback chain. A budget (max restarts per window) ends the restarts: the
-editor stays connected, requests get a clear error, and the user is told once.
+Escalation by cause (causes/policy.py, `ESCALATION`): the first restart after a crash runs the
+same backend, after a hang the hang overlay (GODEBUG=asyncpreemptoff=1), after an OOM kill
+GOMEMLIMIT below the memory limit; later ones walk the fallback chain, except that a second OOM
+kill stops the restarts with the fix (more memory, or less to load). A budget (max restarts per
+window) ends the restarts: the editor stays connected, requests get a clear error, and the user
+is told once.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ import logging
 import os
 import signal
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from lspguard.causes.policy import Escalation, Step
 from lspguard.errors import BackendError
 from lspguard.protocol.codes import LSPErrorCodes, MessageType
 from lspguard.proxy.lifecycle import Phase
@@ -72,7 +76,7 @@ class HandshakeWatch:
 
         self.host, self.backend = host, backend
         wd = host.config.watchdog
-        self.finder = CauseFinder(host.backend_name(), wd.busy_cpu_percent)
+        self.finder = CauseFinder(host.backend_name(), wd.busy_cpu_percent, wd.external_wait)
         self.prober = TreeProber(wd.probe_timeout)
         self.started = time.monotonic()
         self.verdict: Verdict | None = None
@@ -167,24 +171,49 @@ class Recovery:
         self.host, self.relay = host, host.relay
         restart = host.config.restart
         self.budget = RestartBudget(restart.max_restarts, restart.window)
-        self.level = 0  # 0 primary, 1 primary + hang overlay, 2.. fallback chain
+        self.tried: Counter[Escalation] = Counter()  # restarts per row of ESCALATION
+        self.fallbacks = 0  # fallback backends used so far (the next one's index)
+        self.memory_env: dict[str, str] = {}  # GOMEMLIMIT once an OOM kill asked for it
+        self.stopped_for: Verdict | None = None  # the verdict after which no restart helps
         self.restarts = 0
         self.last_duration_s: float | None = None
         self.revivals = 0  # tries since degraded mode began (indexes the revive backoff)
 
-    def next_backend(self) -> tuple[list[str], dict[str, str], str]:
-        """argv, env overlay and label for escalation level `self.level`."""
+    def next_backend(self, step: Step) -> tuple[list[str], dict[str, str], str]:
+        """argv, env overlay and label for one restart (policy.py's `Step`). A heap limit set
+        after an OOM kill stays on every later generation: the workspace still needs it."""
         s = self.host
         restart = s.config.restart
-        base = dict(s.config.backend.env)
+        base = {**s.config.backend.env, **self.memory_env}
         chain = restart.fallback
-        if self.level <= 1 or not chain:
-            env = base if self.level == 0 else merge_env(base, restart.hang_env, os.environ)
-            label = "primary" if self.level == 0 else "primary + hang overlay"
-            return s.command, env, label
-        step = chain[min(self.level - 2, len(chain) - 1)]
-        return list(step.command), merge_env(dict(step.env), restart.hang_env, os.environ), \
-            f"fallback {step.label}"
+        if step is Step.FALLBACK and chain:
+            index = min(self.fallbacks, len(chain) - 1)
+            self.fallbacks += 1
+            chosen = chain[index]
+            env = merge_env({**chosen.env, **self.memory_env}, restart.hang_env, os.environ)
+            return list(chosen.command), env, f"fallback {chosen.label}"
+        if step is Step.MEMORY_LIMIT:
+            limit = self.host.memory_limit_for_restart()
+            if limit is not None:
+                self.memory_env = {"GOMEMLIMIT": limit}
+                return s.command, {**base, **self.memory_env}, f"primary + GOMEMLIMIT={limit}"
+            return s.command, base, "primary"
+        if step is Step.PRIMARY:
+            return s.command, base, "primary"
+        # the hang overlay; also FALLBACK with no chain configured
+        return s.command, merge_env(base, restart.hang_env, os.environ), \
+            "primary + hang overlay"
+
+    def next_step(self, verdict: Verdict) -> Step:
+        """The step of `ESCALATION` for this verdict's kind of cause: its first restart, then
+        every later one."""
+        from lspguard.causes.policy import ESCALATION, policy_for
+
+        row = policy_for(verdict.kind.value).escalation
+        first, later = ESCALATION[row]
+        step = first if self.tried[row] == 0 else later
+        self.tried[row] += 1
+        return step
 
     async def recover(self, verdict: Verdict, fresh: bool = False) -> None:
         """Restart after `verdict`. Evidence is taken from the hung process while the next
@@ -263,17 +292,21 @@ class Recovery:
         s, r = self.host, self.relay
         manual = fresh or verdict.kind is VerdictKind.MANUAL
         if manual:  # start afresh, with the plain primary and a new budget
-            self.level = -1
+            self.tried.clear()
+            self.fallbacks = 0
             self.budget.times.clear()
             if self.revivals and verdict.kind is not VerdictKind.MANUAL:
                 # a try from degraded mode: one start, then back to waiting for the next try
                 self.budget.times.extend([time.monotonic()] * max(0, self.budget.limit - 1))
         while True:
+            step = Step.PRIMARY if manual else self.next_step(verdict)
+            if step is Step.STOP:
+                self.stopped_for = verdict
+                return None
             if not manual and not self.budget.take():
                 return None
             manual = False
-            self.level += 1
-            argv, env, label = self.next_backend()
+            argv, env, label = self.next_backend(step)
             try:
                 await self._start_and_replay(argv, env, label)
                 return label
@@ -426,7 +459,11 @@ class Recovery:
         if r.backend is not None and not r.backend.exited.is_set():
             r.backend.signal_group(signal.SIGKILL)  # a half-started generation
         budget = s.config.restart
-        reason = (f"gopls is not running: it failed {len(self.budget.times)} times within "
+        stopped = self.stopped_for
+        if stopped is not None:  # no restart can help (policy.py: Step.STOP)
+            reason = f"gopls is not running: {stopped.facts.get('stop_reason') or stopped.summary}"
+        else:
+            reason = (f"gopls is not running: it failed {len(self.budget.times)} times within "
                       f"{budget.window:.0f} s and lspguard stopped restarting it "
                       f"(last: {(s.verdicts[-1] if s.verdicts else verdict).summary})")
         if bundle:
@@ -436,13 +473,17 @@ class Recovery:
         s.lifecycle.to(Phase.DEGRADED)
         backoff = s.config.restart.revive_backoff
         delay = backoff[min(self.revivals, len(backoff) - 1)]
-        log.error("%s; trying again in %.0f s", r.degraded, delay)
+        if stopped is not None:  # trying again later would only be killed again
+            log.error("%s", r.degraded)
+            again = "`lspguard restart` or reloading the window tries again."
+        else:
+            log.error("%s; trying again in %.0f s", r.degraded, delay)
+            again = (f"lspguard tries again in {delay:.0f} s; `lspguard restart` or reloading "
+                     "the window tries now.")
+            s.spawn(self._revive_later, verdict, delay)
         if r.editor_ready() and self.revivals == 0:  # else its initialize is failed below
             r.outbox.notify_client("window/showMessage", {
-                "type": MessageType.Error,
-                "message": f"lspguard: {r.degraded}. lspguard tries again in {delay:.0f} s; "
-                           "`lspguard restart` or reloading the window tries now."})
-        s.spawn(self._revive_later, verdict, delay)
+                "type": MessageType.Error, "message": f"lspguard: {r.degraded}. {again}"})
         for req in r.pending.in_direction(Direction.CLIENT_TO_SERVER):  # e.g. its initialize
             r.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
             r.outbox.reply_client(req.id, error=(LSPErrorCodes.RequestFailed,

@@ -30,6 +30,7 @@ class VerdictKind(enum.Enum):
     DEADLOCKED = "deadlocked"
     BUSY_SPIN = "busy_spin"
     STOPPED = "stopped"
+    OUT_OF_MEMORY = "out_of_memory"  # the kernel's OOM killer ended the server
     PROTOCOL_ERROR = "protocol_error"
     MANUAL = "manual"  # the user asked for a restart (`lspguard restart`)
 

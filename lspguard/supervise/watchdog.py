@@ -34,8 +34,12 @@ from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
+import anyio.abc
 
 from lspguard.proxy.proctitle import server_name
+from lspguard.supervise.memory import MemoryWatch
+from lspguard.supervise.progress import ProgressBook, TreeActivity
+from lspguard.supervise.slow import SlowMount, SlowWatch
 from lspguard.supervise.verdict import Verdict, VerdictKind
 
 if TYPE_CHECKING:
@@ -89,6 +93,16 @@ class WatchTarget(Protocol):
     def known_cause(self, signature: tuple[object, ...]) -> bool:
         """True for an outside cause already judged this session (a restart was tried)."""
 
+    def server_messages(self) -> int:
+        """Messages the server has sent, but answers to lspguard's own requests (a ping)."""
+
+    def own_bytes(self) -> int:
+        """Bytes the proxy wrote to the current server's stdin and read from its stdout: the
+        server's own I/O is what its /proc counters show beyond these."""
+
+    def probe_roots(self) -> list[tuple[str, str]]:
+        """(role, directory) the server needs: workspace folders, GOMODCACHE, GOCACHE."""
+
 
 class Watchdog:
     """Judges one session's current backend generation; `run` ticks until cancelled."""
@@ -98,6 +112,9 @@ class Watchdog:
         self.target = target
         self._prober: TreeProber | None = None
         self._generation = -1
+        self.progress = ProgressBook()
+        self.memory = MemoryWatch()
+        self.slow_watch = SlowWatch(config.slow_fs_ms, config.probe_timeout)
         self._reset(time.monotonic())
 
     def _reset(self, now: float) -> None:
@@ -106,6 +123,13 @@ class Watchdog:
         self._ping_sent: float | None = None  # outstanding ping
         self._finder: CauseFinder | None = None  # of this generation; made on first use
         self.last_snapshot: TreeSnapshot | None = None
+        self.progress.reset()
+        self.slow_watch.reset()
+
+    @property
+    def slow(self) -> SlowMount | None:
+        """A filesystem the server needs answers slowly (a state, not a verdict)."""
+        return self.slow_watch.slow
 
     @property
     def finder(self) -> CauseFinder:
@@ -114,7 +138,7 @@ class Watchdog:
             from lspguard.causes.classify import CauseFinder
 
             self._finder = CauseFinder(self.target.backend_name(),
-                                       self.config.busy_cpu_percent)
+                                       self.config.busy_cpu_percent, self.config.external_wait)
         return self._finder
 
     @property
@@ -127,22 +151,33 @@ class Watchdog:
         return self._prober
 
     async def run(self) -> None:
-        while True:
-            await anyio.sleep(self.config.tick)
+        async with anyio.create_task_group() as measurements:
+            while True:
+                await anyio.sleep(self.config.tick)
+                await self._tick(measurements)
+
+    async def _tick(self, measurements: anyio.abc.TaskGroup) -> None:
+        now = time.monotonic()
+        pid = self.target.backend_pid()
+        snap = None
+        if pid is not None and self.target.watching and self._wants_probe(now):
+            snap = await self.prober.snapshot(pid)
             now = time.monotonic()
-            pid = self.target.backend_pid()
-            snap = None
-            if pid is not None and self.target.watching and self._wants_probe(now):
-                snap = await self.prober.snapshot(pid)
-                now = time.monotonic()
-            try:
-                verdict = self.check(now, snap)
-            except Exception:  # a bug in judging must never end the editor's session
-                log.exception("the watchdog failed to judge this tick (skipped)")
-                continue
-            if verdict is not None:
-                log.warning("verdict %s: %s", verdict.kind.value, verdict.summary)
-                self.target.report(verdict)
+        try:
+            if pid is not None:
+                self.memory.sample(pid, sum(p.rss for p in snap.processes.values())
+                                   if snap is not None and snap.alive else None)
+            verdict = self.check(now, snap)
+            due = self.slow_watch.due(self.target.probe_roots(), snap, now) \
+                if pid is not None and self.target.watching else []
+        except Exception:  # a bug in judging must never end the editor's session
+            log.exception("the watchdog failed to judge this tick (skipped)")
+            return
+        if due:  # off the tick: a measurement takes a helper process's start
+            measurements.start_soon(self.slow_watch.measure, due)
+        if verdict is not None:
+            log.warning("verdict %s: %s", verdict.kind.value, verdict.summary)
+            self.target.report(verdict)
 
     def _wants_probe(self, now: float) -> bool:
         since = self.target.handshake_pending_since()
@@ -163,9 +198,14 @@ class Watchdog:
             self._reset(now)
         if snap is None:
             self._cpu_samples.clear()  # nothing waits: no CPU rate needed (see _sample_cpu)
+            self.progress.reset()
         else:
             self._sample_cpu(snap, now)
             self.finder.observe(snap, now)
+            moved = self.progress.observe(TreeActivity.of(snap, target.own_bytes()),
+                                          target.server_messages(), now)
+            if moved:
+                log.debug("progress: %s", moved)
             self.last_snapshot = snap
             if len(self._cpu_samples) < 2:
                 return None  # the first look at a wait: judge once the CPU rate is known
@@ -176,7 +216,11 @@ class Watchdog:
             early = self._early(snap, now, waited)
             if early is not None:
                 return self._cause_verdict(early, "initialize", waited)
-            if waited > self.config.handshake_timeout:
+            quiet = self.progress.quiet_for(handshake_since, now)
+            busy = self.cpu_percent >= self.config.busy_cpu_percent
+            limit = self.config.handshake_timeout * (self.config.busy_grace_factor if busy
+                                                     else 1.0)
+            if quiet > limit:
                 return self._handshake_verdict(snap, now, waited)
 
         worst, lateness = self._most_late(now)
@@ -221,11 +265,13 @@ class Watchdog:
             self.cpu_percent = max(0.0, (cpu - c0) / (now - t0) * 100)
 
     def _most_late(self, now: float) -> tuple[PendingRequest | None, float]:
-        """The request furthest past its deadline, and by how much (negative: not yet late)."""
+        """The request furthest past its deadline, and by how much (negative: not yet late).
+        A deadline is time without progress (progress.py), not age."""
         worst: PendingRequest | None = None
         lateness = float("-inf")
         for req in self.target.client_requests():
-            late = (now - req.started) - self.config.deadline_for(req.method)
+            late = self.progress.quiet_for(req.started, now) - \
+                self.config.deadline_for(req.method)
             if late > lateness:
                 worst, lateness = req, late
         return worst, lateness
@@ -270,25 +316,27 @@ class Watchdog:
         from lspguard.causes.model import CauseClass
 
         age = now - req.started
+        quiet = self.progress.quiet_for(req.started, now)
         deadline = self.config.deadline_for(req.method)
         cause = self._find(snap, now)
         if cause is not None and cause.cls is CauseClass.STOPPED:
             return self._cause_verdict(cause, req.method, age, req)
         if self.cpu_percent >= self.config.busy_cpu_percent:
-            if age < deadline * self.config.busy_grace_factor:
+            if quiet < deadline * self.config.busy_grace_factor:
                 return None
             busy = cause if cause is not None and cause.cls is CauseClass.CPU else None
             who = f"{busy.culprit.role} (pid {busy.culprit.pid})" if busy else \
                 "the language server"
             return self._verdict(
                 VerdictKind.BUSY_SPIN,
-                f"{who} has been busy ({self.cpu_percent:.0f}% CPU) for {age:.0f} s without "
-                f"answering {req.method}", busy, req, age_s=round(age, 1),
-                cpu_percent=round(self.cpu_percent))
+                f"{who} has been busy ({self.cpu_percent:.0f}% CPU) for {quiet:.0f} s with no "
+                f"other progress (no I/O, no child process, no message) while {req.method} "
+                f"waited {age:.0f} s", busy, req, age_s=round(age, 1),
+                quiet_s=round(quiet, 1), cpu_percent=round(self.cpu_percent))
         unanswered = self._ping_unanswered_for(now)
         loading = self.target.loading()
         if unanswered >= self.config.ping_timeout and (
-                not loading or age >= deadline * self.config.stuck_grace_factor):
+                not loading or quiet >= deadline * self.config.stuck_grace_factor):
             if cause is not None and cause.cls is not CauseClass.DEADLOCK:
                 return self._cause_verdict(cause, req.method, age, req)
             return self._verdict(
@@ -299,7 +347,7 @@ class Watchdog:
                 + (" (during its workspace load)" if loading else ""),
                 cause, req, age_s=round(age, 1), ping="unanswered", loading=loading,
                 cpu_percent=round(self.cpu_percent))
-        if age < deadline * self.config.stuck_grace_factor:
+        if quiet < deadline * self.config.stuck_grace_factor:
             return None
         if cause is not None and cause.cls is not CauseClass.DEADLOCK:
             return self._cause_verdict(cause, req.method, age, req)

@@ -4,9 +4,9 @@
 export const STATUS_SCHEMA_VERSION = 2;
 // Readers must tolerate keys they do not know: a newer proxy may add some.
 
-export const SESSION_STATES = ["starting", "initializing", "running", "restarting", "waiting", "degraded", "stopping", "exited"] as const;
+export const SESSION_STATES = ["starting", "initializing", "running", "slow", "restarting", "waiting", "degraded", "stopping", "exited"] as const;
 export type SessionState = (typeof SESSION_STATES)[number];
-export const VERDICT_KINDS = ["crashed", "handshake_timeout", "filesystem_not_answering", "special_file_no_partner", "child_never_returns", "network_peer_not_answering", "blocked_in_kernel", "deadlocked", "busy_spin", "stopped", "protocol_error", "manual"] as const;
+export const VERDICT_KINDS = ["crashed", "handshake_timeout", "filesystem_not_answering", "special_file_no_partner", "child_never_returns", "network_peer_not_answering", "blocked_in_kernel", "deadlocked", "busy_spin", "stopped", "out_of_memory", "protocol_error", "manual"] as const;
 export type VerdictKind = (typeof VERDICT_KINDS)[number];
 export const CAUSE_CLASSES = ["filesystem_not_answering", "special_file_no_partner", "child_never_returns", "network_peer_not_answering", "blocked_in_kernel", "stopped", "busy_spin", "deadlocked"] as const;
 export type CauseClass = (typeof CAUSE_CLASSES)[number];
@@ -78,6 +78,16 @@ export interface Latency {
   readonly max_ms: number;
 }
 
+export interface Memory {
+  readonly rss_bytes: number | null;
+  readonly peak_rss_bytes: number | null;
+  readonly limit_bytes: number | null;
+  readonly limit_source: string | null;
+  readonly oom_kills: number;
+  readonly gomemlimit: string | null;
+  readonly near_limit: boolean;
+}
+
 export interface Pending {
   readonly direction: "client->server" | "server->client";
   readonly id: number | string;
@@ -90,7 +100,7 @@ export interface SessionStatus {
   readonly schema: number;
   readonly pid: number;
   readonly lspguard_version: string;
-  readonly state: "degraded" | "exited" | "initializing" | "restarting" | "running" | "starting" | "stopping" | "waiting";
+  readonly state: "degraded" | "exited" | "initializing" | "restarting" | "running" | "slow" | "starting" | "stopping" | "waiting";
   readonly started_at: number;
   readonly uptime_s: number;
   readonly workspace_folders: string[];
@@ -102,6 +112,8 @@ export interface SessionStatus {
   readonly last_recovery_s: number | null;
   readonly degraded: string | null;
   readonly cause: Cause | null;
+  readonly slow: Slow | null;
+  readonly memory: Memory | null;
   readonly last_verdict: Verdict | null;
   readonly verdicts: number;
   readonly bundles: string[];
@@ -114,8 +126,19 @@ export interface SessionStatus {
   readonly end_reason: string | null;
 }
 
+export interface Slow {
+  readonly mount_point: string;
+  readonly fs_type: string;
+  readonly source: string | null;
+  readonly role: string;
+  readonly latency_ms: number;
+  readonly sentence: string;
+  readonly fix: string;
+  readonly since: number;
+}
+
 export interface Verdict {
-  readonly kind: "blocked_in_kernel" | "busy_spin" | "child_never_returns" | "crashed" | "deadlocked" | "filesystem_not_answering" | "handshake_timeout" | "manual" | "network_peer_not_answering" | "protocol_error" | "special_file_no_partner" | "stopped";
+  readonly kind: "blocked_in_kernel" | "busy_spin" | "child_never_returns" | "crashed" | "deadlocked" | "filesystem_not_answering" | "handshake_timeout" | "manual" | "network_peer_not_answering" | "out_of_memory" | "protocol_error" | "special_file_no_partner" | "stopped";
   readonly summary: string;
   readonly generation: number;
   readonly at: number;
