@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import msgspec
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
@@ -25,6 +26,7 @@ from lspguard.control import server as control
 from lspguard.control.client import call_control, find_sessions
 from lspguard.control.common import MAX_REQUEST_BYTES, ControlError, socket_path
 from lspguard.control.server import peer_allowed, peer_uid, serve_control
+from lspguard.status.schema import Memory, Slow
 
 NOBODY = 65534
 
@@ -441,6 +443,49 @@ def test_cli_paths_names_the_sessions_dir(capsys: pytest.CaptureFixture[str]) ->
     assert socket_path(123).parent == Path(found["sessions_dir"])
     assert cli.main(["paths"]) == 0
     assert f"sessions_dir: {paths.sessions_dir()}" in capsys.readouterr().out
+
+
+def test_cli_status_shows_a_slow_filesystem_and_memory(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    slow = {"mount_point": "/workspace", "fs_type": "fuse.grpcfuse", "source": "grpcfuse",
+            "role": "the workspace", "latency_ms": 20.4,
+            "sentence": "the workspace at /workspace (fuse.grpcfuse) answers in 20 ms per "
+                        "operation: gopls's first load will be slow.",
+            "fix": "keep GOMODCACHE and GOCACHE on a volume", "since": 1.7e9}
+    memory = {"rss_bytes": 2_900_000_000, "peak_rss_bytes": 3_000_000_000,
+              "limit_bytes": 3 * 2**30, "limit_source": "cgroup v1 /docker/abc", "oom_kills": 1,
+              "gomemlimit": "2457MiB", "near_limit": True}
+    msgspec.convert(slow, Slow)  # what the test writes is on the contract
+    msgspec.convert(memory, Memory)
+
+    def show(state: str, **fields: object) -> str:
+        doc = {"schema": 2, "pid": os.getpid(), "state": state, "uptime_s": 65.0, "restarts": 0,
+               "backend": {"pid": 2, "generation": 1, "label": "primary"},
+               "workspace_folders": ["file:///workspace"], "handshake": {}, "latency": {},
+               **fields}
+        directory = paths.sessions_dir()
+        paths.ensure_private_dir(directory)
+        paths.write_private_file(directory / f"{os.getpid()}.json", json.dumps(doc).encode())
+        assert cli.main(["status"]) == 0
+        return capsys.readouterr().out
+
+    out = show("slow", slow=slow, memory=memory)
+    assert "  SLOW: the workspace at /workspace (fuse.grpcfuse) answers in 20 ms per operation: " \
+           "gopls's first load will be slow.\n  fix: keep GOMODCACHE and GOCACHE on a volume\n" \
+           "  (gopls is working: requests wait for it, and nothing is restarted)\n" in out
+    assert "  memory: gopls 2.9 GB of a 3.0 GiB limit (90%) [cgroup v1 /docker/abc], peak " \
+           "3.0 GB, 1 OOM kill, GOMEMLIMIT=2457MiB: NEAR THE LIMIT\n" in out
+    # a slow filesystem left in a running session's document is old news; no limit is said
+    out = show("running", slow=slow, memory={**memory, "limit_bytes": None, "limit_source": None,
+                                             "oom_kills": 0, "gomemlimit": None,
+                                             "near_limit": False})
+    assert "SLOW" not in out
+    assert "  memory: gopls 2.9 GB, no memory limit found, peak 3.0 GB\n" in out
+    out = show("degraded", degraded="the kernel's OOM killer ended gopls again",
+               memory={**memory, "rss_bytes": None, "oom_kills": 2, "near_limit": False})
+    assert "  DEGRADED: the kernel's OOM killer ended gopls again\n  memory: limit 3.0 GiB " \
+           "[cgroup v1 /docker/abc], peak 3.0 GB, 2 OOM kills, GOMEMLIMIT=2457MiB\n" in out
+    assert "memory" not in show("running", memory=None)
 
 
 def test_a_stale_status_file_whose_pid_was_reused_is_not_a_session(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lspguard import __version__
 from lspguard.errors import ConfigError, LspguardError
@@ -179,14 +179,50 @@ def _cmd_status(args: argparse.Namespace) -> int:
                   f"{cause.get('sentence')}")
             print(f"  fix: {cause.get('fix')}")
             print("  (requests are answered at once; lspguard resumes when this clears)")
+        slow = doc.get("slow")
+        if doc.get("state") == "slow" and isinstance(slow, dict):
+            print(f"  SLOW: {slow.get('sentence') or slow.get('mount_point')}")
+            if slow.get("fix"):
+                print(f"  fix: {slow['fix']}")
+            print("  (gopls is working: requests wait for it, and nothing is restarted)")
         if doc.get("degraded"):
             print(f"  DEGRADED: {doc['degraded']}")
+        memory = doc.get("memory")
+        if isinstance(memory, dict):
+            print(f"  memory: {_memory(memory)}")
         print(f"  handshake: initialize {_ms(hs.get('initialize_ms'))}, "
               f"{hs.get('first_work_title') or 'first work'} {_ms(hs.get('first_work_ms'))}")
         for method, lat in sorted(doc.get("latency", {}).items()):
             print(f"  {method}: n={lat['count']} p50 {lat['p50_ms']} ms p99 {lat['p99_ms']} ms")
         print(f"  log: {doc.get('log_file')}")
     return 0
+
+
+def _memory(memory: dict[str, Any]) -> str:
+    """The status file's `memory` in one line: RSS against the limit, peak, OOM kills,
+    GOMEMLIMIT; "NEAR THE LIMIT" when the OOM killer may strike soon."""
+    from lspguard.causes.memory import format_bytes
+
+    rss, peak, limit = (memory.get(k) for k in ("rss_bytes", "peak_rss_bytes", "limit_bytes"))
+    if isinstance(rss, int) and isinstance(limit, int) and limit > 0:
+        parts = [f"gopls {format_bytes(rss)} of a {format_bytes(limit, binary=True)} limit "
+                 f"({100 * rss / limit:.0f}%)"]
+    elif isinstance(rss, int):
+        parts = [f"gopls {format_bytes(rss)}, no memory limit found"]
+    else:
+        parts = [f"limit {format_bytes(limit, binary=True)}" if isinstance(limit, int)
+                 else "no memory limit found"]
+    if isinstance(limit, int) and memory.get("limit_source"):
+        parts[0] += f" [{memory['limit_source']}]"
+    if isinstance(peak, int) and peak > (rss if isinstance(rss, int) else 0):
+        parts.append(f"peak {format_bytes(peak)}")
+    kills = memory.get("oom_kills")
+    if isinstance(kills, int) and kills > 0:
+        parts.append(f"{kills} OOM kill{'' if kills == 1 else 's'}")
+    if memory.get("gomemlimit"):
+        parts.append(f"GOMEMLIMIT={memory['gomemlimit']}")
+    line = ", ".join(parts)
+    return f"{line}: NEAR THE LIMIT" if memory.get("near_limit") else line
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import type { Host } from "./host";
 import type { LspguardSettings } from "./settings";
 import type { SessionStatus, Verdict } from "./statusReader";
+import { verdictPhrase } from "./statusReader";
 
 export const BASELINE_KEY = "lspguard.incidentBaseline";
 export const OPEN_REPORT = "Open report";
@@ -16,6 +17,9 @@ export const COPY_BUNDLE = "Copy bundle path";
 export interface Incident {
   pid: number;
   verdict: Verdict;
+  /** Set when lspguard gave up restarting (e.g. gopls ran out of memory twice): why, and what
+   * to fix. */
+  degradedReason?: string;
 }
 
 /** lspguard publishes a verdict at once and its bundle when it is written (seconds later, while
@@ -56,7 +60,8 @@ export class IncidentWatcher {
       // Its bundle is still being written: announce it on a later poll, with "Open report".
       if (!v.bundle && v.at !== undefined && this.clock() - v.at < BUNDLE_WAIT_S) continue;
       this.seen.add(k);
-      out.push({ pid: s.pid, verdict: v });
+      out.push({ pid: s.pid, verdict: v,
+                 ...(s.degradedReason ? { degradedReason: s.degradedReason } : {}) });
     }
     const newest = Math.max(this.baseline, ...out.map((i) => i.verdict.at ?? 0));
     if (newest > this.baseline) {
@@ -74,12 +79,23 @@ export function reportPath(bundle: string): string {
 /** Tell the user about an incident; act on the button they choose. */
 export async function notifyIncident(host: Host, incident: Incident): Promise<void> {
   const v = incident.verdict;
-  const message = `lspguard: gopls ${v.kind.replace(/_/g, " ")}: ${v.summary}`;
+  const message = `lspguard: gopls ${verdictPhrase(v.kind)}: ${v.summary}` +
+    (incident.degradedReason
+      ? `${endSentence(v.summary)} ${capitalized(incident.degradedReason)}` : "");
   const actions = v.bundle ? [OPEN_REPORT, COPY_BUNDLE] : [];
   const choice = await host.warn(message, ...actions);
   if (!v.bundle) return;
   if (choice === OPEN_REPORT) await host.openReport(reportPath(v.bundle));
   if (choice === COPY_BUNDLE) await host.copyToClipboard(v.bundle);
+}
+
+/** "" when `text` already ends a sentence, else ".". */
+export function endSentence(text: string): string {
+  return /[.!?]\s*$/.test(text) ? "" : ".";
+}
+
+function capitalized(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 export interface BundleInfo {

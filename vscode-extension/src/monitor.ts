@@ -1,9 +1,10 @@
 // Keeps the status bar current: every few seconds (never overlapping, never blocking: all reads
-// are async) it reads the status files, picks this workspace's sessions, renders the item, and
-// announces new incidents.
+// are async) it reads the status files, picks this workspace's sessions, renders the item,
+// announces new incidents, and says once per session that gopls is slow (not hung).
 
 import type { Host } from "./host";
 import { IncidentWatcher, notifyIncident } from "./incidents";
+import { notifySlow, SlowNotices } from "./slowNotice";
 import type { SessionStatus } from "./statusReader";
 import { readSessions, sessionsForWorkspace } from "./statusReader";
 import { renderStatus } from "./statusView";
@@ -34,11 +35,13 @@ export class StatusMonitor {
   private latest: SessionStatus[] = [];
   private readonly versions = new Map<string, Promise<string | undefined>>();
   private readonly incidents: IncidentWatcher;
+  private readonly slowNotices: SlowNotices;
   private readonly now: () => number;
 
   constructor(private readonly deps: MonitorDeps) {
     this.now = deps.now ?? ((): number => Date.now() / 1000);
     this.incidents = new IncidentWatcher(deps.host, this.now(), this.now);
+    this.slowNotices = new SlowNotices(deps.host);
   }
 
   /** The sessions serving this workspace at the last poll, newest first. */
@@ -101,6 +104,7 @@ export class StatusMonitor {
       for (const incident of this.incidents.newIncidents(mine)) {
         void notifyIncident(host, incident);
       }
+      for (const slow of this.slowNotices.newlySlow(mine)) void notifySlow(host, slow);
       return mine;
     } finally {
       this.running = false;

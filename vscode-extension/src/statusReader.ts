@@ -8,11 +8,11 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import type * as contract from "./statusContract";
-import { CAUSE_CLASSES, CAUSE_OBJECT_KINDS, SESSION_STATES } from "./statusContract";
-import type { CauseClass, CauseObjectKind, SessionState } from "./statusContract";
+import { CAUSE_CLASSES, CAUSE_OBJECT_KINDS, SESSION_STATES, VERDICT_KINDS } from "./statusContract";
+import type { CauseClass, CauseObjectKind, SessionState, VerdictKind } from "./statusContract";
 
-export { CAUSE_CLASSES, CAUSE_OBJECT_KINDS, SESSION_STATES };
-export type { CauseClass, CauseObjectKind, SessionState };
+export { CAUSE_CLASSES, CAUSE_OBJECT_KINDS, SESSION_STATES, VERDICT_KINDS };
+export type { CauseClass, CauseObjectKind, SessionState, VerdictKind };
 
 export interface LatencyStat {
   count: number;
@@ -28,6 +28,31 @@ export interface LatencyStat {
 const EXTERNAL_CLASSES: ReadonlySet<string> = new Set<CauseClass>([
   "filesystem_not_answering", "special_file_no_partner", "child_never_returns",
   "network_peer_not_answering", "blocked_in_kernel"]);
+
+/** What each verdict says happened, in words that follow "gopls" ("gopls ran out of memory").
+ * A Record over the contract's kinds: a kind added in schema.py fails to compile until it is
+ * phrased here. */
+const VERDICT_PHRASE: Record<VerdictKind, string> = {
+  crashed: "crashed",
+  handshake_timeout: "never answered initialize",
+  filesystem_not_answering: "waits on a filesystem",
+  special_file_no_partner: "waits on a special file",
+  child_never_returns: "waits on a child process",
+  network_peer_not_answering: "waits on the network",
+  blocked_in_kernel: "is blocked in the kernel",
+  deadlocked: "is deadlocked",
+  busy_spin: "is busy and does not answer",
+  stopped: "was stopped",
+  out_of_memory: "ran out of memory",
+  protocol_error: "broke the protocol",
+  manual: "was restarted on request",
+};
+
+/** A verdict kind in words, after "gopls"; a kind from a newer lspguard is spelled out. */
+export function verdictPhrase(kind: string): string {
+  const known = oneOf(VERDICT_KINDS, kind);
+  return known ? VERDICT_PHRASE[known] : kind.replace(/_/g, " ");
+}
 
 
 /** What the wait is on (`cause.object`); `kind` says which fields are meaningful. */
@@ -72,7 +97,8 @@ export interface Cause {
 }
 
 export interface Verdict {
-  /** A cause class, or "crashed", "handshake_timeout", "protocol_error", "manual". */
+  /** One of VERDICT_KINDS (a cause class, "crashed", "out_of_memory", ...), or a newer kind;
+   * `verdictPhrase` says it in words. */
   kind: string;
   summary: string;
   /** Wall clock, seconds since the epoch. */
@@ -82,6 +108,41 @@ export interface Verdict {
   bundle?: string;
   /** `facts.cause`, when the verdict knows it. */
   cause?: Cause;
+}
+
+/** A filesystem gopls needs answers, but slowly (`slow`, set while state is "slow"): gopls is
+ * working, lspguard lets requests wait for it and restarts nothing. */
+export interface SlowFilesystem {
+  mountPoint: string;
+  fsType?: string;
+  /** What is mounted there: "srv:/export", "grpcfuse", ... */
+  source?: string;
+  /** What lives there: "the workspace", "GOMODCACHE", "GOCACHE", "a path gopls reads". */
+  role?: string;
+  /** Measured time per filesystem operation. */
+  latencyMs?: number;
+  /** One readable sentence, e.g. "the workspace at /workspace (fuse.grpcfuse) answers in ...". */
+  sentence?: string;
+  fix?: string;
+  /** Wall clock (seconds since the epoch) the session became slow. */
+  since?: number;
+}
+
+/** gopls's memory against the limit the kernel enforces on it (`memory`). */
+export interface MemoryUse {
+  /** The gopls process tree's resident set at the last sample. */
+  rssBytes?: number;
+  peakRssBytes?: number;
+  /** Its memory cgroup's limit; absent: no limit found. */
+  limitBytes?: number;
+  /** Which cgroup: "cgroup v1 /docker/abc". */
+  limitSource?: string;
+  /** OOM kills in that cgroup since the session began. */
+  oomKills: number;
+  /** GOMEMLIMIT the current gopls runs with, if any. */
+  gomemlimit?: string;
+  /** RSS is close to the limit: the OOM killer may end gopls soon. */
+  nearLimit: boolean;
 }
 
 export type PendingDirection = "client->server" | "server->client";
@@ -111,6 +172,9 @@ export interface SessionStatus {
   degradedReason?: string;
   /** What gopls is blocked on: set while "waiting" (and possibly while "degraded"). */
   cause?: Cause;
+  /** The slow filesystem: set while "slow". */
+  slow?: SlowFilesystem;
+  memory?: MemoryUse;
   /** Recent incident bundles of this session, oldest first. */
   bundles: string[];
   restarts: number;
@@ -211,9 +275,48 @@ export function parseVerdict(value: unknown): Verdict | undefined {
   if (!kind) return undefined;
   return {
     kind,
-    summary: str(v.summary) ?? kind.replace(/_/g, " "),
+    summary: str(v.summary) ?? `gopls ${verdictPhrase(kind)}`,
     ...defined({ at: num(v.at), generation: num(v.generation), bundle: text(v.bundle),
                  cause: parseCause(obj(v.facts)?.cause) }),
+  };
+}
+
+/** A `slow` object, or undefined if it is none (null, garbage, or neither mount nor sentence). */
+export function parseSlow(value: unknown): SlowFilesystem | undefined {
+  const s = obj(value) as Raw<contract.Slow> | undefined;
+  const mountPoint = text(s?.mount_point);
+  const sentence = text(s?.sentence);
+  if (!s || (!mountPoint && !sentence)) return undefined;
+  const latencyMs = num(s.latency_ms);
+  return {
+    mountPoint: mountPoint ?? "",
+    ...defined({ fsType: text(s.fs_type), source: text(s.source), role: text(s.role),
+                 latencyMs: latencyMs !== undefined && latencyMs >= 0 ? latencyMs : undefined,
+                 sentence, fix: text(s.fix), since: num(s.since) }),
+  };
+}
+
+/** The share of the limit at which RSS counts as near it when the proxy does not say. */
+const NEAR_LIMIT = 0.9;
+
+/** A `memory` object, or undefined if it is none. */
+export function parseMemory(value: unknown): MemoryUse | undefined {
+  const m = obj(value) as Raw<contract.Memory> | undefined;
+  if (!m) return undefined;
+  const bytes = (v: unknown): number | undefined => {
+    const n = num(v);
+    return n !== undefined && n >= 0 ? n : undefined;
+  };
+  const rssBytes = bytes(m.rss_bytes);
+  const limit = bytes(m.limit_bytes);
+  const limitBytes = limit !== undefined && limit > 0 ? limit : undefined; // 0: no limit
+  const oomKills = num(m.oom_kills);
+  return {
+    oomKills: oomKills !== undefined && oomKills > 0 ? oomKills : 0,
+    nearLimit: bool(m.near_limit) ??
+      (rssBytes !== undefined && limitBytes !== undefined && rssBytes >= NEAR_LIMIT * limitBytes),
+    ...defined({ rssBytes, peakRssBytes: bytes(m.peak_rss_bytes), limitBytes,
+                 limitSource: text(m.limit_source), gomemlimit: text(m.gomemlimit) }),
   };
 }
 
@@ -256,7 +359,8 @@ export function parseStatus(doc: unknown, statusFile: string): SessionStatus | u
       generation,
       ...defined({ pid: num(backend.pid), label: text(backend.label) }),
     },
-    ...defined({ degradedReason: text(d.degraded), cause: parseCause(d.cause) }),
+    ...defined({ degradedReason: text(d.degraded), cause: parseCause(d.cause),
+                 slow: parseSlow(d.slow), memory: parseMemory(d.memory) }),
     bundles: strings(d.bundles),
     restarts: num(d.restarts) ?? Math.max(0, generation - 1),
     ...defined({ lastVerdict: parseVerdict(d.last_verdict) }),

@@ -1,14 +1,18 @@
 // What the status bar shows for the sessions of this workspace: a health word, an icon, and a
-// Markdown tooltip (gopls version, generation, restarts, what gopls waits on, last verdict,
-// per-method p50/p99). Pure functions of the parsed status documents, so the tooltip in the
-// README screenshot is exactly what this code renders from a real status file.
+// Markdown tooltip (gopls version, generation, restarts, what gopls waits on, the slow filesystem,
+// memory against its limit, last verdict, per-method p50/p99). Pure functions of the parsed
+// status documents, so the tooltip in the README screenshot is exactly what this code renders
+// from a real status file.
 
 import * as path from "node:path";
 
 import type { StatusBarView, StatusSeverity } from "./host";
-import type { Cause, SessionState, SessionStatus, Verdict } from "./statusReader";
+import type {
+  Cause, MemoryUse, SessionState, SessionStatus, SlowFilesystem, Verdict,
+} from "./statusReader";
 
-export type Health = "healthy" | "busy" | "restarting" | "waiting" | "degraded" | "stopped";
+export type Health = "healthy" | "busy" | "slow" | "restarting" | "waiting" | "degraded" |
+  "stopped";
 
 /** A request this old, with the server otherwise running, counts as "busy". */
 export const BUSY_AFTER_MS = 2_000;
@@ -18,6 +22,8 @@ const HEALTH_OF_STATE: Record<SessionState, Health> = {
   starting: "busy",
   initializing: "busy",
   running: "healthy",
+  // gopls works, on a slow filesystem: requests wait for it. Not a problem lspguard acts on.
+  slow: "slow",
   restarting: "restarting",
   waiting: "waiting",
   degraded: "degraded",
@@ -38,6 +44,7 @@ export function deriveHealth(s: SessionStatus): Health {
 const ICON: Record<Health, string> = {
   healthy: "$(pass)",
   busy: "$(sync~spin)",
+  slow: "$(watch)",
   restarting: "$(sync~spin)",
   waiting: "$(watch)",
   degraded: "$(warning)",
@@ -47,6 +54,7 @@ const ICON: Record<Health, string> = {
 const SEVERITY: Record<Health, StatusSeverity> = {
   healthy: "ok",
   busy: "ok",
+  slow: "ok",
   restarting: "warning",
   waiting: "warning",
   degraded: "warning",
@@ -140,19 +148,117 @@ export function renderStatus(sessions: readonly SessionStatus[], options: Render
   }
   const health = deriveHealth(session);
   const cause = causeShown(session, health);
+  const nearLimit = session.memory?.nearLimit === true;
+  let icon = ICON[health];
   let label: string;
-  if (health === "healthy" || health === "busy") label = "gopls";
-  else if (health === "waiting") label = `gopls: waiting${cause ? ` on ${shortCause(cause)}` : ""}`;
-  else if (health === "degraded") label = `gopls degraded${cause ? `: ${shortCause(cause)}` : ""}`;
-  else label = `gopls ${health}`;
+  if (health === "healthy" || health === "busy") {
+    label = "gopls";
+    // Close to the memory limit: the OOM killer may end gopls soon; say so where it shows.
+    const use = nearLimit && session.memory ? memoryUse(session.memory) : undefined;
+    if (use) {
+      icon = "$(warning)";
+      label = `gopls: memory ${use}`;
+    }
+  } else if (health === "slow") {
+    label = `gopls: slow${session.slow ? slowDetail(session.slow) : ""}`;
+  } else if (health === "waiting") {
+    label = `gopls: waiting${cause ? ` on ${shortCause(cause)}` : ""}`;
+  } else if (health === "degraded") {
+    const why = cause ? shortCause(cause)
+      : session.lastVerdict?.kind === "out_of_memory" ? "out of memory" : undefined;
+    label = `gopls degraded${why ? `: ${why}` : ""}`;
+  } else {
+    label = `gopls ${health}`;
+  }
   // Degraded with a reason means restarts were given up and requests are answered with errors.
-  const severity = health === "degraded" && session.degradedReason ? "error" : SEVERITY[health];
+  let severity = health === "degraded" && session.degradedReason ? "error" : SEVERITY[health];
+  if (nearLimit && severity === "ok" && health !== "stopped") severity = "warning";
   return {
-    text: `${ICON[health]} ${plain(label)}`,
+    text: `${icon} ${plain(label)}`,
     tooltip: renderTooltip(session, health, sessions.length - 1, options),
     severity,
     visible: true,
   };
+}
+
+/** " (fuse.grpcfuse, 20 ms/op)": what the status bar says about a slow filesystem. */
+function slowDetail(slow: SlowFilesystem): string {
+  const parts = [slow.fsType, slow.latencyMs !== undefined ? perOp(slow.latencyMs) : undefined]
+    .filter((p): p is string => p !== undefined);
+  return parts.length > 0 ? ` (${tail(parts.join(", "))})` : "";
+}
+
+/** A measured per-operation latency: "2.5 ms/op", "20 ms/op", "1.2 s/op". */
+export function perOp(latencyMs: number): string {
+  if (latencyMs >= 1000) return `${(latencyMs / 1000).toFixed(1)} s/op`;
+  return `${latencyMs < 10 ? latencyMs.toFixed(1) : latencyMs.toFixed(0)} ms/op`;
+}
+
+/** "2.1 GB", or "3.0 GiB" with `binary`: as lspguard says them (causes/memory.py
+ * `format_bytes`), RSS in decimal units and a limit in binary ones, as limits are set ("3g"). */
+export function bytes(n: number, binary = false): string {
+  const step = binary ? 1024 : 1000;
+  const units = binary ? ["KiB", "MiB", "GiB", "TiB"] : ["kB", "MB", "GB", "TB"];
+  if (Math.abs(n) < step) return `${n.toFixed(0)} B`;
+  let value = n / step;
+  let i = 0;
+  while (Math.abs(value) >= step && i < units.length - 1) {
+    value /= step;
+    i += 1;
+  }
+  return `${value.toFixed(1)} ${units[i] ?? ""}`;
+}
+
+/** "2.9 GB of 3.0 GiB", or undefined when RSS or the limit is unknown. */
+function memoryUse(m: MemoryUse): string | undefined {
+  return m.rssBytes !== undefined && m.limitBytes !== undefined
+    ? `${bytes(m.rssBytes)} of ${bytes(m.limitBytes, true)}` : undefined;
+}
+
+/** The memory row: "gopls 2.1 GB of a 3.0 GiB limit (65%) · peak ... · GOMEMLIMIT ...". */
+function memoryText(m: MemoryUse): string | undefined {
+  const parts: string[] = [];
+  if (m.rssBytes !== undefined) {
+    const share = m.limitBytes !== undefined
+      ? ` (${String(Math.round((100 * m.rssBytes) / m.limitBytes))}%)` : "";
+    const of = m.limitBytes !== undefined ? ` of a ${bytes(m.limitBytes, true)} limit${share}`
+      : ", no memory limit found";
+    parts.push(m.nearLimit ? `$(warning) **gopls ${bytes(m.rssBytes)}${of}: near the limit**`
+      : `gopls ${bytes(m.rssBytes)}${of}`);
+  } else if (m.limitBytes !== undefined) {
+    parts.push(`limit ${bytes(m.limitBytes, true)}`);
+  }
+  if (m.peakRssBytes !== undefined && m.peakRssBytes > (m.rssBytes ?? 0)) {
+    parts.push(`peak ${bytes(m.peakRssBytes)}`);
+  }
+  if (m.oomKills > 0) {
+    parts.push(`**${String(m.oomKills)} OOM kill${m.oomKills === 1 ? "" : "s"}**`);
+  }
+  if (m.gomemlimit) parts.push(`GOMEMLIMIT=${code(m.gomemlimit)}`);
+  if (m.limitSource && m.limitBytes !== undefined) parts.push(esc(m.limitSource));
+  return parts.length > 0 ? parts.join(" · ") : undefined;
+}
+
+/** The slow filesystem, said in the tooltip: sentence, fix, since when, and that nothing is
+ * wrong with gopls. */
+function slowParagraphs(slow: SlowFilesystem, now: number): string[] {
+  const where = `${slow.role ? `${slow.role} at ` : ""}${slow.mountPoint}` +
+                (slow.fsType ? ` (${slow.fsType})` : "");
+  const out = [prose(slow.sentence ?? `The filesystem of ${where} is slow.`)];
+  if (slow.fix) out.push(`**Fix:** ${prose(slow.fix)}`);
+  const since = slow.since !== undefined && slow.since <= now
+    ? `Slow for **${duration(now - slow.since)}**. ` : "";
+  out.push(`${since}gopls is working, only slowly: lspguard lets requests wait for it and ` +
+           "restarts nothing.");
+  return out.flatMap((p) => [p, ""]);
+}
+
+/** The slow row: "`/workspace` · fuse.grpcfuse · grpcfuse · the workspace · **20 ms/op**". */
+function slowRow(slow: SlowFilesystem): string {
+  const parts = [slow.mountPoint ? code(slow.mountPoint) : undefined,
+                 ...[slow.fsType, slow.source, slow.role].map((p) => (p ? esc(p) : undefined)),
+                 slow.latencyMs !== undefined ? `**${perOp(slow.latencyMs)}**` : undefined];
+  return parts.filter((p): p is string => p !== undefined).join(" · ");
 }
 
 /** The cause the item shows: the session's while it waits or is degraded, else none. */
@@ -188,6 +294,8 @@ export function renderTooltip(s: SessionStatus, health: Health, others: number,
                               options: RenderOptions): string {
   const fmt = options.formatTime ?? formatLocalTime;
   const cause = causeShown(s, health);
+  const slow = health === "slow" ? s.slow : undefined;
+  const memory = s.memory ? memoryText(s.memory) : undefined;
   const rows: [string, string][] = [
     ["gopls", code(options.goplsVersion ?? "unknown")],
     ["state", `${esc(s.state)} · proxy pid ${String(s.pid)}` +
@@ -201,6 +309,8 @@ export function renderTooltip(s: SessionStatus, health: Health, others: number,
                (pid !== undefined ? ` pid ${String(pid)}` : "") +
                (cause.object.fsType ? ` · ${esc(cause.object.fsType)}` : "")]);
   }
+  if (slow) rows.push(["slow filesystem", slowRow(slow)]);
+  if (memory) rows.push(["memory", memory]);
   rows.push(
     ["generation", String(s.backend.generation)],
     ["restarts", String(s.restarts)],
@@ -221,6 +331,7 @@ export function renderTooltip(s: SessionStatus, health: Health, others: number,
     `**lspguard** · gopls is **${health}**`,
     "",
     ...(cause ? causeParagraphs(cause, health, options.now) : []),
+    ...(slow ? slowParagraphs(slow, options.now) : []),
     "| | |",
     "|:--|:--|",
     ...rows.map(([k, v]) => `| ${k} | ${v} |`),

@@ -62,12 +62,37 @@ describe("notifyIncident", () => {
                       at: 1, bundle: "/state/bundles/x" };
     await notifyIncident(host, { pid: 1, verdict });
     expect(host.messages[0]).toEqual({
-      level: "warn", message: "lspguard: gopls blocked in kernel: gopls is blocked in read(2)",
+      level: "warn",
+      message: "lspguard: gopls is blocked in the kernel: gopls is blocked in read(2)",
       actions: [OPEN_REPORT, COPY_BUNDLE] });
     expect(host.reportsOpened).toEqual(["/state/bundles/x/report.html"]);
     host.answer = COPY_BUNDLE;
     await notifyIncident(host, { pid: 1, verdict });
     expect(host.clipboard).toBe("/state/bundles/x");
+  });
+
+  it("out of memory: in words; when restarts were given up, with the fix", async () => {
+    const host = new FakeHost();
+    const verdict = { kind: "out_of_memory", at: 1, bundle: "/b/oom",
+                      summary: "the kernel's OOM killer ended gopls at 3.0 GiB; the " +
+                               "container's memory limit is 3.0 GiB" };
+    await notifyIncident(host, { pid: 1, verdict });
+    expect(host.messages[0]?.message).toBe(
+      "lspguard: gopls ran out of memory: the kernel's OOM killer ended gopls at 3.0 GiB; the " +
+      "container's memory limit is 3.0 GiB");
+    const w = new IncidentWatcher(host, 0, () => 100);
+    const degraded = { ...withVerdict(1, verdict), state: "degraded" as const,
+                       degradedReason: "the kernel's OOM killer ended gopls again. Fix: " +
+                                       "raise the container's memory, or narrow the " +
+                                       "workspace." };
+    const [incident] = w.newIncidents([degraded]);
+    expect(incident?.degradedReason).toBe(degraded.degradedReason);
+    if (incident) await notifyIncident(host, incident);
+    expect(host.messages[1]).toMatchObject({
+      level: "warn",
+      message: "lspguard: gopls ran out of memory: the kernel's OOM killer ended gopls at 3.0 " +
+               "GiB; the container's memory limit is 3.0 GiB. The kernel's OOM killer ended " +
+               "gopls again. Fix: raise the container's memory, or narrow the workspace." });
   });
 
   it("without a bundle there is nothing to open", async () => {

@@ -45,6 +45,25 @@ describe("StatusMonitor", () => {
     expect(monitor.sessions.map((s) => s.pid)).toEqual([3]);
   });
 
+  it("slow is no incident: no warning, one quiet information message with the fix", async () => {
+    const host = new FakeHost();
+    const slow = status(5, "/ws/project", {
+      state: "slow",
+      slow: { mountPoint: "/workspace", fsType: "fuse.grpcfuse", latencyMs: 20,
+              sentence: "the workspace at /workspace (fuse.grpcfuse) answers in 20 ms per " +
+                        "operation.", fix: "Put GOMODCACHE on a volume." } });
+    const monitor = new StatusMonitor({ host, dirs: () => [], enabled: () => true,
+                                        now: () => 100,
+                                        read: () => Promise.resolve([slow]) });
+    await monitor.pollOnce();
+    await monitor.pollOnce();
+    expect(host.status).toMatchObject({ text: "$(watch) gopls: slow (fuse.grpcfuse, 20 ms/op)",
+                                        severity: "ok" });
+    expect(host.messages.map((m) => m.level)).toEqual(["info"]);
+    expect(host.messages[0]?.message).toContain("Fix: Put GOMODCACHE on a volume.");
+    expect(host.messages[0]?.actions).toEqual([]);
+  });
+
   it("a failing read shows 'no session' and logs, it does not throw", async () => {
     const host = new FakeHost();
     const monitor = new StatusMonitor({

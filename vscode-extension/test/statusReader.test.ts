@@ -7,8 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import type { SessionStatus } from "../src/statusReader";
 import {
-  candidateSessionDirs, parseCause, parseStatus, parseVerdict, readSessions, SESSION_STATES,
-  sessionsForWorkspace, uriToPath,
+  candidateSessionDirs, parseCause, parseMemory, parseSlow, parseStatus, parseVerdict,
+  readSessions, SESSION_STATES, sessionsForWorkspace, uriToPath, VERDICT_KINDS, verdictPhrase,
 } from "../src/statusReader";
 
 /** A cause as lspguard/causes/model.py `Cause.as_dict` writes it. */
@@ -34,7 +34,8 @@ describe("parseStatus", () => {
       pending: [{ direction: "client->server", id: 3, method: "textDocument/hover",
                   age_ms: 12.5 }],
       latency: { initialize: { count: 1, p50_ms: 300.1, p99_ms: 300.1, max_ms: 300.1 } },
-      counters: {}, end_reason: null, degraded: null, cause: null, bundles: [],
+      counters: {}, end_reason: null, degraded: null, cause: null, slow: null, memory: null,
+      bundles: [],
       last_recovery_s: null, verdicts: 0, held_during_restart: 0, watchdog_cpu_percent: 0.1,
     }, "/run/10.json");
     expect(s).toEqual({
@@ -71,7 +72,8 @@ describe("parseStatus", () => {
 
   it("knows exactly the states the proxy writes; any other word is unknown", () => {
     expect([...SESSION_STATES].sort()).toEqual(["degraded", "exited", "initializing", "restarting",
-                                                "running", "starting", "stopping", "waiting"]);
+                                                "running", "slow", "starting", "stopping",
+                                                "waiting"]);
     for (const state of SESSION_STATES) {
       expect(parseStatus({ pid: 1, state }, "f")?.state).toBe(state);
     }
@@ -160,12 +162,20 @@ describe("parseStatus", () => {
 
   it("reads a verdict with or without the optional fields", () => {
     expect(parseVerdict({ kind: "blocked_in_kernel" })).toEqual(
-      { kind: "blocked_in_kernel", summary: "blocked in kernel" });
+      { kind: "blocked_in_kernel", summary: "gopls is blocked in the kernel" });
     expect(parseVerdict({ kind: "crashed", summary: "exit 2", at: 5, generation: 1,
                           bundle: "/b", facts: {} }))
       .toEqual({ kind: "crashed", summary: "exit 2", at: 5, generation: 1, bundle: "/b" });
     expect(parseVerdict({ kind: "crashed", bundle: null })?.bundle).toBeUndefined();
     expect(parseVerdict({ kind: "crashed", facts: { cause: "x" } })?.cause).toBeUndefined();
+  });
+
+  it("says every verdict kind in words, out_of_memory too", () => {
+    expect(verdictPhrase("out_of_memory")).toBe("ran out of memory");
+    expect(verdictPhrase("manual")).toBe("was restarted on request");
+    expect(verdictPhrase("from_the_future")).toBe("from the future");
+    for (const kind of VERDICT_KINDS) expect(verdictPhrase(kind)).not.toContain("_");
+    expect(parseVerdict({ kind: "out_of_memory" })?.summary).toBe("gopls ran out of memory");
   });
 
   it("reads a verdict's facts.cause", () => {
@@ -174,6 +184,53 @@ describe("parseStatus", () => {
     expect(v).toMatchObject({ kind: "filesystem_not_answering", bundle: "/b",
                               cause: { class: "filesystem_not_answering",
                                        object: { mountPoint: "/workspace" } } });
+  });
+});
+
+/** `slow` and `memory` as lspguard/status/schema.py `Slow` and `Memory` write them. */
+const SLOW = {
+  mount_point: "/workspace", fs_type: "fuse.grpcfuse", source: "grpcfuse", role: "the workspace",
+  latency_ms: 20.4,
+  sentence: "the workspace at /workspace (fuse.grpcfuse) answers in 20 ms per operation: " +
+            "gopls's first load will be slow.",
+  fix: "Keep the module cache and GOCACHE in a volume.", since: 1.7e9,
+};
+const MEMORY = {
+  rss_bytes: 2.1 * 2 ** 30, peak_rss_bytes: 2.5 * 2 ** 30, limit_bytes: 3 * 2 ** 30,
+  limit_source: "cgroup v1 /docker/abc", oom_kills: 1, gomemlimit: "2457MiB", near_limit: false,
+};
+
+describe("slow and memory", () => {
+  it("reads a slow session's filesystem and its memory", () => {
+    const s = parseStatus({ pid: 1, state: "slow", slow: SLOW, memory: MEMORY }, "f");
+    expect(s?.state).toBe("slow");
+    expect(s?.slow).toEqual({
+      mountPoint: "/workspace", fsType: "fuse.grpcfuse", source: "grpcfuse",
+      role: "the workspace", latencyMs: 20.4, sentence: SLOW.sentence, fix: SLOW.fix,
+      since: 1.7e9 });
+    expect(s?.memory).toEqual({
+      rssBytes: 2.1 * 2 ** 30, peakRssBytes: 2.5 * 2 ** 30, limitBytes: 3 * 2 ** 30,
+      limitSource: "cgroup v1 /docker/abc", oomKills: 1, gomemlimit: "2457MiB",
+      nearLimit: false });
+    const running = parseStatus({ pid: 1, state: "running", slow: null, memory: null }, "f");
+    expect(running?.slow).toBeUndefined();
+    expect(running?.memory).toBeUndefined();
+  });
+
+  it("survives garbage: no slow without mount or sentence; memory defaults", () => {
+    expect(parseSlow("slow")).toBeUndefined();
+    expect(parseSlow({ fs_type: "nfs", latency_ms: 3 })).toBeUndefined();
+    expect(parseSlow({ mount_point: "/m", latency_ms: -1, fs_type: 7, since: "x" }))
+      .toEqual({ mountPoint: "/m" });
+    expect(parseSlow({ sentence: "slow." })).toEqual({ mountPoint: "", sentence: "slow." });
+    expect(parseMemory([])).toBeUndefined();
+    expect(parseMemory({})).toEqual({ oomKills: 0, nearLimit: false });
+    expect(parseMemory({ rss_bytes: -5, limit_bytes: 0, oom_kills: "2", gomemlimit: "" }))
+      .toEqual({ oomKills: 0, nearLimit: false });
+    // near_limit missing: judged from rss and limit
+    expect(parseMemory({ rss_bytes: 95, limit_bytes: 100 })?.nearLimit).toBe(true);
+    expect(parseMemory({ rss_bytes: 95, limit_bytes: 100, near_limit: false })?.nearLimit)
+      .toBe(false);
   });
 });
 

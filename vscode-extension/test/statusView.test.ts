@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 
-import type { Cause, SessionStatus } from "../src/statusReader";
+import type { Cause, MemoryUse, SessionStatus, SlowFilesystem } from "../src/statusReader";
 import { SESSION_STATES } from "../src/statusReader";
 import {
-  ago, deriveHealth, duration, esc, ms, prose, renderStatus, shortCause, waitedSeconds,
+  ago, bytes, deriveHealth, duration, esc, ms, perOp, prose, renderStatus, shortCause,
+  waitedSeconds,
 } from "../src/statusView";
 
 function session(overrides: Partial<SessionStatus> = {}): SessionStatus {
@@ -51,6 +52,9 @@ describe("deriveHealth", () => {
      "busy"],
     [{ state: "running", pending: [{ direction: "server->client", method: "x", ageMs: 9e6 }] },
      "healthy"],
+    [{ state: "slow" }, "slow"],
+    [{ state: "slow", pending: [{ direction: "client->server", method: "x", ageMs: 60_000 }] },
+     "slow"],
     [{ state: "restarting" }, "restarting"],
     [{ state: "waiting" }, "waiting"],
     [{ state: "waiting", cause: nfsCause() }, "waiting"],
@@ -242,6 +246,111 @@ describe("waiting on a cause outside gopls", () => {
     expect(waitedSeconds(nfsCause({ waitedS: 100, since: 5000 }), 1200)).toBe(100);
     expect(waitedSeconds(nfsCause({ waitedS: undefined, since: undefined }), 1200))
       .toBeUndefined();
+  });
+});
+
+const GiB = 2 ** 30;
+const GB = 1e9;
+
+/** The slow filesystem lspguard writes while a working gopls reads a slow bind mount. */
+function grpcfuse(overrides: Partial<SlowFilesystem> = {}): SlowFilesystem {
+  return {
+    mountPoint: "/workspace", fsType: "fuse.grpcfuse", source: "grpcfuse", role: "the workspace",
+    latencyMs: 20.4,
+    sentence: "the workspace at /workspace (fuse.grpcfuse) answers in 20 ms per operation: " +
+              "gopls's first load will be slow.",
+    fix: "Put GOMODCACHE and GOCACHE on a volume, not the bind mount.",
+    since: 1_700_000_600 - 90,
+    ...overrides,
+  };
+}
+
+describe("slow: gopls works on a slow filesystem", () => {
+  it("a watch, the fs type and the latency, and not a warning", () => {
+    const view = renderStatus([session({ state: "slow", slow: grpcfuse() })], opts);
+    expect(view).toMatchObject({ text: "$(watch) gopls: slow (fuse.grpcfuse, 20 ms/op)",
+                                 severity: "ok", visible: true });
+    expect(renderStatus([session({ state: "slow" })], opts).text).toBe("$(watch) gopls: slow");
+    expect(renderStatus([session({ state: "slow", slow: grpcfuse({ fsType: undefined,
+                                                                   latencyMs: 2.46 }) })], opts)
+      .text).toBe("$(watch) gopls: slow (2.5 ms/op)");
+  });
+
+  it("the tooltip: sentence, fix, mount, fs type, latency, and that nothing is restarted", () => {
+    const t = renderStatus([session({ state: "slow", slow: grpcfuse() })], opts).tooltip;
+    expect(t).toContain("gopls is **slow**");
+    expect(t).toContain("the workspace at /workspace \\(fuse.grpcfuse\\) answers in 20 ms per " +
+                        "operation: gopls's first load will be slow.");
+    expect(t).toContain("**Fix:** Put GOMODCACHE and GOCACHE on a volume, not the bind mount.");
+    expect(t).toContain("Slow for **1m 30s**.");
+    expect(t).toContain("restarts nothing");
+    expect(t).toContain("| slow filesystem | `/workspace` · fuse.grpcfuse · grpcfuse · the " +
+                        "workspace · **20 ms/op** |");
+    expect(t).not.toContain("Restarting gopls will not help");
+    expect(t.indexOf("answers in 20 ms")).toBeLessThan(t.indexOf("| generation |"));
+  });
+
+  it("a slow filesystem left in a running session's status is not shown", () => {
+    const view = renderStatus([session({ state: "running", slow: grpcfuse() })], opts);
+    expect(view.text).toBe("$(pass) gopls");
+    expect(view.tooltip).not.toContain("slow filesystem");
+  });
+
+  it("per-operation latency", () => {
+    expect([perOp(0.42), perOp(20.4), perOp(250), perOp(1234)])
+      .toEqual(["0.4 ms/op", "20 ms/op", "250 ms/op", "1.2 s/op"]);
+  });
+});
+
+describe("memory against its limit", () => {
+  const memory = (overrides: Partial<MemoryUse> = {}): MemoryUse => ({
+    rssBytes: 2.1 * GB, peakRssBytes: 2.5 * GB, limitBytes: 3 * GiB,
+    limitSource: "cgroup v1 /docker/abc", oomKills: 0, nearLimit: false, ...overrides });
+
+  it("the tooltip names RSS, the limit, the peak, OOM kills and GOMEMLIMIT", () => {
+    const view = renderStatus([session({ memory: memory({ oomKills: 1,
+                                                          gomemlimit: "2457MiB" }) })], opts);
+    expect(view).toMatchObject({ text: "$(pass) gopls", severity: "ok" });
+    expect(view.tooltip).toContain("| memory | gopls 2.1 GB of a 3.0 GiB limit (65%) · " +
+                                   "peak 2.5 GB · **1 OOM kill** · GOMEMLIMIT=`2457MiB` · " +
+                                   "cgroup v1 /docker/abc |");
+    expect(renderStatus([session({ memory: memory({ limitBytes: undefined,
+                                                    peakRssBytes: undefined }) })], opts)
+      .tooltip).toContain("| memory | gopls 2.1 GB, no memory limit found |");
+    expect(renderStatus([session()], opts).tooltip).not.toContain("| memory |");
+  });
+
+  it("near the limit: a warning in the tooltip and on the status bar", () => {
+    const near = memory({ rssBytes: 3.1 * GB, nearLimit: true });
+    const view = renderStatus([session({ memory: near })], opts);
+    expect(view).toMatchObject({ text: "$(warning) gopls: memory 3.1 GB of 3.0 GiB",
+                                 severity: "warning" });
+    expect(view.tooltip).toContain("| memory | $(warning) **gopls 3.1 GB of a 3.0 GiB limit " +
+                                   "(96%): near the limit** ·");
+    // another state keeps its words; the background still warns
+    expect(renderStatus([session({ state: "slow", slow: grpcfuse(), memory: near })], opts))
+      .toMatchObject({ text: "$(watch) gopls: slow (fuse.grpcfuse, 20 ms/op)",
+                       severity: "warning" });
+    expect(renderStatus([session({ state: "exited", memory: near })], opts).severity).toBe("ok");
+  });
+
+  it("degraded after gopls ran out of memory says so", () => {
+    const view = renderStatus([session({
+      state: "degraded", memory: memory({ oomKills: 2, rssBytes: undefined }),
+      degradedReason: "gopls was killed for memory twice: raise the container's memory or " +
+                      "narrow the workspace (build.directoryFilters).",
+      lastVerdict: { kind: "out_of_memory", at: 1_700_000_500,
+                     summary: "the kernel's OOM killer ended gopls at 3.0 GiB; the " +
+                              "container's memory limit is 3.0 GiB" } })], opts);
+    expect(view).toMatchObject({ text: "$(warning) gopls degraded: out of memory",
+                                 severity: "error" });
+    expect(view.tooltip).toContain("| memory | limit 3.0 GiB · peak 2.5 GB · **2 OOM kills** ·");
+    expect(view.tooltip).toContain("| last verdict | `out_of_memory`: the kernel's OOM killer");
+  });
+
+  it("bytes as lspguard says them: RSS in decimal units, limits in binary ones", () => {
+    expect([bytes(512), bytes(300e6), bytes(2.1e9), bytes(3 * GiB, true), bytes(2e12 * 1024)])
+      .toEqual(["512 B", "300.0 MB", "2.1 GB", "3.0 GiB", "2048.0 TB"]);
   });
 });
 

@@ -225,7 +225,7 @@ describe.skipIf(skip)("a real lspguard proxy guarding real gopls", () => {
     expect(host.status?.tooltip).toContain("`manual`");
     const notices = warned();
     expect(notices.map((m) => m.message)).toEqual([expect.stringMatching(
-      /^lspguard: gopls manual: Restart requested/)]);
+      /^lspguard: gopls was restarted on request: Restart requested/)]);
     await fs.writeFile(path.join(ARTIFACTS, "real-statusbar-restarted.json"),
                        JSON.stringify(host.status, null, 2));
   }, 60_000);
