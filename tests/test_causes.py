@@ -7,6 +7,7 @@ checks the same rules against the real kernel and real gopls.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -270,3 +271,46 @@ def test_a_snapshot_of_a_process_that_is_gone_still_names_it() -> None:
     cause = finder.find(empty, 1.0)
     assert cause.cls is CauseClass.DEADLOCK and cause.culprit.pid == 100
     assert finder.early(empty, 1.0, 3.0) is None
+
+
+def test_a_packages_driver_is_named_by_gopackagesdriver_whatever_it_became() -> None:
+    """A driver script that `exec`s another program runs as that program: it is still named
+    as gopls's GOPACKAGESDRIVER, from gopls's environment."""
+    finder = CauseFinder("gopls")
+    became = ProcessFacts(200, 100, ("sleep", "3600"), "S", 0.0, (parked(200),))
+
+    def build(t: float) -> TreeSnapshot:
+        return replace(snap(gopls(), became, at=t), driver="/work/tools/driver.sh")
+
+    s = observe(finder, build, [0.0, 6.0])
+    cause = finder.find(s, 6.0, min_wait=3.0)
+    assert cause.cls is CauseClass.CHILD
+    assert cause.culprit.role == ("gopls's GOPACKAGESDRIVER /work/tools/driver.sh "
+                                  "(now running `sleep`)")
+    assert "GOPACKAGESDRIVER /work/tools/driver.sh" in cause.sentence
+    # without GOPACKAGESDRIVER, the same child is what it runs
+    plain = CauseFinder("gopls")
+    s = observe(plain, lambda t: snap(gopls(), became, at=t), [0.0, 6.0])
+    assert plain.find(s, 6.0, min_wait=3.0).culprit.role == "gopls's `sleep`"
+
+
+def test_a_filesystem_wait_counts_only_while_the_same_call_makes_no_progress() -> None:
+    """A thread seen in a FUSE wait at every sample but with its activity moving (a slow
+    mount, one request after another) has waited 0 s each time: no cause, and never a
+    sentence that says "has waited 0 s"."""
+    finder = CauseFinder("gopls", external_wait=3.0)
+
+    def working(t: float) -> TreeSnapshot:
+        thread = replace(stat_on_fuse(101), activity=int(t * 10))
+        return snap(gopls(thread), at=t)
+
+    s = observe(finder, working, [0.0, 2.0, 4.0, 6.0, 8.0])
+    assert finder.early(s, 8.0, 3.0) is None
+    assert finder.find(s, 8.0).cls is CauseClass.DEADLOCK  # nothing outside that is stuck
+
+    stuck = CauseFinder("gopls", external_wait=3.0)
+    s = observe(stuck, lambda t: snap(gopls(replace(stat_on_fuse(101), activity=7)), at=t),
+                [0.0, 2.0, 4.0])
+    cause = stuck.early(s, 4.0, 3.0)
+    assert cause is not None and cause.cls is CauseClass.FILESYSTEM
+    assert "has waited 4 s" in cause.sentence

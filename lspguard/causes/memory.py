@@ -39,7 +39,8 @@ def _counter(text: str | None, name: str) -> int | None:
 @dataclass(frozen=True)
 class MemoryCgroup:
     """A process's memory cgroup: `name` as /proc/PID/cgroup says, `dirs` its directory in
-    the mounted hierarchy followed by its ancestors' up to (not including) the mount's root."""
+    the mounted hierarchy followed by its ancestors' up to the mount's root (inside a container,
+    the container's own cgroup: where its limit is)."""
 
     version: int  # 1 or 2
     name: str
@@ -112,8 +113,8 @@ def _under(mount_point: str, mount_root: str, name: str, version: int) -> Memory
     if mount_root != "/" and (name == mount_root or name.startswith(mount_root + "/")):
         relative = name[len(mount_root):]
     parts = [p for p in relative.split("/") if p]
-    dirs = [os.path.join(mount_point, *parts[:i]) for i in range(len(parts), 0, -1)]
-    if not dirs or not os.path.isdir(dirs[0]):
+    dirs = [os.path.join(mount_point, *parts[:i]) for i in range(len(parts), -1, -1)]
+    if not os.path.isdir(dirs[0]):
         return None
     return MemoryCgroup(version, name, tuple(dirs))
 

@@ -219,7 +219,10 @@ def _thread(pid: int, tid: int, read_memory: bool) -> ThreadWait | None:
     fd_path = described.get("fd_path")
     kind, fs_family = classify_wait(state, wchan, syscall, fd_path)
     activity = None
-    if kind in _JUDGED_WAITS:
+    # An anonymous pipe is the server's own stdin, or a child's output: the proxy's writes wake
+    # the first (a ping would count as progress), and the child is judged by its own threads.
+    anonymous_pipe = kind is WaitKind.PIPE and (fd_path or "").startswith("pipe:")
+    if kind in _JUDGED_WAITS and not anonymous_pipe:
         switches, io = _switches(pid, tid), _io(pid, tid)
         activity = None if switches is None and io is None else (switches or 0) + sum(io or ())
     return ThreadWait(tid, state, wchan, syscall, tuple(parsed.get("args") or ()),

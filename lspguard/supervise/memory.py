@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import TYPE_CHECKING, Any
+import time
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lspguard.causes.memory import (
     MemoryCgroup,
@@ -23,19 +24,34 @@ from lspguard.causes.memory import (
 from lspguard.supervise.verdict import Verdict, VerdictKind
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-    from lspguard.proxy.backend import Backend
+    from collections.abc import Iterable, Mapping
 
 __all__ = ["HEAP_SHARE", "NEAR_LIMIT", "MemoryWatch", "gomemlimit_for"]
 
 HEAP_SHARE = 0.8  # GOMEMLIMIT after an OOM kill, as a share of the limit
 NEAR_LIMIT = 0.9  # RSS above this share of the limit: the status warns
+_RESOLVE_S = 5.0  # the cgroup is looked up again this often (a process may be moved)
 
 
 def gomemlimit_for(limit: int) -> str:
     """GOMEMLIMIT at HEAP_SHARE of `limit`, in whole MiB (the Go runtime's own syntax)."""
     return f"{int(limit * HEAP_SHARE) // (1 << 20)}MiB"
+
+
+class Exited(Protocol):
+    """A server process that has exited (proxy/backend.py's Backend)."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    @property
+    def generation(self) -> int: ...
+
+    @property
+    def stderr_tail(self) -> Iterable[str]: ...
 
 
 class MemoryWatch:
@@ -48,6 +64,7 @@ class MemoryWatch:
         self.cgroup: MemoryCgroup | None = None
         self.limit: int | None = None
         self._pid: int | None = None
+        self._resolved = 0.0  # monotonic time the cgroup was last looked up
         self._oom_base = 0  # the cgroup's OOM kills when the generation started
         self._global_base: int | None = None
         self.oom_kills = 0  # counted this session
@@ -57,17 +74,33 @@ class MemoryWatch:
         """A new generation: find its cgroup and limit, take the OOM counters' baseline."""
         self._pid = pid
         self.rss = None
-        self.cgroup = memory_cgroup(pid)
-        self.limit = self.cgroup.limit_bytes() if self.cgroup else None
-        self._oom_base = self.cgroup.oom_kills() if self.cgroup else 0
+        self.cgroup = None
+        self._resolve()
         self._global_base = global_oom_kills()
         self.gomemlimit = env.get("GOMEMLIMIT") or os.environ.get("GOMEMLIMIT") or None
+
+    def _resolve(self) -> None:
+        """Find the server's cgroup (again: a supervisor may move it) and its limit; a new
+        cgroup gets a new OOM baseline."""
+        if self._pid is None:
+            return
+        self._resolved = time.monotonic()
+        found = memory_cgroup(self._pid)
+        if found is None or (self.cgroup is not None and found.dirs == self.cgroup.dirs):
+            if self.cgroup is not None:
+                self.limit = self.cgroup.limit_bytes()
+            return
+        self.cgroup = found
+        self.limit = found.limit_bytes()
+        self._oom_base = found.oom_kills()
 
     def sample(self, pid: int, tree_rss: int | None = None) -> None:
         """The latest RSS: the whole tree's from a snapshot when there is one, else the
         server's own (one short read of /proc/PID/statm)."""
         if pid != self._pid:
             return
+        if time.monotonic() - self._resolved >= _RESOLVE_S:
+            self._resolve()
         rss = tree_rss if tree_rss is not None else rss_bytes(pid)
         if rss is not None:
             self.rss = rss
@@ -79,7 +112,7 @@ class MemoryWatch:
         now = global_oom_kills()
         return now is not None and self._global_base is not None and now > self._global_base
 
-    def verdict_on_exit(self, backend: Backend, server: str) -> Verdict | None:
+    def verdict_on_exit(self, backend: Exited, server: str) -> Verdict | None:
         """`out_of_memory` if the kernel's OOM killer ended `backend`, else None."""
         if backend.pid != self._pid or backend.returncode != -signal.SIGKILL:
             return None

@@ -15,6 +15,12 @@ receives METHOD (or, for `hang-initialize`, `initialize`), then misbehaves:
   garbage           writes bytes that are not LSP framing, then carries on
   busy-spin         spins on the CPU forever
   blocked-in-kernel becomes --vfork-helper (vfork_block.c): stuck in uninterruptible sleep (D)
+  oom               allocates (and touches) memory until the kernel's OOM killer ends it; with
+                    GOMEMLIMIT set (as the Go runtime would) it stops at half of it and answers,
+                    unless --ignore-gomemlimit
+
+--cgroup DIR moves the server into that memory cgroup (writes its pid to DIR/cgroup.procs) before
+it reads anything: a container's memory limit, on the server alone.
 
 With --once-file, the fault fires only if PATH does not exist yet (and creates it), so the
 server that lspguard restarts behaves. Test-only requests: `fault/documentText` {uri} -> text
@@ -45,6 +51,7 @@ class Server:
         self.docs: dict[str, TextDocument] = {}
         self.notes: list[int] = []
         self.next_id = 1000
+        self.hoard: list[bytearray] = []
 
     def fault_armed(self, method: str) -> bool:
         wanted = "initialize" if self.args.fault == "hang-initialize" else self.args.on
@@ -86,7 +93,19 @@ class Server:
                 pass
         if fault == "blocked-in-kernel":
             os.execv(self.args.vfork_helper, [self.args.vfork_helper])
+        if fault == "oom":
+            return self.allocate()
         raise SystemExit(f"unknown fault {fault}")
+
+    def allocate(self) -> bool:
+        """Grow the heap 16 MiB at a time, every page touched, until killed, or (GOMEMLIMIT
+        set) up to half of it, then answer as usual."""
+        limit = os.environ.get("GOMEMLIMIT", "")
+        cap = int(limit.removesuffix("MiB")) << 19 if limit.endswith("MiB") and \
+            not self.args.ignore_gomemlimit else None
+        while cap is None or len(self.hoard) * (16 << 20) < cap:
+            self.hoard.append(bytearray(b"x" * (16 << 20)))
+        return False
 
     def request_client(self, method: str, params: Any) -> None:
         self.next_id += 1
@@ -133,6 +152,7 @@ class Server:
             return params
         if method == "fault/whoami":
             return {"name": self.args.name, "pid": os.getpid(),
+                    "gomemlimit": os.environ.get("GOMEMLIMIT", ""),
                     "godebug": os.environ.get("GODEBUG", "")}
         raise KeyError(method)
 
@@ -188,7 +208,12 @@ def main() -> None:
     parser.add_argument("--progress-never-ends", action="store_true")
     parser.add_argument("--name", default="fault_server")
     parser.add_argument("--vfork-helper", help="compiled tests/servers/vfork_block.c")
-    server = Server(parser.parse_args())
+    parser.add_argument("--ignore-gomemlimit", action="store_true")
+    parser.add_argument("--cgroup", help="a memory cgroup directory to move into first")
+    args = parser.parse_args()
+    if args.cgroup:
+        Path(args.cgroup, "cgroup.procs").write_text(str(os.getpid()))
+    server = Server(args)
     while (msg := read_message()) is not None:
         server.handle(msg)
 
