@@ -2,8 +2,8 @@
 
 Per process: argv, state, CPU time, open sockets (with their peers from /proc/PID/net/tcp*), and
 per thread: state, wchan, the syscall with its fd's path and, for a path syscall that sleeps,
-the path argument read from the process's memory. Plus the mount table (mountinfo) to name the
-filesystem a path is on: pure string work, nothing here stats a path.
+the path argument read from the process's memory. Plus the mount table (mountinfo, mounts.py) to
+name the filesystem a path is on: pure string work, nothing here stats a path.
 
 `snapshot_tree` does blocking reads (a process stuck in a page fault holds its mmap lock, and
 `cmdline` or `mem` then block): call it in a worker thread under a deadline (`probe.py`).
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import psutil
 
 from lspguard.causes.kernel import WaitKind, classify_wait, syscall_family
+from lspguard.causes.mounts import Mount, mount_for, parse_mountinfo
 from lspguard.incident.proc import read_proc_file
 from lspguard.incident.syscalls import describe_syscall, parse_syscall_line
 
@@ -90,13 +91,6 @@ class ProcessFacts:
     @property
     def stopped(self) -> bool:
         return self.state in ("T", "t")
-
-
-@dataclass(frozen=True)
-class Mount:
-    mount_point: str
-    fs_type: str
-    source: str
 
 
 @dataclass(frozen=True)
@@ -270,43 +264,3 @@ def _address(hex_address: str) -> str:
         ip = ip[7:]
         return f"{ip}:{int(port, 16)}"
     return f"[{ip}]:{int(port, 16)}"
-
-
-def parse_mountinfo(text: str) -> tuple[Mount, ...]:
-    """Mounts from /proc/PID/mountinfo: mount point, filesystem type ("fuse.grpcfuse"), source."""
-    mounts: list[Mount] = []
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        fields, tail = left.split(), right.split()
-        if not sep or len(fields) < 5 or len(tail) < 2:
-            continue
-        mounts.append(Mount(_unescape(fields[4]), tail[0], _unescape(tail[1])))
-    return tuple(mounts)
-
-
-def _unescape(field_text: str) -> str:
-    r"""mountinfo escapes space, tab, newline and backslash as \040 \011 \012 \134."""
-    if "\\" not in field_text:
-        return field_text
-    out, i = [], 0
-    while i < len(field_text):
-        chunk = field_text[i:i + 4]
-        if len(chunk) == 4 and chunk[0] == "\\" and chunk[1:].isdigit():
-            out.append(chr(int(chunk[1:], 8)))
-            i += 4
-        else:
-            out.append(field_text[i])
-            i += 1
-    return "".join(out)
-
-
-def mount_for(path: str, mounts: tuple[Mount, ...]) -> Mount | None:
-    """The mount `path` is on: the longest mount point that is a prefix of it (the last one
-    mounted there wins, as in the kernel). No filesystem access."""
-    best: Mount | None = None
-    for mount in mounts:
-        point = mount.mount_point
-        inside = path == point or path.startswith(point.rstrip("/") + "/") or point == "/"
-        if inside and (best is None or len(point) >= len(best.mount_point)):
-            best = mount
-    return best

@@ -175,14 +175,15 @@ class WatchdogConfig:
     handshake_timeout: float = 30.0
     """Seconds `initialize` may take before the verdict handshake_timeout."""
     default_deadline: float = 30.0
-    """Seconds a request may take when `deadlines` and the built-in table don't name it."""
+    """Seconds a request may wait without progress (supervise/progress.py: not its age) when
+    `deadlines` and the built-in table don't name it."""
     deadlines: Mapping[str, float] = field(
         default_factory=lambda: MappingProxyType({}), hash=False)
     """Per-method deadlines in seconds, on top of the built-in table."""
     busy_cpu_percent: float = 20.0
     """Backend tree CPU (% of one core) above which a late server counts as busy, not stuck."""
     busy_grace_factor: float = 3.0
-    """A busy server gets deadline x this before the verdict busy_spin."""
+    """A busy server (CPU with no other progress) gets deadline x this before busy_spin."""
     stuck_grace_factor: float = 2.0
     """A server with flat CPU that still answers pings gets deadline x this (it may be waiting
     on the network, e.g. downloading modules) before the verdict deadlocked."""

@@ -26,10 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from lspguard.causes.mounts import Mount, mount_for, parse_mountinfo
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
-    from lspguard.causes.tree import Mount, TreeSnapshot
+    from lspguard.causes.tree import TreeSnapshot
 
 __all__ = ["SlowMount", "SlowWatch", "go_roots", "measure_latency"]
 
@@ -177,20 +179,25 @@ class SlowWatch:
         self.slow: SlowMount | None = None
         self.latency: dict[str, float] = {}  # mount point -> last ms per lookup
         self._measured: dict[str, float] = {}  # mount point -> monotonic time measured
+        self._roots_due = float("-inf")  # when the roots are looked at again without a wait
+        self._roots: tuple[tuple[str, str], ...] = ()
         self._busy = False
 
     def reset(self) -> None:
         """A new generation: measure its roots again."""
         self._measured.clear()
+        self._roots_due = float("-inf")
 
     def due(self, roots: Sequence[tuple[str, str]], snap: TreeSnapshot | None,
             now: float) -> list[tuple[str, str, Mount]]:
-        """(role, directory, mount) to measure now: one directory per mount, each mount at
-        most every `_REPROBE_S` seconds."""
+        """(role, directory, mount) to measure now, to be given to `measure`: one directory per
+        mount, each mount at most every `_REPROBE_S` seconds."""
         if self._busy:
             return []
-        from lspguard.causes.tree import mount_for  # psutil comes with it: not at start-up
-
+        fresh = tuple(roots) != self._roots  # the workspace is known once initialize came
+        if snap is None and now < self._roots_due and not fresh:
+            return []  # most ticks: nothing read, nothing parsed
+        self._roots = tuple(roots)
         mounts = snap.mounts if snap is not None and snap.mounts else _own_mounts()
         wanted: list[tuple[str, str]] = list(roots)
         if snap is not None:
@@ -206,6 +213,9 @@ class SlowWatch:
             last = self._measured.get(mount.mount_point)
             if last is None or now - last >= _REPROBE_S:
                 out.append((role, directory, mount))
+                self._measured[mount.mount_point] = now  # claimed: measure() follows
+                if (role, directory) in self._roots:
+                    self._roots_due = now + _REPROBE_S
         return out
 
     async def measure(self, items: Sequence[tuple[str, str, Mount]]) -> None:
@@ -214,9 +224,6 @@ class SlowWatch:
             return
         self._busy = True
         try:
-            now = time.monotonic()
-            for _, _, mount in items:
-                self._measured[mount.mount_point] = now
             found = await measure_latency([d for _, d, _ in items], self.timeout)
         finally:
             self._busy = False
@@ -242,8 +249,6 @@ class SlowWatch:
 
 
 def _own_mounts() -> tuple[Mount, ...]:
-    from lspguard.causes.tree import parse_mountinfo
-
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
             return parse_mountinfo(f.read())
