@@ -114,11 +114,12 @@ class Lab:
 async def lab_session(tmp_path: Path, real_gopls: Path,
                       lspguard_dirs: LspguardDirs) -> AsyncIterator[Any]:
     async with contextlib.AsyncExitStack() as sessions:
-        async def start(workspace: Path, extra_env: dict[str, str] | None = None) -> Lab:
+        async def start(workspace: Path, extra_env: dict[str, str] | None = None,
+                        config: dict[str, Any] | None = None) -> Lab:
             # The proxy's cwd is not on the mount: an editor's usually is, but the test's own
             # checks must never touch a hung filesystem (main.go's text is read from SAMPLE).
             client = await sessions.enter_async_context(
-                shim_client(tmp_path, real_gopls, CONFIG, tmp_path, extra_env))
+                shim_client(tmp_path, real_gopls, config or CONFIG, tmp_path, extra_env))
             lab = Lab(client, workspace, lspguard_dirs.runtime)
             await client.open_main(workspace, (SAMPLE / "main.go").read_text(),
                                    wait_for_load=False)
@@ -147,7 +148,8 @@ async def end_the_case(lab: Lab, cause: str, verdict: dict[str, Any], named: str
     an editor does, and every process the session ever had must be gone. The case's row goes
     into `LAB_TABLE`."""
     status = lab.status()
-    assert status["state"] == "running" and status["restarts"] <= max_restarts, status
+    # "slow" is a running session too: a pass-through FUSE mount may measure slow under load
+    assert status["state"] in ("running", "slow") and status["restarts"] <= max_restarts, status
     lab.remember_tree()
     await lab.client.shutdown_and_exit(None)
     await lab.client.stop()
@@ -220,6 +222,44 @@ async def test_workspace_on_a_mount_that_stops_answering(tmp_path: Path, faultfs
                        f"{cause['object']['mount_point']})", answered, revived, max_restarts=1)
     print(f"\nFUSE: hang -> verdict {verdict['at'] - hung_at:.1f} s, hover answered in "
           f"{took:.1f} s, mount answers -> good hover {revived:.1f} s")
+
+
+async def test_a_slow_mount_is_slow_not_hung(tmp_path: Path, faultfs: Any,
+                                             lab_session: Any) -> None:
+    """The workspace's mount answers every operation, 30 ms late (osxfs on a bad day): gopls's
+    load outlasts the hover's deadline several times over, and is working all along. No verdict,
+    no restart, the hover gets gopls's answer; the status says "slow" with the mount, its
+    filesystem type, the measured latency and the fix."""
+    source = tmp_path / "source"
+    shutil.copytree(SAMPLE, source / "hello")
+    mount: FuseMount = faultfs(source, delay_ms=30)
+    workspace = Path(mount.mountpoint) / "hello"
+    deadline = 1.0  # the hover's: the load takes many times this
+    config = {**CONFIG, "watchdog": {**CONFIG["watchdog"],
+                                     "deadlines": {"textDocument/hover": deadline}}}
+    began = time.monotonic()
+    lab = await lab_session(workspace, config=config)
+    text = await lab.hover()
+    took = time.monotonic() - began
+    assert GREETING in text
+    assert took > 3 * deadline, took  # else the test shows nothing about slow vs hung
+    status = lab.status()
+    assert status["last_verdict"] is None and status["restarts"] == 0, status["last_verdict"]
+    slow = (await wait_until_async(lambda: lab.status().get("slow"), 10, interval=0.1))
+    assert slow is not None, lab.status()
+    assert lab.status()["state"] == "slow"
+    assert slow["mount_point"] == str(mount.mountpoint) and slow["fs_type"] == "fuse.faultfs"
+    assert slow["role"] == "the workspace" and slow["latency_ms"] >= 20, slow
+    assert "per operation" in slow["sentence"] and "GOMODCACHE" in slow["fix"]
+    LAB_TABLE.append({"cause": "workspace on a FUSE mount 30 ms per operation (slow)",
+                      "verdict": None, "named": slow["sentence"], "restarts": 0,
+                      "first_answer_s": round(took, 1), "revived_s": None, "leftovers": []})
+    print(f"\nSLOW: hover answered after {took:.1f} s (deadline {deadline} s), "
+          f"{slow['latency_ms']:.1f} ms per lookup measured; {slow['sentence']}")
+    mount.delay(0)  # the mount is fast again: the next measure clears "slow"
+    await lab.client.shutdown_and_exit(None)
+    await lab.client.stop()
+    assert not await no_leftovers(lab)
 
 
 async def test_a_fifo_posing_as_a_go_file(tmp_path: Path, hello_workspace: Path,
