@@ -147,3 +147,19 @@ def test_the_machines_own_oom_killer_counts_without_a_cgroup_limit(
     memory.start(42, {})
     verdict = memory.verdict_on_exit(_Backend(42, -signal.SIGKILL), "gopls")
     assert verdict is not None and "the machine ran out of memory" in verdict.summary
+
+
+def test_nearing_the_limit_is_said_once_per_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(watch, "memory_cgroup", lambda pid: _Group(kills=0))
+    monkeypatch.setattr(watch, "global_oom_kills", lambda: 0)
+    memory = MemoryWatch()
+    memory.start(42, {})
+    memory.sample(42, tree_rss=2 * GIB)
+    assert memory.near_limit_warning("gopls") is None  # 67 %: nothing to say
+    memory.sample(42, tree_rss=int(2.8 * GIB))
+    text = memory.near_limit_warning("gopls")
+    assert text is not None and "3.0 GB of its 3.0 GiB memory limit" in text
+    assert memory.near_limit_warning("gopls") is None  # once
+    memory.start(43, {})
+    memory.sample(43, tree_rss=int(2.9 * GIB))
+    assert memory.near_limit_warning("gopls") is not None  # a new generation, told again

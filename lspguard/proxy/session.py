@@ -18,6 +18,7 @@ import anyio
 import msgspec
 
 from lspguard.incident.evidence import Evidence
+from lspguard.protocol.codes import MessageType
 from lspguard.proxy import early, proctitle
 from lspguard.proxy.backend import Backend
 from lspguard.proxy.lifecycle import Lifecycle, Phase
@@ -244,8 +245,20 @@ class Session:
                 self.end(f"received {signal.Signals(signum).name}")
                 return
 
+    def _warn_near_memory_limit(self) -> None:
+        """One warning per generation as gopls nears its memory limit (editors without the
+        extension see only this)."""
+        if not self.relay.editor_ready():
+            return
+        text = self.watchdog.memory.near_limit_warning(self.backend_name())
+        if text is not None:
+            log.warning("%s", text)
+            self.relay.outbox.notify_client("window/showMessage",
+                                            {"type": MessageType.Warning, "message": text})
+
     async def _status_loop(self) -> None:
         while True:
+            self._warn_near_memory_limit()
             self.relay.mirror.compact_if_due()
             await self.status.refresh()
             await anyio.sleep(self.config.proxy.status_interval)

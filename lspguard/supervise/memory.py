@@ -69,11 +69,13 @@ class MemoryWatch:
         self._global_base: int | None = None
         self.oom_kills = 0  # counted this session
         self.gomemlimit: str | None = None
+        self.warned = False  # the user was told this generation nears the limit
 
     def start(self, pid: int, env: Mapping[str, str]) -> None:
         """A new generation: find its cgroup and limit, take the OOM counters' baseline."""
         self._pid = pid
         self.rss = None
+        self.warned = False
         self.cgroup = None
         self._resolve()
         self._global_base = global_oom_kills()
@@ -149,6 +151,21 @@ class MemoryWatch:
                 "(e.g. [\"-node_modules\", \"-third_party\"]), or open a sub-module instead of "
                 "the whole repository")
 
+    @property
+    def near_limit(self) -> bool:
+        return bool(self.limit and self.rss and self.rss >= NEAR_LIMIT * self.limit)
+
+    def near_limit_warning(self, server: str) -> str | None:
+        """Once per generation, as RSS nears the limit: the words of the warning."""
+        if self.warned or not self.near_limit or self.rss is None or self.limit is None:
+            return None
+        self.warned = True
+        where = f" ({self.cgroup.label})" if self.cgroup else ""
+        return (f"lspguard: {server} uses {format_bytes(self.rss)} of its "
+                f"{format_bytes(self.limit, binary=True)} memory limit{where}: the kernel's OOM "
+                "killer may end it. Fix: raise the container's memory limit, or give gopls less "
+                "to load (\"build.directoryFilters\", or open a sub-module).")
+
     def limit_for_restart(self, env: Mapping[str, str]) -> str | None:
         """GOMEMLIMIT for the restart after an OOM kill; None when the user set one (it is
         kept as it is) or no limit is known."""
@@ -160,7 +177,7 @@ class MemoryWatch:
         """The status file's `memory` (status/schema.py `Memory`); None before any sample."""
         if self.rss is None and self.limit is None:
             return None
-        near = bool(self.limit and self.rss and self.rss >= NEAR_LIMIT * self.limit)
+        near = self.near_limit
         return {"rss_bytes": self.rss, "peak_rss_bytes": self.peak_rss,
                 "limit_bytes": self.limit,
                 "limit_source": self.cgroup.label if self.cgroup else None,

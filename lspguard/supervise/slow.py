@@ -9,9 +9,9 @@ The measure: a helper process (never the proxy: a hung mount would hang it) look
 that do not exist under a directory, each once (no cache can answer for a name never asked),
 and reports the lower quartile of the times: a slow filesystem is slow at every lookup, while a
 busy machine delays only some (a pass-through FUSE mount in Python answers in 0.15 ms here,
-and a median of 8 still reached 1.1 ms once in five when idle). Directories measured: the workspace folders, GOMODCACHE
-and GOCACHE (once per generation, then every `_REPROBE_S`), and the directory of any path a
-thread of the server's tree is seen waiting on.
+and a median of 8 still reached 1.1 ms once in five when idle). Directories measured: the
+workspace folders, GOMODCACHE and GOCACHE (once per generation, then every `_REPROBE_S`), and
+the directory of any path a thread of the server's tree is seen waiting on.
 """
 
 from __future__ import annotations
@@ -141,9 +141,9 @@ def _go_env_file(env: Mapping[str, str]) -> dict[str, str]:
 
 
 async def measure_latency(directories: Sequence[str], within: float) -> dict[str, float]:
-    """Milliseconds per lookup (lower quartile) under each directory, measured in a helper process; a directory
-    whose lookups did not all return `within` seconds is left out (it is not slow: it does not
-    answer, which the watchdog judges)."""
+    """Milliseconds per lookup (lower quartile) under each directory, measured in a helper
+    process; a directory whose lookups did not all return `within` seconds is left out (it is
+    not slow: it does not answer, which the watchdog judges)."""
     if not directories:
         return {}
     try:
