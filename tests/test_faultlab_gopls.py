@@ -315,6 +315,39 @@ async def test_a_module_proxy_that_never_answers(tmp_path: Path, hello_workspace
                        cause["object"]["peer"], answered, revived, max_restarts=2)
 
 
+async def test_a_packages_driver_that_never_returns(tmp_path: Path, hello_workspace: Path,
+                                                    lab_session: Any) -> None:
+    """GOPACKAGESDRIVER is a script that `exec`s a program that never returns (real drivers
+    exec bazel or a wrapper): the cause is named by the driver, not by what it became. Once the
+    driver is fixed and the stuck program ends, the session comes back by itself."""
+    driver = tmp_path / "driver.sh"
+    driver.write_text("#!/bin/sh\nexec sleep 3600\n")
+    driver.chmod(0o755)
+    lab = await lab_session(hello_workspace, {"GOPACKAGESDRIVER": str(driver)})
+    await lab.timed_hover()
+    verdict = await lab.wait_for_verdict("child_never_returns", 4 * HOVER_DEADLINE)
+    cause = verdict["facts"]["cause"]
+    assert cause["process"]["role"] == f"gopls's GOPACKAGESDRIVER {driver} (now running `sleep`)"
+    assert f"GOPACKAGESDRIVER {driver}" in verdict["summary"], verdict["summary"]
+    await lab.hover_until_state("waiting", 4 * HOVER_DEADLINE)  # after its one restart
+    verdict = lab.status()["last_verdict"]
+    answered = await after_the_verdict(lab)
+    assert answered["status"]["restarts"] <= 1
+    # the fix: a driver that hands the work back to `go list`; the stuck one is ended
+    driver.write_text("#!/bin/sh\ncat >/dev/null\necho '{\"NotHandled\": true}'\n")
+    for proc in psutil.process_iter(["cmdline"]):
+        if proc.info["cmdline"] == ["sleep", "3600"] and proc.pid in _tree(lab):
+            proc.kill()
+    revived = await lab.hover_until_good(REVIVED_WITHIN)
+    await end_the_case(lab, "a packages driver (GOPACKAGESDRIVER) that never returns", verdict,
+                       cause["process"]["role"], answered, revived, max_restarts=2)
+
+
+def _tree(lab: Lab) -> set[int]:
+    proxy = psutil.Process(lab.status()["pid"])
+    return {p.pid for p in proxy.children(recursive=True)}
+
+
 async def test_opening_a_workspace_whose_mount_already_hangs(tmp_path: Path, faultfs: Any,
                                                             lab_session: Any) -> None:
     """The editor opens a workspace on a mount that already stopped answering (a wedged Dev
