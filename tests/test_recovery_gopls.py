@@ -145,8 +145,9 @@ async def test_sigstop_of_gopls(guarded: Guarded, lspguard_dirs: LspguardDirs) -
     assert gopls_threads and {t["state"] for t in gopls_threads} == {"T"}
     _, alive = psutil.wait_procs([first], timeout=15)  # reaped once its bundle is written
     assert not alive
-    assert "asyncpreemptoff=1" in godebug_of(guarded.gopls().pid)
-    assert "asyncpreemptoff=1" not in godebug_of(os.getpid())
+    # a stop is no hang of gopls's own making: the same gopls, without the hang overlay
+    # (ESCALATION in causes/policy.py)
+    assert "asyncpreemptoff=1" not in godebug_of(guarded.gopls().pid)
 
 
 async def test_sigkill_of_gopls(guarded: Guarded) -> None:
@@ -199,7 +200,7 @@ async def test_package_loading_hang(tmp_path: Path, hello_workspace: Path, real_
             "gopls's `sleep`", cause
         assert status["last_verdict"]["at"] - fault_at <= DEADLINE + 1.0
         assert status["backend"]["generation"] == 2
-        assert "asyncpreemptoff=1" in godebug_of(g.gopls().pid)
+        assert "asyncpreemptoff=1" not in godebug_of(g.gopls().pid)  # an outside cause: plain
         await client.wait_until(lambda: any(
             m.method == "window/showMessage" and "Incident report:" in m.params.message
             for m in client.record.messages), 30)
