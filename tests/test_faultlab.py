@@ -137,6 +137,29 @@ def test_the_go_command_works_on_the_mount(faultfs: Any, tmp_path: Path) -> None
     assert (module / "hello.bin").stat().st_size > 0
 
 
+def timed_stat(path: Path) -> float:
+    """Seconds one os.stat of `path` took, measured around the call."""
+    started = time.perf_counter()
+    os.stat(path)
+    return time.perf_counter() - started
+
+
+@pytest.mark.timeout(30)
+def test_a_delayed_mount_is_slow_not_hung(faultfs: Any, source: Path) -> None:
+    """Every operation waits the delay, then is served: slow, like osxfs/grpcfuse, never hung.
+    The delay can be changed, and switched off, while mounted."""
+    m: FuseMount = faultfs(source, delay_ms=40)
+    assert m.status()["delay_ms"] == 40
+    assert timed_stat(m.mountpoint / "hello.txt") >= 0.040
+    assert (m.mountpoint / "hello.txt").read_text() == "hello\n"
+    m.delay(0)
+    assert min(timed_stat(m.mountpoint / "hello.txt") for _ in range(5)) < 0.040
+    m.delay(120)
+    assert timed_stat(m.mountpoint / "sub") >= 0.120
+    status = m.status()
+    assert status["delay_ms"] == 120 and not status["hung"] and status["parked"] == 0
+
+
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("mode", MODES)
 def test_a_hung_mount_blocks_stat_in_request_wait_answer(

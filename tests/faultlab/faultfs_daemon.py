@@ -1,7 +1,7 @@
 """The faultfs daemon: a pass-through FUSE file system (mfusepy, libfuse3) that can stop answering.
 
     python faultfs_daemon.py SOURCE MOUNTPOINT --control-fd N [--parent PID] [--name faultfs]
-                             [--timeout 0] [--serial-dirops]
+                             [--timeout 0] [--serial-dirops] [--delay-ms 0]
 
 Never imported by the test process: `fusefs.FuseMount` starts it with `sys.executable` in its own
 process, so a wedged filesystem can only wedge this process and the callers blocked on the mount.
@@ -19,7 +19,11 @@ Control (one line per command on the inherited socket, one reply line each):
                 already handed the request to userspace: the caller sleeps in request_wait_answer
                 and, once SIGKILLed, stays in D state until the request is answered)
     release  -> "ok": parked operations go on, new ones are answered at once
-    status   -> "ok hung=0|1 parked=N served=N ops=op:path:comm,... init=0|1" (the parked
+    delay MS -> "ok": from now on every operation sleeps MS milliseconds (a float) before it is
+                served: slow, not hung, like osxfs/grpcfuse on a normal day; 0 turns it off.
+                Operations run in parallel (up to libfuse's 10 handlers), each delayed: this is
+                latency, not a throughput cap. The same as --delay-ms at start.
+    status   -> "ok hung=0|1 parked=N served=N delay_ms=F ops=op:path:comm,... init=0|1" (the parked
                 operations; init=1 once the kernel has the reply to FUSE_INIT: before that,
                 callers would wait in fuse_get_req, not request_wait_answer)
 EOF on the control socket releases the gate (the test side is tearing down or gone).
@@ -64,10 +68,11 @@ STATVFS_KEYS = ("f_bavail", "f_bfree", "f_blocks", "f_bsize", "f_favail", "f_ffr
 
 
 class Gate:
-    """Parks operations while hung; counts and names them for `status`."""
+    """Parks operations while hung, delays them while slow; counts and names them for `status`."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay_ms: float = 0.0) -> None:
         self._cond = threading.Condition()
+        self.delay_ms = delay_ms
         self.hung = False
         self.only: frozenset[str] = frozenset()  # hang only callers with these comm names
         self.served = 0
@@ -76,8 +81,14 @@ class Gate:
     def enter(self, op: str, path: str | None) -> None:
         with self._cond:
             self.served += 1
-            if not self.hung:
-                return
+            self._park(op, path)
+            delay = self.delay_ms
+        if delay > 0:
+            time.sleep(delay / 1000.0)  # outside the lock: other handlers are delayed, not queued
+
+    def _park(self, op: str, path: str | None) -> None:
+        """While hung (and the caller is one that should hang), wait for release."""
+        if self.hung:
             caller = caller_comm()
             if self.only and caller not in self.only:
                 return
@@ -87,6 +98,10 @@ class Gate:
                     self._cond.wait()  # releases the GIL: other workers and control go on
             finally:
                 self.parked.pop(threading.get_ident(), None)
+
+    def set_delay(self, delay_ms: float) -> None:
+        with self._cond:
+            self.delay_ms = delay_ms
 
     def set_hung(self, hung: bool, only: frozenset[str] = frozenset()) -> None:
         with self._cond:
@@ -98,7 +113,7 @@ class Gate:
         with self._cond:
             ops = ",".join(sorted(self.parked.values())).replace(" ", "%20")
             return (f"ok hung={int(self.hung)} parked={len(self.parked)} served={self.served} "
-                    f"ops={ops}")
+                    f"delay_ms={self.delay_ms:g} ops={ops}")
 
 
 def caller_comm() -> str:
@@ -296,6 +311,8 @@ def serve_control(conn: socket.socket, gate: Gate, relay: Relay) -> None:
                 elif command == "release":
                     gate.set_hung(False)
                     reply = "ok"
+                elif command.startswith("delay "):
+                    reply = _set_delay(gate, command.split(maxsplit=1)[1])
                 elif command == "status":
                     reply = f"{gate.status()} init={int(relay.initialized.is_set())}"
                 else:
@@ -305,6 +322,17 @@ def serve_control(conn: socket.socket, gate: Gate, relay: Relay) -> None:
         pass
     finally:
         gate.set_hung(False)
+
+
+def _set_delay(gate: Gate, value: str) -> str:
+    try:
+        delay_ms = float(value)
+    except ValueError:
+        return f"error delay wants milliseconds, got {value!r}"
+    if not 0 <= delay_ms < 3_600_000:
+        return f"error delay out of range: {value!r}"
+    gate.set_delay(delay_ms)
+    return "ok"
 
 
 def die_with_parent(parent: int) -> None:
@@ -324,13 +352,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=0.0, help="entry/attr/negative cache")
     parser.add_argument("--serial-dirops", action="store_true",
                         help="leave FUSE_PARALLEL_DIROPS off (lookups serialised per directory)")
+    parser.add_argument("--delay-ms", type=float, default=0.0,
+                        help="every operation sleeps this long before it is served (slow mount)")
     args = parser.parse_args(argv)
     if args.parent:
         die_with_parent(args.parent)
     debug = bool(os.environ.get("FAULTFS_DEBUG"))
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
                         format="faultfs %(levelname)s %(message)s")
-    gate = Gate()
+    gate = Gate(args.delay_ms)
     control = socket.socket(fileno=args.control_fd)
     relay = Relay(kernel_mount(args.mountpoint, args.name), not args.serial_dirops)
     relay.start()

@@ -6,6 +6,8 @@ virtiofs, osxfs) whose host side wedged.
         m.hang("handler")               # or m.hang("stop")
         ...                             # callers block in the kernel: wchan request_wait_answer
         m.release()                     # they are answered; the mount works again
+        m.delay(2)                      # or FuseMount(..., delay_ms=2): every operation takes
+                                        # 2 ms more (slow, not hung); m.delay(0) ends it
 
 The filesystem is `faultfs_daemon.py` in its own process (started with sys.executable), so a hung
 mount can only block the processes that touch it: NEVER touch `mountpoint` from the test process
@@ -144,7 +146,7 @@ class FuseMount:
 
     def __init__(self, source: str | Path, mountpoint: str | Path | None = None, *,
                  name: str = FS_NAME, cache_timeout: float = 0.0,
-                 serial_dirops: bool = False) -> None:
+                 serial_dirops: bool = False, delay_ms: float = 0.0) -> None:
         self.source = Path(source).resolve(strict=True)
         self._own_mountpoint = mountpoint is None
         if mountpoint is None:
@@ -164,7 +166,7 @@ class FuseMount:
             self._proc = subprocess.Popen(
                 [sys.executable, str(DAEMON), str(self.source), str(self.mountpoint),
                  "--control-fd", str(theirs.fileno()), "--parent", str(os.getpid()),
-                 "--name", name, "--timeout", str(cache_timeout),
+                 "--name", name, "--timeout", str(cache_timeout), "--delay-ms", str(delay_ms),
                  *(["--serial-dirops"] if serial_dirops else [])],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=fd,
                 stderr=subprocess.STDOUT, start_new_session=True, cwd="/")
@@ -236,12 +238,23 @@ class FuseMount:
         return reply
 
     def status(self) -> dict[str, Any]:
-        """{"hung": bool, "parked": int, "served": int, "ops": ["getattr:/path:comm", ...],
-        "init": bool}: `ops` are the operations parked in the daemon now, and who asked."""
+        """{"hung": bool, "parked": int, "served": int, "delay_ms": float,
+        "ops": ["getattr:/path:comm", ...], "init": bool}: `ops` are the operations parked in
+        the daemon now, and who asked."""
         fields = dict(f.split("=", 1) for f in self._command("status").split()[1:])
         return {"hung": fields["hung"] == "1", "parked": int(fields["parked"]),
-                "served": int(fields["served"]), "init": fields["init"] == "1",
+                "served": int(fields["served"]), "delay_ms": float(fields["delay_ms"]),
+                "init": fields["init"] == "1",
                 "ops": [o.replace("%20", " ") for o in fields["ops"].split(",") if o]}
+
+    def delay(self, ms: float) -> None:
+        """Make every operation take `ms` milliseconds more from now on (0: none). Slow, not
+        hung: what a Docker Desktop bind mount (osxfs, grpcfuse) does on an ordinary day."""
+        if self._closed:
+            raise FaultLabError("faultfs is closed")
+        if ms < 0:
+            raise ValueError(f"delay must be >= 0 ms, got {ms}")
+        self._command(f"delay {ms:g}")
 
     def wait_parked(self, count: int = 1, timeout: float = 5.0) -> bool:
         """Poll until at least `count` operations are parked in the daemon (mode "handler")."""
@@ -375,17 +388,18 @@ def _reap(adopted: tuple[list[subprocess.Popen[Any]], list[psutil.Process]],
 @contextlib.contextmanager
 def fuse_mount(source_dir: str | Path, mountpoint: str | Path | None = None, *,
                name: str = FS_NAME, cache_timeout: float = 0.0,
-               serial_dirops: bool = False) -> Iterator[FuseMount]:
+               serial_dirops: bool = False, delay_ms: float = 0.0) -> Iterator[FuseMount]:
     """Mount faultfs over `source_dir` (skipping the test when FUSE is unavailable)."""
     require_fuse()
     with FuseMount(source_dir, mountpoint, name=name, cache_timeout=cache_timeout,
-                   serial_dirops=serial_dirops) as mount:
+                   serial_dirops=serial_dirops, delay_ms=delay_ms) as mount:
         yield mount
 
 
 @pytest.fixture
 def faultfs() -> Iterator[Callable[..., FuseMount]]:
-    """A factory: faultfs(source_dir, mountpoint=None, *, name=, cache_timeout=, serial_dirops=).
+    """A factory: faultfs(source_dir, mountpoint=None, *, name=, cache_timeout=, serial_dirops=,
+    delay_ms=).
 
     Every mount it made is torn down (bounded, even while hung) after the test."""
     require_fuse()
