@@ -19,6 +19,16 @@
 // Phase 2 (a stand-in `golang.go` is installed, so Enable takes its go.alternateTools path):
 //   6b. Enable writes go.alternateTools.gopls = the shim into the workspace settings.json and
 //      keeps the user's other entry; Disable gives the file back byte-for-byte
+// Phase 3 (the stand-in is uninstalled again: the extension's own client, as in phase 1):
+//   7. the workspace (a copy of examples/hello) sits on a FUSE mount (the fault lab's faultfs,
+//      tests/faultlab/fusefs.py) that answers every operation 20 ms late: slow, not hung. Enable,
+//      hover greet.Hello: gopls answers
+//   8. lspguard measures the mount: the status bar says `$(watch) gopls: slow (fuse.faultfs,
+//      N ms/op)`, its tooltip has the sentence and the fix (GOMODCACHE ...), one information
+//      message "lspguard: slow filesystem: ..." and no incident; lspguard's status: state slow,
+//      restarts 0, no verdict; a hover still answers. Then the mount is torn down (it is on the
+//      cleanup path too: no mount and no daemon outlive the run). Without FUSE (not root, no
+//      /dev/fuse, no fusermount3 or mfusepy) phase 3 is skipped, saying why.
 // Each step leaves a screenshot: test-artifacts/vscode-NN-*.png (and vscode-failure.png plus
 // test-artifacts/vscode-logs/ when the test fails).
 //
@@ -510,6 +520,131 @@ function sessionsFor(workspace) {
     }))
     .filter((d) => alive(d.pid))
     .sort((a, b) => (b.started_at ?? 0) - (a.started_at ?? 0) || b.pid - a.pid);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A slow filesystem: the fault lab's FUSE mount (tests/faultlab/fusefs.py) with a per-operation
+// delay, held by the repository's venv Python until its stdin closes
+
+const venvPython = path.join(path.dirname(lspguardBin), "python");
+
+/** Run in the venv's Python with cwd = the repository (so `tests.faultlab` imports): mount
+ * argv[1] at argv[2] with argv[3] ms per operation, print one JSON line, hold the mount until
+ * stdin closes (EOF: this script ended it, or died), then close it (FuseMount.close: unmount,
+ * end the daemon). Exit 3 and a reason when FUSE cannot run here. */
+const SLOW_MOUNT_PY = `
+import json, sys
+from tests.faultlab.fusefs import FuseMount, fuse_unavailable
+why = fuse_unavailable()
+if why:
+    print(json.dumps({"unavailable": why}), flush=True)
+    sys.exit(3)
+m = FuseMount(sys.argv[1], sys.argv[2], delay_ms=float(sys.argv[3]))
+try:
+    print(json.dumps({"mountpoint": str(m.mountpoint), "fs_type": m.fs_type,
+                      "daemon_pid": m.pid, "status": m.status()}), flush=True)
+    sys.stdin.read()
+finally:
+    m.close()
+    print(json.dumps({"closed": True}), flush=True)
+`;
+
+let slowMount; // { child, mountpoint, daemonPid }
+let slowMountpoint; // where it was mounted (checked again at the end of the run)
+
+/** The fs type mounted exactly at `dir` (from /proc/self/mountinfo), or undefined. */
+function mountedAt(dir) {
+  let text = "";
+  try {
+    text = fs.readFileSync("/proc/self/mountinfo", "utf8");
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split("\n")) {
+    const f = line.split(" ");
+    const sep = f.indexOf("-");
+    if (sep < 0) continue;
+    const where = f[4].replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+    if (where === dir) return f[sep + 1];
+  }
+  return undefined;
+}
+
+/** Mount `source` at `mountpoint`, every operation `delayMs` late: {mountpoint, fs_type, ...},
+ * or {unavailable: why}. */
+async function startSlowMount(source, mountpoint, delayMs) {
+  const logFile = path.join(D.logs, "slow-mount.log");
+  const logFd = fs.openSync(logFile, "a");
+  // Its own process group (detached): Ctrl-C does not end it before code-server is stopped;
+  // cleanup ends it, by pid. The run's token is in its environment (and its daemon's).
+  const child = spawn(venvPython, ["-c", SLOW_MOUNT_PY, source, mountpoint, String(delayMs)],
+                      { cwd: REPO, env: childEnv, stdio: ["pipe", "pipe", logFd],
+                        detached: true });
+  fs.closeSync(logFd);
+  knownRoots.add(child.pid);
+  const state = { child, mountpoint, daemonPid: undefined };
+  slowMount = state;
+  slowMountpoint = mountpoint;
+  const line = await new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(
+      `the FUSE mount's holder printed no mount within 60s:\n${tail(logFile)}`)), 60_000);
+    child.stdout.on("data", (d) => {
+      out += d;
+      const nl = out.indexOf("\n");
+      if (nl >= 0) {
+        clearTimeout(timer);
+        resolve(out.slice(0, nl));
+      }
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`the FUSE mount's holder exited (${code ?? signal}):\n${tail(logFile)}`));
+    });
+  });
+  const info = JSON.parse(line);
+  state.daemonPid = info.daemon_pid;
+  return info;
+}
+
+/** Unmount and end the holder and its daemon: close the holder's stdin (FuseMount.close), then
+ * SIGKILL what is left and lazy-unmount (fusermount3 -u -z, else umount -l). Idempotent; safe
+ * when nothing was mounted. */
+async function stopSlowMount() {
+  if (!slowMount) return;
+  const { child, mountpoint, daemonPid } = slowMount;
+  const gone = () => !alive(child.pid) && !(daemonPid && alive(daemonPid));
+  try {
+    child.stdin.end();
+  } catch {
+    // already closed
+  }
+  await waitFor("the FUSE mount's holder to close it", () => gone() && !mountedAt(mountpoint),
+                { timeoutMs: 20_000, intervalMs: 100 }).catch(() => undefined);
+  if (!gone()) {
+    const left = [child.pid, daemonPid].filter((p) => p && alive(p));
+    log(`  slow mount: SIGKILL to ${left.map(describe).join("; ")}`);
+    signalAll(left, "SIGKILL");
+    await waitFor("the FUSE mount's processes to end", gone,
+                  { timeoutMs: 5_000, intervalMs: 100 }).catch(() => undefined);
+  }
+  unmountSync(mountpoint);
+  knownRoots.delete(child.pid);
+  slowMount = undefined;
+  if (mountedAt(mountpoint)) {
+    log(`  STILL MOUNTED: ${mountpoint}`);
+    process.exitCode = 1;
+  }
+}
+
+/** Lazy-unmount `dir` if something is still mounted there (a killed daemon leaves it stale). */
+function unmountSync(dir) {
+  for (const cmd of [["fusermount3", "-u", "-z", dir], ["umount", "-l", dir]]) {
+    if (!mountedAt(dir)) return;
+    log(`  slow mount: ${cmd.join(" ")}`);
+    spawnSync(cmd[0], cmd.slice(1), { stdio: "ignore", timeout: 5_000 });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1160,6 +1295,166 @@ async function phase2() {
   });
 }
 
+const SLOW_DELAY_MS = 20;
+
+async function phase3() {
+  const ws = path.join(TMP, "ws-slow", "hello"); // the mount point: the workspace VS Code opens
+  let mount;
+  let first;
+
+  await step("7. the workspace on a slow FUSE mount (every operation +20 ms): Enable, hover", async () => {
+    await page.goto("about:blank");
+    await stopCodeServer();
+    const source = makeWorkspace("ws-slow-source");
+    mount = await startSlowMount(source, ws, SLOW_DELAY_MS);
+    if (mount.unavailable) {
+      log(`  SKIPPED (phase 3 needs FUSE): ${mount.unavailable}`);
+      return;
+    }
+    const fsType = mountedAt(ws);
+    log(`  ${source} mounted at ${mount.mountpoint}: ${fsType}, daemon pid ${mount.daemon_pid}, ` +
+        `lab status ${JSON.stringify(mount.status)}`);
+    check(mount.mountpoint === ws, `mounted at ${ws} (the lab says ${mount.mountpoint})`);
+    check(fsType === "fuse.faultfs", `/proc/self/mountinfo: fuse.faultfs at ${ws} (${fsType})`);
+    // What lspguard's helper measures: lstat() of a name that does not exist, once each.
+    const times = [];
+    for (let i = 0; i < 5; i++) {
+      const t = process.hrtime.bigint();
+      try {
+        fs.lstatSync(path.join(ws, `.lspguard-e2e-missing-${i}`));
+      } catch {
+        // ENOENT: the point
+      }
+      times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
+    const median = times.sort((a, b) => a - b)[2];
+    log(`  lstat() of a missing name from here: median ${median.toFixed(1)} ms`);
+    check(median >= SLOW_DELAY_MS / 2, `the mount is slow (${median.toFixed(1)} ms per lstat)`);
+
+    // Back to the extension's own client: no golang.go.
+    const out = await codeServerCli("--uninstall-extension", "golang.go");
+    check(/successfully uninstalled/i.test(out), `--uninstall-extension golang.go said: ${out.trim()}`);
+    await startCodeServer(ws, "slow-mount");
+    await openWorkbench(ws);
+    const off = await waitStatus('"lspguard off"', (t) => t.includes("lspguard off"), 90_000);
+    log(`  status bar: ${off.text}`);
+    await focusEditorArea();
+    await runCommand("lspguard: Enable for this workspace");
+    const d = await waitFor("the Enable dialog", dialog, { timeoutMs: 20_000 });
+    log(`  dialog: "${d.message}" [${d.buttons.join(" | ")}]`);
+    check(d.buttons.includes("Start gopls"), "the dialog offers Start gopls (own client, no golang.go)");
+    await clickDialogButton("Start gopls");
+    const on = await waitStatus("a gopls session", (t) => t.includes("gopls") && !t.includes("off"),
+                                90_000);
+    log(`  status bar: ${on.text}`);
+    first = await waitFor("a live lspguard session for the workspace", () => sessionsFor(ws)[0],
+                          { timeoutMs: 60_000 });
+    log(`  lspguard session: proxy pid ${first.pid}, gopls pid ${first.backend.pid}, ` +
+        `generation ${first.backend.generation}, state ${first.state}`);
+    await openFile("main.go", "greet.Hello");
+    await goToPosition(11, 30); // in "Hello" of greet.Hello
+    const text = await hoverAtCursor(HOVER_NEEDLE, 120_000);
+    log(`  hover: ${JSON.stringify(text.replace(/\s+/g, " ").slice(0, 120))}`);
+    await pressEscape();
+  });
+  if (mount?.unavailable) return;
+
+  await step("8. the status bar says slow (fuse.faultfs); tooltip with the fix; no incident", async () => {
+    const s = await waitStatus("slow (fuse.faultfs, N ms/op)",
+                               (t) => t.includes("slow") && t.includes("fuse.faultfs"), 90_000);
+    log(`  status bar: ${s.text}`);
+    check(/^\$\(watch\) gopls: slow \(fuse\.faultfs, [\d.]+ m?s\/op\)$/.test(s.text),
+          `the status bar reads "$(watch) gopls: slow (fuse.faultfs, N ms/op)": ${s.text}`);
+    const status = sessionsFor(ws)[0];
+    check(status, "the session is still there");
+    log(`  lspguard status: state ${status.state}, restarts ${status.restarts}, generation ${
+      status.backend.generation}, verdicts ${status.verdicts}, slow ${JSON.stringify(status.slow)}`);
+    check(status.state === "slow", `lspguard's state is slow (${status.state})`);
+    check(status.slow?.fs_type === "fuse.faultfs", "the slow filesystem is fuse.faultfs");
+    check(status.slow?.mount_point === ws, `the slow mount point is the workspace ${ws}`);
+    check(status.slow?.latency_ms > 1, `over 1 ms per lookup (${status.slow?.latency_ms})`);
+    check(status.restarts === 0 && status.verdicts === 0 && !status.last_verdict,
+          "no restart, no verdict");
+    if (status.log_file) {
+      const lines = (fs.readFileSync(status.log_file, "utf8").split("\n")
+        .filter((l) => /slow filesystem|verdict|restart/i.test(l)));
+      log(`  lspguard log ${status.log_file}:\n${lines.slice(-8).map((l) => `    ${l}`).join("\n")}`);
+    }
+    const notice = await waitToast("lspguard: slow filesystem:", 0, 30_000);
+    log(`  notification (${notice.severity}): "${notice.message}" [${notice.buttons.join(" | ")}]`);
+    check(notice.severity === "info", `the slow notice is an information message (${notice.severity})`);
+    check(notice.message.includes("fuse.faultfs"), "the slow notice names fuse.faultfs");
+    // The toast may have hidden itself by now: the screenshot shows it in the notification
+    // center, with the status bar item under it.
+    await runCommand("Notifications: Show Notifications");
+    await waitFor("the slow notice in the notification center", () => page.evaluate(() => {
+      for (const t of document.querySelectorAll(".notifications-center.visible .notification-list-item")) {
+        const msg = t.querySelector(".notification-list-item-message")?.textContent ?? "";
+        if (!msg.includes("lspguard: slow filesystem")) continue;
+        // Expanded: the whole message, not its first line.
+        t.querySelector(".codicon-notifications-expand")?.click();
+        return true;
+      }
+      return false;
+    }), { timeoutMs: 10_000 });
+    await sleep(600); // the command palette fades out
+    await shot("slow-mount");
+    await page.evaluate(() => {
+      document.querySelector(".notifications-center.visible .codicon-notifications-hide")?.click();
+    });
+    await waitFor("the notification center to close", async () => {
+      const open = await page.evaluate(() => !!document.querySelector(".notifications-center.visible"));
+      if (open) await pressEscape();
+      return !open;
+    }, { timeoutMs: 10_000 });
+
+    const tip = await statusTooltip("Fix:");
+    log(`  tooltip: ${JSON.stringify(tip.replace(/\s+/g, " ").slice(0, 600))}`);
+    check(/gopls is\s+slow/.test(tip), "the tooltip says gopls is slow");
+    check(tip.includes("fuse.faultfs") && tip.includes("ms per operation"),
+          "the tooltip has the sentence (fuse.faultfs, ms per operation)");
+    check(tip.includes("GOMODCACHE"), "the tooltip has the fix (GOMODCACHE ...)");
+    check(/restarts\s+0\b/.test(tip), "the tooltip counts 0 restarts");
+    await shot("slow-tooltip");
+    await moveMouseAway();
+
+    // Slow is not a hang: gopls answers (late), lspguard restarted nothing.
+    await openFile("main.go", "greet.Hello");
+    await goToPosition(11, 30);
+    const text = await hoverAtCursor(HOVER_NEEDLE, 60_000);
+    log(`  hover while slow: ${JSON.stringify(text.replace(/\s+/g, " ").slice(0, 120))}`);
+    await pressEscape();
+    const after = sessionsFor(ws)[0];
+    log(`  lspguard status: state ${after?.state}, restarts ${after?.restarts}, generation ${
+      after?.backend.generation}, gopls pid ${after?.backend.pid}`);
+    check(after?.pid === first.pid && after.backend.pid === first.backend.pid &&
+          after.backend.generation === first.backend.generation && after.restarts === 0,
+          "the same proxy and gopls: nothing restarted");
+    const rec = await recorded();
+    log(`  status bar in phase 3: ${rec.status.map((x) => x.text).join("  ->  ")}`);
+    check(!rec.status.some((x) => /restarting|degraded|waiting/.test(x.text)),
+          "the status bar never said restarting, degraded or waiting");
+    const incidents = rec.toasts.filter((t) => t.message.startsWith("lspguard: gopls") ||
+                                               t.severity !== "info");
+    check(incidents.length === 0, `no incident notification: ${
+      JSON.stringify(incidents.map((t) => t.message))}`);
+    const notices = rec.toasts.filter((t) => t.message.startsWith("lspguard: slow filesystem"));
+    check(notices.length === 1, `one slow notice (${notices.length})`);
+    await reviewNotifications("phase 3");
+    checkListeners("phase 3");
+  });
+
+  await step("9. tear down: code-server stopped, the mount unmounted, its daemon gone", async () => {
+    await page.goto("about:blank");
+    await stopCodeServer();
+    const pids = [slowMount.child.pid, slowMount.daemonPid];
+    await stopSlowMount();
+    check(!mountedAt(ws), `nothing is mounted at ${ws}`);
+    check(pids.every((p) => !alive(p)), `the holder and the daemon have ended (${pids.join(", ")})`);
+    log(`  unmounted ${ws}; holder and daemon (${pids.join(", ")}) ended`);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cleanup: every process of this run, by pid
 
@@ -1177,6 +1472,11 @@ async function cleanup() {
     await stopCodeServer();
   } catch (err) {
     log(`  stopping code-server: ${err}`);
+  }
+  try {
+    await stopSlowMount(); // after code-server: nothing of this run uses the mount any more
+  } catch (err) {
+    log(`  unmounting the slow mount: ${err}`);
   }
   let left = ourProcesses();
   if (left.length > 0) {
@@ -1199,6 +1499,7 @@ function cleanupSync() {
   if (cleanedUp) return;
   try {
     signalAll(ourProcesses(), "SIGKILL");
+    if (slowMountpoint) unmountSync(slowMountpoint);
   } catch {
     // nothing more to do
   }
@@ -1270,6 +1571,7 @@ async function main() {
         }
       }
       if (args.keep) log(`  kept ${TMP}`);
+      else if (slowMountpoint && mountedAt(slowMountpoint)) log(`  kept ${TMP}: still mounted`);
       else fs.rmSync(TMP, { recursive: true, force: true });
       const wall = ((Date.now() - T0) / 1000).toFixed(1);
       if (failed) {
@@ -1299,6 +1601,7 @@ async function main() {
   try {
     await phase1();
     await phase2();
+    await phase3();
   } catch (err) {
     failed ??= err;
     log(`FAIL in step ${currentStep}: ${err.stack ?? err}`);
