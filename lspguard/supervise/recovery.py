@@ -294,6 +294,7 @@ class Recovery:
         if manual:  # start afresh, with the plain primary and a new budget
             self.tried.clear()
             self.fallbacks = 0
+            self.stopped_for = None
             self.budget.times.clear()
             if self.revivals and verdict.kind is not VerdictKind.MANUAL:
                 # a try from degraded mode: one start, then back to waiting for the next try
