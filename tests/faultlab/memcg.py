@@ -58,7 +58,7 @@ class MemoryCgroup:
         self._closed = False
 
     def join(self, pid: int) -> None:
-        """Move process `pid` (all its threads) into the group; its later children are born in it."""
+        """Move `pid` (all its threads) into the group; its later children are born in it."""
         with open(self._procs, "w") as fh:
             fh.write(str(pid))
 
