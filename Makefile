@@ -30,7 +30,7 @@ EXT_STAMP := $(EXT)/node_modules/.package-lock.json
 E2E := $(EXT)/e2e
 E2E_STAMP := $(E2E)/node_modules/.package-lock.json
 
-.PHONY: help setup gopls demo test test-python test-extension lint vsix bench bench-quick \
+.PHONY: help setup gopls scale-fixtures demo test test-python test-extension lint vsix bench bench-quick \
 	bench-recovery bench-startup clean test-vscode code-server
 
 help:
@@ -68,7 +68,12 @@ demo: setup
 
 test: test-python test-extension
 
-test-python: setup
+# The real-size workspaces tests/test_scale.py judges lspguard on (against bare gopls), built once
+# from the Go module proxy into ~/.cache/lspguard-scale (minutes the first time, then nothing).
+scale-fixtures: setup
+	$(BIN)/python -m tests.scale.workspace --ensure
+
+test-python: setup scale-fixtures
 	$(BIN)/pytest
 
 # The extension's integration tests drive a real `lspguard run` guarding real gopls; in this
