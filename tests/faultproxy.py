@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,7 +99,8 @@ class Proxy:
 
 def start_proxy(tmp_path: Path, *fault_args: str, handshake_timeout: float = HANDSHAKE_TIMEOUT,
                 restart: dict[str, Any] | None = None, once: bool = True,
-                strace_seconds: float = 0.5) -> Proxy:
+                strace_seconds: float = 0.5,
+                preexec_fn: Callable[[], None] | None = None) -> Proxy:
     """A proxy guarding the fault server; `restart` adds to the [restart] section (and then
     the fault fires every time: a restart policy is what is under test)."""
     cfg = write_config(tmp_path / "lspguard.toml", FAST_WATCHDOG,
@@ -112,7 +113,8 @@ def start_proxy(tmp_path: Path, *fault_args: str, handshake_timeout: float = HAN
     once_args = ["--once-file", str(tmp_path / "fired")] if once and not restart else []
     cmd = [sys.executable, "-m", "lspguard", "run", "--config", str(cfg), "--",
            sys.executable, str(FAULT_SERVER), *once_args, *fault_args]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                            preexec_fn=preexec_fn)  # e.g. join a memory cgroup, as in a container
     proxy = Proxy(RawClient(proc), runtime)
     # Fault clocks start once the proxy runs (its status file exists), not at interpreter start.
     wait_for_session(proc, runtime)

@@ -1,12 +1,12 @@
 """Out of memory, with the real kernel's OOM killer in a real memory cgroup.
 
-The scripted fault server (tests/servers/fault_server.py, `--fault oom`) moves itself into a
-memory cgroup with a small limit and, on a hover, grows its heap until the kernel kills it, as
-gopls does on a big workspace in a container. With GOMEMLIMIT set it stops at half of it, as the
-Go runtime's collector would hold a heap. lspguard must name the OOM kill and the limit (not
-"crashed"), restart with GOMEMLIMIT at 80% of the limit, and, when that is not enough, stop
-restarting with one message that says how to fix it. The large-workspace OOM with real gopls is
-in tests/test_scale.py.
+The proxy starts in a memory cgroup with a small limit, as in a container (its server inherits
+it), and the scripted fault server (tests/servers/fault_server.py, `--fault oom`) grows its heap
+on a hover until the kernel kills it, as gopls does on a big workspace. With GOMEMLIMIT set it
+stops at half of it, as the Go runtime's collector would hold a heap. lspguard must name the
+OOM kill and the limit (not "crashed"), restart with GOMEMLIMIT at 80% of the limit, and, when
+that is not enough, stop restarting with one message that says how to fix it. The
+large-workspace OOM with real gopls is in tests/test_scale.py.
 """
 
 from __future__ import annotations
@@ -39,10 +39,9 @@ def memcg() -> Iterator[MemoryCgroup]:
 
 def _start(tmp_path: Path, memcg: MemoryCgroup, *extra: str) -> Proxy:
     restart = {"max_restarts": 4, "window": 600.0, "backoff_initial": 0.1}
-    p = start_proxy(tmp_path, "--fault", "oom", "--cgroup", str(memcg.path), *extra,
-                    restart=restart)
+    p = start_proxy(tmp_path, "--fault", "oom", *extra, restart=restart,
+                    preexec_fn=memcg.preexec)
     initialize(p)
-    # the watchdog finds the server's cgroup (it moved there itself) within a few seconds
     wait_until(lambda: (p.status().get("memory") or {}).get("limit_bytes") == LIMIT, 20)
     return p
 
@@ -81,7 +80,7 @@ def test_a_second_oom_kill_stops_the_restarts_with_the_fix(
     assert answer["error"]["code"] == -32803, answer  # RequestFailed, with the reason
     assert "OOM killer" in answer["error"]["message"]
     status = p.status()
-    assert "again" in status["degraded"] and "memory limit" in status["degraded"]
+    assert "again" in status["degraded"] and "192.0 MiB memory limit" in status["degraded"]
     assert "build.directoryFilters" in status["degraded"]
     told = p.seen_or_wait(lambda m: m.get("method") == "window/showMessage"
                           and m["params"]["type"] == 1, 10)

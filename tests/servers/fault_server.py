@@ -19,9 +19,6 @@ receives METHOD (or, for `hang-initialize`, `initialize`), then misbehaves:
                     GOMEMLIMIT set (as the Go runtime would) it stops at half of it and answers,
                     unless --ignore-gomemlimit
 
---cgroup DIR moves the server into that memory cgroup (writes its pid to DIR/cgroup.procs) before
-it reads anything: a container's memory limit, on the server alone.
-
 With --once-file, the fault fires only if PATH does not exist yet (and creates it), so the
 server that lspguard restarts behaves. Test-only requests: `fault/documentText` {uri} -> text
 and version as this server sees them; `fault/notes` -> the `seq` of every `fault/note`
@@ -209,11 +206,7 @@ def main() -> None:
     parser.add_argument("--name", default="fault_server")
     parser.add_argument("--vfork-helper", help="compiled tests/servers/vfork_block.c")
     parser.add_argument("--ignore-gomemlimit", action="store_true")
-    parser.add_argument("--cgroup", help="a memory cgroup directory to move into first")
-    args = parser.parse_args()
-    if args.cgroup:
-        Path(args.cgroup, "cgroup.procs").write_text(str(os.getpid()))
-    server = Server(args)
+    server = Server(parser.parse_args())
     while (msg := read_message()) is not None:
         server.handle(msg)
 
