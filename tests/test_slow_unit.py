@@ -10,6 +10,7 @@ import pytest
 
 from lspguard.causes.kernel import WaitKind
 from lspguard.causes.mounts import Mount
+from lspguard.causes.probe import PathProber
 from lspguard.causes.tree import ProcessFacts, ThreadWait, TreeSnapshot
 from lspguard.supervise import slow as slow_module
 from lspguard.supervise.slow import SlowWatch, go_roots, measure_latency
@@ -34,7 +35,7 @@ def test_go_roots_as_the_go_command_finds_them(tmp_path: Path) -> None:
 
 
 async def test_a_local_directory_answers_in_well_under_a_millisecond(tmp_path: Path) -> None:
-    found = await measure_latency([str(tmp_path)], within=10.0)
+    found = await measure_latency([str(tmp_path)], PathProber(10.0))
     assert set(found) == {str(tmp_path)} and found[str(tmp_path)] < 1.0, found
 
 
@@ -51,7 +52,7 @@ async def test_slow_comes_and_goes_with_the_measure(monkeypatch: pytest.MonkeyPa
     latency = {"/workspace/app": 20.3, "/go/pkg/mod": 0.01, "/root/.cache/go-build": 0.02}
     asked: list[list[str]] = []
 
-    async def measure(directories: Sequence[str], within: float) -> dict[str, float]:
+    async def measure(directories: Sequence[str], helpers: PathProber) -> dict[str, float]:
         asked.append(list(directories))
         return {d: latency[d] for d in directories if d in latency}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -60,7 +61,8 @@ class TreeProber:
 
 
 class PathProber:
-    """Bounded `stat` of a path in a helper process; stuck helpers are killed and reaped later."""
+    """Bounded `stat` of a path in a helper process (or any helper, `run`); stuck helpers are
+    killed and reaped later."""
 
     def __init__(self, timeout: float = 2.0) -> None:
         self.timeout = timeout
@@ -88,14 +90,19 @@ class PathProber:
         return out.strip() or "other" if code == 0 else "missing"
 
     async def _run(self, path: str) -> tuple[int, str] | None:
+        return await self.run(self._argv(path))
+
+    async def run(self, argv: list[str]) -> tuple[int, str] | None:
+        """Exit code and stdout of a helper process, or None if it did not finish within the
+        timeout (then it is killed, and reaped once it dies: it may not, until a hung
+        filesystem answers)."""
         self.reap()
         try:
             helper = subprocess.Popen(  # noqa: ASYNC220 - a fork+exec; its wait is async
-                self._argv(path), stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                      cwd="/", start_new_session=True)
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, cwd="/", start_new_session=True)
         except OSError as exc:
-            log.warning("cannot start a stat helper: %s", exc)
+            log.warning("cannot start a helper (%s): %s", os.path.basename(argv[0]), exc)
             return None
         deadline = time.monotonic() + self.timeout
         while helper.poll() is None:

@@ -20,19 +20,17 @@ import contextlib
 import json
 import logging
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import anyio
 
 from lspguard.causes.mounts import Mount, mount_for, parse_mountinfo
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
+    from lspguard.causes.probe import PathProber
     from lspguard.causes.tree import TreeSnapshot
 
 __all__ = ["SlowMount", "SlowWatch", "go_roots", "measure_latency"]
@@ -140,34 +138,15 @@ def _go_env_file(env: Mapping[str, str]) -> dict[str, str]:
     return settings
 
 
-async def measure_latency(directories: Sequence[str], within: float) -> dict[str, float]:
+async def measure_latency(directories: Sequence[str], helpers: PathProber) -> dict[str, float]:
     """Milliseconds per lookup (lower quartile) under each directory, measured in a helper
-    process; a directory whose lookups did not all return `within` seconds is left out (it is
-    not slow: it does not answer, which the watchdog judges)."""
+    process under the prober's deadline; a directory whose lookups did not all return in time
+    is left out (it is not slow: it does not answer, which the watchdog judges)."""
     if not directories:
         return {}
-    try:
-        helper = subprocess.Popen(  # noqa: ASYNC220 - a fork+exec; its wait is async below
-            [sys.executable, "-I", "-S", "-c", _HELPER, str(_LOOKUPS), *directories],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            cwd="/", start_new_session=True)
-    except OSError as exc:
-        log.warning("cannot start a latency helper: %s", exc)
-        return {}
-    deadline = time.monotonic() + within
-    while helper.poll() is None:
-        if time.monotonic() >= deadline:
-            with contextlib.suppress(OSError):
-                helper.kill()  # it may not die until the filesystem answers: not waited for
-            break
-        await anyio.sleep(0.02)
-    assert helper.stdout is not None
-    lines = helper.stdout.read().decode(errors="replace").splitlines() \
-        if helper.returncode is not None else []
-    helper.stdout.close()
-    if helper.returncode is not None:
-        with contextlib.suppress(ChildProcessError):
-            helper.wait(0)
+    done = await helpers.run([sys.executable, "-I", "-S", "-c", _HELPER, str(_LOOKUPS),
+                              *directories])
+    lines = done[1].splitlines() if done is not None else []
     try:
         return {str(k): float(v) for k, v in json.loads(lines[-1]).items()} if lines else {}
     except (ValueError, AttributeError):
@@ -180,6 +159,7 @@ class SlowWatch:
     def __init__(self, threshold_ms: float, timeout: float) -> None:
         self.threshold_ms = threshold_ms
         self.timeout = timeout
+        self._helpers: PathProber | None = None  # made on the first measure (psutil with it)
         self.slow: SlowMount | None = None
         self.latency: dict[str, float] = {}  # mount point -> last ms per lookup
         self._measured: dict[str, float] = {}  # mount point -> monotonic time measured
@@ -228,7 +208,11 @@ class SlowWatch:
             return
         self._busy = True
         try:
-            found = await measure_latency([d for _, d, _ in items], self.timeout)
+            if self._helpers is None:
+                from lspguard.causes.probe import PathProber
+
+                self._helpers = PathProber(self.timeout)
+            found = await measure_latency([d for _, d, _ in items], self._helpers)
         finally:
             self._busy = False
         for role, directory, mount in items:
