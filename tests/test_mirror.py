@@ -154,3 +154,20 @@ def test_a_keystroke_is_applied_at_once_and_a_large_open_waits_for_the_timer() -
     mirror.compact_if_due()
     assert not mirror.compaction_due
     assert [(d.uri, len(d.text)) for d in mirror.documents()] == [("file:///b.go", len(big))]
+
+
+def test_workspace_folders_follow_the_editors_changes_and_fall_back_to_root_uri() -> None:
+    mirror = ClientMirror()
+    assert mirror.workspace_folder_uris() == []
+    mirror.on_initialize({"rootUri": "file:///ws"})
+    assert mirror.workspace_folder_uris() == ["file:///ws"]
+    mirror.on_initialize({"rootUri": "file:///ws", "workspaceFolders": [
+        {"uri": "file:///a", "name": "a"}, {"uri": "file:///b", "name": "b"}]})
+    assert mirror.workspace_folder_uris() == ["file:///a", "file:///b"]
+    change = {"event": {"added": [{"uri": "file:///c", "name": "c"}],
+                        "removed": [{"uri": "file:///a", "name": "a"}]}}
+    mirror.record("workspace/didChangeWorkspaceFolders", json.dumps(
+        {"jsonrpc": "2.0", "method": "workspace/didChangeWorkspaceFolders",
+         "params": change}).encode())
+    mirror.compact_if_due()
+    assert mirror.workspace_folder_uris() == ["file:///b", "file:///c"]

@@ -99,6 +99,14 @@ class ClientMirror:
     def on_configuration(self, params: dict[str, Any] | None) -> None:
         self.configuration = params
 
+    def workspace_folder_uris(self) -> list[str]:
+        """The editor's workspace folders as URIs (its rootUri when it sent none), with folder
+        changes applied up to the last compaction."""
+        uris = [f["uri"] for f in self._folders or []
+                if isinstance(f, dict) and isinstance(f.get("uri"), str)]
+        root = (self.initialize_params or {}).get("rootUri")
+        return uris or ([root] if isinstance(root, str) and root else [])
+
     @property
     def client_capabilities(self) -> dict[str, Any]:
         caps = (self.initialize_params or {}).get("capabilities")

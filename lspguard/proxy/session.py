@@ -346,15 +346,13 @@ class Session:
 
         from lspguard.supervise.slow import go_roots
 
-        params = self.relay.mirror.initialize_params or {}
-        uris = [f.get("uri") for f in params.get("workspaceFolders") or []
-                if isinstance(f, dict)] or [params.get("rootUri")]
-        folders = [unquote(urlparse(u).path) for u in uris
-                   if isinstance(u, str) and u.startswith("file:")]
+        mirror = self.relay.mirror
+        folders = [unquote(urlparse(u).path) for u in mirror.workspace_folder_uris()
+                   if u.startswith("file:")]
         backend = self.relay.backend
         env = {**os.environ, **(backend.env_overlay if backend else {})}
         roots = go_roots(folders, env)
-        if params:  # before initialize, the workspace is not known yet
+        if mirror.initialize_params is not None:  # before initialize, no workspace is known
             self._roots = (self.generation, roots)
         return roots
 
@@ -450,10 +448,7 @@ def session_status(session: Session) -> SessionStatus:
     backend = relay.backend
     recovery = session.recovery
     oldest = sorted(relay.pending, key=lambda r: r.started)[:20]
-    params = relay.mirror.initialize_params or {}
-    folders = [f.get("uri") for f in params.get("workspaceFolders") or [] if isinstance(f, dict)]
-    if not folders and params.get("rootUri"):
-        folders = [params["rootUri"]]
+    folders = relay.mirror.workspace_folder_uris()
     last = session.verdicts[-1].as_dict() if session.verdicts else None
     if last is not None:  # its own bundle: not a later `lspguard snapshot`'s
         last["bundle"] = session.verdict_bundles.get(id(session.verdicts[-1]))
@@ -464,7 +459,7 @@ def session_status(session: Session) -> SessionStatus:
         "state": session.state,
         "started_at": relay.started_wall,
         "uptime_s": round(now - relay.started, 1),
-        "workspace_folders": [str(f) for f in folders if f],
+        "workspace_folders": folders,
         "cwd": os.getcwd(),
         "config": session.config.source,
         "log_file": session.log_file,
