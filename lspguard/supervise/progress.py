@@ -67,49 +67,47 @@ class ProgressBook:
     """When the tree last made progress other than CPU, from consecutive snapshots.
 
     `since` is that time (-inf until progress is seen: then a request's quiet time is its age,
-    as before any sample); `what` names the last progress, for the log and the verdict."""
+    as before any sample)."""
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
         self.since = float("-inf")
-        self.what = ""
         self._last: TreeActivity | None = None
-        self._server_io_max = 0
-        self._rss_peak = 0
+        self._server_io_mark = 0
+        self._rss_mark = 0
         self._messages: int | None = None
 
     def observe(self, activity: TreeActivity, messages: int, now: float) -> str:
         """Record one snapshot's activity and the count of server messages so far (without
         answers to lspguard's own requests); what moved ("" if nothing did)."""
         last = self._last
-        moved = ""
-        if last is None:
-            self._server_io_max = activity.server_io
-            self._rss_peak = activity.rss
-        else:
+        # Marks move only when they count: slow, steady growth adds up to a step.
+        server_io = activity.server_io > self._server_io_mark + _OWN_IO_SLACK
+        rss = activity.rss > self._rss_mark + _RSS_STEP
+        if last is None or server_io:
+            self._server_io_mark = activity.server_io
+        if last is None or rss:
+            self._rss_mark = activity.rss
+        moved = ""  # the first look has nothing to compare with
+        if last is not None:
             if activity.children_io != last.children_io:
                 moved = "the server's children did I/O"
-            elif activity.server_io > self._server_io_max + _OWN_IO_SLACK:
+            elif server_io:
                 moved = "the server did I/O"
             elif activity.pids != last.pids:
                 moved = "a child process started or ended"
-            elif activity.rss > self._rss_peak + _RSS_STEP:
+            elif rss:
                 moved = "the server's memory grew"
             elif activity.waits != last.waits:
                 moved = "a waiting thread moved on"
-        if self._messages is not None and messages != self._messages and not moved:
-            moved = "the server sent a message"
-        # Marks move only when they count: slow, steady growth adds up to a step.
-        if activity.server_io > self._server_io_max + _OWN_IO_SLACK:
-            self._server_io_max = activity.server_io
-        if activity.rss > self._rss_peak + _RSS_STEP:
-            self._rss_peak = activity.rss
+            elif messages != self._messages:
+                moved = "the server sent a message"
         self._messages = messages
         self._last = activity
         if moved:
-            self.since, self.what = now, moved
+            self.since = now
         return moved
 
     def quiet_for(self, started: float, now: float) -> float:
