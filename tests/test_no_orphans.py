@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -61,9 +62,12 @@ def session(workspace: Path, env: dict[str, str], tmp_path: Path,
 
 def gopls_child(proxy_pid: int) -> psutil.Process:
     """The proxy's backend gopls (not a `gopls version` an incident bundle may be running)."""
-    children = [p for p in psutil.Process(proxy_pid).children()
-                if "gopls" in p.name() and p.status() != psutil.STATUS_ZOMBIE
-                and "version" not in p.cmdline()[1:]]
+    children = []
+    for p in psutil.Process(proxy_pid).children():
+        with contextlib.suppress(psutil.NoSuchProcess):  # a helper that ended meanwhile
+            if "gopls" in p.name() and p.status() != psutil.STATUS_ZOMBIE \
+                    and "version" not in p.cmdline()[1:]:
+                children.append(p)
     assert len(children) == 1, children
     return children[0]
 
