@@ -5,7 +5,11 @@ on Linux, PR_SET_PDEATHSIG=SIGKILL, so it dies even if the proxy is SIGKILLed (e
 `child_setup`). Generation 1 usually adopts the process early.py spawned before the event loop
 existed, with exactly that setup; later generations are spawned here. Stop escalates
 goodbye (shutdown/exit, supplied by the session) -> SIGTERM -> SIGKILL, each step bounded, and runs
-shielded from cancellation: no exit path of the proxy leaves a gopls behind.
+shielded from cancellation: no exit path of the proxy leaves a gopls behind. Nor any process of
+its tree: its children outside its group (gopls's telemetry child runs in a session of its own)
+must be found in /proc while they are still its children, for once it has died they are pid 1's.
+gopls may die before stop (on the editor's `exit`, or a crash), so the backend keeps its tree
+(reap.py), looked at again now and then while it runs, and again when stop begins.
 """
 
 from __future__ import annotations
@@ -22,13 +26,18 @@ from typing import TYPE_CHECKING, cast
 import anyio
 
 from lspguard.errors import BackendError
-from lspguard.proxy import early
+from lspguard.proxy import early, reap
 from lspguard.proxy.pipes import FrameReader, PipeWriter, connect_pipes
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 __all__ = ["Backend"]
+
+# How soon after the start the tree is first looked at again (gopls starts its telemetry child
+# at once), and the longest interval between looks (each reads every /proc/PID/stat).
+TREE_FIRST_LOOK_S = 0.5
+TREE_LOOK_MAX_S = 5.0
 
 log = logging.getLogger(__name__)
 stderr_log = logging.getLogger("lspguard.proxy.backend.stderr")
@@ -133,8 +142,11 @@ class Backend:
         self.exited = anyio.Event()
         self.pid: int | None = None
         self.adopted = False  # spawned early (early.py), not by start()
+        self.start_ticks: int | None = None  # with pid, names the process (reap.start_ticks)
         self._transport: asyncio.SubprocessTransport | _AdoptedProcess | None = None
         self._stderr_partial = b""
+        self._tree: reap.ProcessTree | None = None  # its process tree, as last looked at
+        self._tree_look: asyncio.TimerHandle | None = None
 
     @property
     def returncode(self) -> int | None:
@@ -184,6 +196,7 @@ class Backend:
         finally:
             os.close(child_stdin)  # the child's ends: only the child holds them now
             os.close(child_stdout)
+        self._note_start()
         await connect_pipes(self.reader, os.fdopen(from_child, "rb", buffering=0),
                             self.writer, os.fdopen(to_child, "wb", buffering=0))
         log.info("backend #%d started: pid %d: %s", self.generation, self.pid,
@@ -194,18 +207,54 @@ class Backend:
     async def _adopt(self, spawned: early.EarlyProcess) -> None:
         process = _AdoptedProcess(self, spawned.popen)
         self._transport, self.pid, self.adopted = process, spawned.popen.pid, True
+        self._note_start()
         try:
             await process.attach()
             await connect_pipes(self.reader, os.fdopen(spawned.from_child, "rb", buffering=0),
                                 self.writer, os.fdopen(spawned.to_child, "wb", buffering=0))
         except BaseException:
+            self._stop_looking_at_tree()
             process.close()
             spawned.kill()
+            if self._tree is not None:  # no stop() follows a start that failed
+                self._tree.kill()
+                self._tree.close()
+                self._tree = None
             raise
         log.info("backend #%d started (spawned early): pid %d: %s", self.generation, self.pid,
                  " ".join(self.argv))
         if self.env_overlay:
             log.info("backend #%d env overlay: %s", self.generation, self.env_overlay)
+
+    def _note_start(self) -> None:
+        # Our child, not yet reaped (that needs the event loop): the pid is still its own.
+        if self.pid is None or self.returncode is not None:
+            return
+        self.start_ticks = reap.start_ticks(self.pid)
+        self._tree = self.snapshot_tree()
+        self._look_at_tree_after(TREE_FIRST_LOOK_S)
+
+    def _look_at_tree_after(self, delay: float) -> None:
+        self._tree_look = asyncio.get_running_loop().call_later(delay, self._look_at_tree, delay)
+
+    @property
+    def tree_pids(self) -> list[int]:
+        """The pids of its process tree as last looked at (what stop will end, at least)."""
+        return [] if self._tree is None else self._tree.pids
+
+    def _look_at_tree(self, delay: float) -> None:
+        """Add the processes started since the last look, forget those that have ended."""
+        self._tree_look = None
+        if self._tree is None or self.exited.is_set() or self.returncode is not None:
+            return
+        self._tree.prune()
+        self._tree.add(self.snapshot_tree())
+        self._look_at_tree_after(min(2 * delay, TREE_LOOK_MAX_S))
+
+    def _stop_looking_at_tree(self) -> None:
+        if self._tree_look is not None:
+            self._tree_look.cancel()
+            self._tree_look = None
 
     def send(self, data: bytes) -> None:
         self.writer.write(data)
@@ -214,6 +263,7 @@ class Backend:
         log.info("backend #%d (pid %s) exited: %s", self.generation, self.pid,
                  self.describe_exit())
         self.writer.close()  # our end of its stdin: nobody reads it any more
+        self._stop_looking_at_tree()  # its tree is kept, as last seen, for stop()
         self.exited.set()
 
     def on_stderr(self, data: bytes, eof: bool = False) -> None:
@@ -241,31 +291,58 @@ class Backend:
             return False
         return True
 
+    def snapshot_tree(self) -> reap.ProcessTree:
+        """The process and all its descendants (in any group or session), plus the members of
+        its group, held by pidfd: taken while it lives, as once it has died its children are
+        pid 1's."""
+        if self.pid is None:
+            return reap.ProcessTree(0)
+        remote = any(a.lstrip("-").split("=", 1)[0] == "remote" for a in self.argv[1:])
+        return reap.snapshot_tree(self.pid, root_start_ticks=self.start_ticks,
+                                  spare_daemons=remote)
+
     async def stop(self, grace: float,
                    goodbye: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Stop the process, escalating; bounded by about 2 x `grace` + 1 s; never cancelled.
+        """Stop the process and every process of its tree, escalating; bounded by about
+        2 x `grace` + 1 s; never cancelled.
 
         `goodbye` (shutdown + exit, from the session) returns once the process has exited.
         """
         if self._transport is None:
             return
-        with anyio.CancelScope(shield=True):
+        self._stop_looking_at_tree()
+        tree, self._tree = self._tree or reap.ProcessTree(self.pid or 0), None
+        with anyio.CancelScope(shield=True), tree:
+            if not self.exited.is_set():
+                tree.add(self.snapshot_tree())
+            self._resume(tree)  # a stopped process can act on neither goodbye nor SIGTERM
             if not self.exited.is_set() and goodbye is not None:
                 with anyio.move_on_after(grace):
                     await goodbye()
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 if self.exited.is_set():
                     break
+                if sig is signal.SIGKILL:  # children started during the grace
+                    tree.add(self.snapshot_tree())
+                    self._resume(tree)
                 log.info("backend #%d (pid %s): sending %s", self.generation, self.pid, sig.name)
                 self.signal_group(sig)
                 if sig is signal.SIGKILL and not self.exited.is_set() and self.pid is not None:
                     _kill_quietly(self.pid)
                 with anyio.move_on_after(grace if sig is signal.SIGTERM else 1.0):
                     await self.exited.wait()
-            # Children (e.g. `go list`) may outlive a gopls that exited: end the whole group.
+            # Children (e.g. `go list`, the telemetry child) may outlive a gopls that exited.
             self.signal_group(signal.SIGKILL)
+            if killed := tree.kill():
+                log.info("backend #%d (pid %s): killed what was left of its tree: pids %s",
+                         self.generation, self.pid, killed)
             self.writer.close()
             self._transport.close()
+
+    def _resume(self, tree: reap.ProcessTree) -> None:
+        if resumed := tree.continue_stopped():
+            log.info("backend #%d (pid %s): SIGCONT to stopped pids %s", self.generation,
+                     self.pid, resumed)
 
 
 def _kill_quietly(pid: int) -> None:
