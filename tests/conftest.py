@@ -26,11 +26,20 @@ class LspguardDirs:
     config: Path
 
 
+@pytest.fixture(scope="session")
+def shim_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The native shims the tests build (shim/native.py), shared by the run: each build is
+    about a second the first time, and the user's ~/.cache is left alone."""
+    return tmp_path_factory.mktemp("shim-cache")
+
+
 @pytest.fixture(autouse=True)
-def lspguard_dirs(tmp_path_factory: pytest.TempPathFactory,
+def lspguard_dirs(tmp_path_factory: pytest.TempPathFactory, shim_cache: Path,
                   monkeypatch: pytest.MonkeyPatch) -> LspguardDirs:
     """Every proxy a test starts (they inherit os.environ) logs and writes status files into
-    throwaway dirs, and reads no user config: tests never touch ~/.local/state or ~/.config."""
+    throwaway dirs, reads no user config, and builds shims into the run's own cache: tests
+    never touch ~/.local/state, ~/.config or ~/.cache."""
+    monkeypatch.setenv("LSPGUARD_CACHE_DIR", str(shim_cache))
     base = tmp_path_factory.mktemp("lspguard")
     dirs = LspguardDirs(state=base / "state", runtime=base / "run", config=base / "config")
     monkeypatch.setenv("LSPGUARD_STATE_DIR", str(dirs.state))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from pygls.exceptions import JsonRpcException
 
-from lspguard.shim.main import install_shim
+from lspguard.shim.install import install_shim
 
 from .faultproxy import write_config
 from .polling import wait_until
@@ -48,3 +49,32 @@ def session_status(runtime: Path, within: float = 20) -> dict[str, Any]:
     found = wait_until(lambda: list((runtime / "sessions").glob("*.json")), within)
     assert len(found) == 1, f"status files under {runtime}: {found}"
     return json.loads(found[0].read_text())  # type: ignore[no-any-return]
+
+
+def fake_gopls(directory: Path, name: str = "gopls") -> Path:
+    """A stand-in gopls that prints how it was called ($0 and its arguments)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text('#!/bin/sh\nprintf "%s\\n" "$0" "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
+def shim_env(tmp_path: Path, *path: str | Path, **extra: str) -> dict[str, str]:
+    """A clean environment: PATH = `path`, a fresh HOME, no user config; `extra` on top."""
+    env = {
+        "PATH": os.pathsep.join(str(p) for p in path),
+        "HOME": str(tmp_path / "home"),
+        "LSPGUARD_CONFIG_DIR": str(tmp_path / "no-config"),
+        "LANG": "C.UTF-8",
+    }
+    for var in ("GOCACHE", "GOROOT", "TMPDIR"):
+        if var in os.environ:
+            env[var] = os.environ[var]
+    env.update(extra)
+    return env
+
+
+def run_cmd(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL,
+                          timeout=30, check=False)

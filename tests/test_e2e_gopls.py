@@ -28,7 +28,7 @@ from pytest_lsp import (
 
 from lspguard import paths
 from lspguard.demo.session import SessionTranscript, scripted_session, utf16_position
-from lspguard.shim.main import install_shim
+from lspguard.shim.install import install_shim
 
 from .polling import wait_until
 

@@ -194,7 +194,7 @@ def test_lspguard_run_adopts_the_early_server(tmp_path: Path,
         log = proc.stderr.read().decode()
     finally:
         reap(proc)
-    assert f"started (spawned early): pid {server_pid}" in log, log
+    assert f"started (spawned early, by lspguard): pid {server_pid}" in log, log
     # The initialize was in the pipe before lspguard ran: the pre-relay forwarded it (and the
     # answer too, unless the session took over first).
     assert re.search(r"took over from the pre-relay: [12] message\(s\) already relayed", log), log

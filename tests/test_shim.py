@@ -16,16 +16,17 @@ from lspguard.errors import BackendError, ShimLoopError
 from lspguard.proxy import early, proctitle
 from lspguard.shim import gopls_args
 from lspguard.shim import main as shim
+from lspguard.shim.install import install_shim
 from lspguard.shim.main import (
     SHIM_MARKER,
     ShimMode,
     classify,
     explain,
     find_real_gopls,
-    install_shim,
 )
 
 from .rawclient import find_gopls
+from .shimmed import fake_gopls, run_cmd, shim_env
 
 LSP = ShimMode.LSP
 PASS = ShimMode.PASSTHROUGH
@@ -158,7 +159,7 @@ def test_flag_table_matches_gopls_help() -> None:
 
 
 def test_install_shim_writes_marked_executable(tmp_path: Path) -> None:
-    path = install_shim(tmp_path / "bin", config=tmp_path / "cfg.toml")
+    path = install_shim(tmp_path / "bin", config=tmp_path / "cfg.toml", script=True)
     assert path == tmp_path / "bin" / "gopls"
     assert stat.S_IMODE(path.stat().st_mode) == 0o755
     text = path.read_text()
@@ -171,7 +172,7 @@ def test_install_shim_writes_marked_executable(tmp_path: Path) -> None:
 
 
 def test_install_shim_without_config_sets_no_env(tmp_path: Path) -> None:
-    text = install_shim(tmp_path).read_text()
+    text = install_shim(tmp_path, script=True).read_text()
     assert "LSPGUARD_CONFIG" not in text
 
 
@@ -195,22 +196,22 @@ def test_install_shim_refuses_to_overwrite_non_shim(tmp_path: Path) -> None:
 
 
 def test_install_shim_replaces_existing_shim(tmp_path: Path) -> None:
-    install_shim(tmp_path)
-    path = install_shim(tmp_path, config=tmp_path / "c.toml")
+    install_shim(tmp_path)  # native
+    path = install_shim(tmp_path, config=tmp_path / "c.toml", script=True)
     assert "LSPGUARD_CONFIG" in path.read_text()
 
 
 def test_install_shim_with_odd_interpreter_path_uses_sh(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "executable", "/opt/my python/bin/python3")
-    text = install_shim(tmp_path).read_text()
+    text = install_shim(tmp_path, script=True).read_text()
     assert text.startswith("#!/bin/sh\n'exec' '/opt/my python/bin/python3' \"$0\" \"$@\"\n")
     assert shim.is_shim(tmp_path / "gopls")
     compile(text, "gopls", "exec")  # still valid Python
 
 
 def test_is_shim(tmp_path: Path) -> None:
-    path = install_shim(tmp_path / "a")
+    path = install_shim(tmp_path / "a", script=True)
     link = tmp_path / "link"
     link.symlink_to(path)
     assert shim.is_shim(link)
@@ -237,14 +238,6 @@ def test_is_shim(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _fake_gopls(directory: Path, name: str = "gopls") -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    path.write_text('#!/bin/sh\nprintf "%s\\n" "$0" "$@"\n')
-    path.chmod(0o755)
-    return path
-
-
 def test_find_skips_shims_and_self_on_path(tmp_path: Path) -> None:
     shim_path = install_shim(tmp_path / "shim")
     (tmp_path / "link").mkdir()
@@ -253,30 +246,30 @@ def test_find_skips_shims_and_self_on_path(tmp_path: Path) -> None:
     not_exec = tmp_path / "noexec" / "gopls"
     not_exec.parent.mkdir()
     not_exec.write_text("#!/bin/sh\n")
-    real = _fake_gopls(tmp_path / "real")
+    real = fake_gopls(tmp_path / "real")
     dirs = ["shim", "link", "copy", "noexec", "real"]
     env = {"PATH": os.pathsep.join(str(tmp_path / d) for d in dirs)}
     assert find_real_gopls(environ=env, self_path=shim_path) == real
 
 
 def test_find_skips_self_even_without_marker(tmp_path: Path) -> None:
-    me = _fake_gopls(tmp_path / "me")  # e.g. a wrapper script named gopls that runs main()
+    me = fake_gopls(tmp_path / "me")  # e.g. a wrapper script named gopls that runs main()
     hard = tmp_path / "hard"
     hard.mkdir()
     os.link(me, hard / "gopls")
-    real = _fake_gopls(tmp_path / "real")
+    real = fake_gopls(tmp_path / "real")
     env = {"PATH": f"{me.parent}:{hard}:{real.parent}"}
     assert find_real_gopls(environ=env, self_path=me) == real
     assert find_real_gopls(environ=env, self_path=None) == me
 
 
 def test_find_precedence_config_env_path(tmp_path: Path) -> None:
-    a, b, c = (_fake_gopls(tmp_path / d) for d in "abc")
+    a, b, c = (fake_gopls(tmp_path / d) for d in "abc")
     env = {"PATH": str(c.parent), "LSPGUARD_GOPLS": str(b)}
     assert find_real_gopls(str(a), environ=env) == a
     assert find_real_gopls("", environ=env) == b
     assert find_real_gopls("", environ={"PATH": str(c.parent)}) == c
-    other = _fake_gopls(tmp_path / "d", "gopls-0.20")
+    other = fake_gopls(tmp_path / "d", "gopls-0.20")
     assert find_real_gopls("gopls-0.20", environ={"PATH": str(other.parent)}) == other
 
 
@@ -285,7 +278,7 @@ def test_find_explicit_shim_is_loop_error(tmp_path: Path) -> None:
     link = tmp_path / "elsewhere" / "gopls"
     link.parent.mkdir()
     link.symlink_to(shim_path)
-    env = {"PATH": str(_fake_gopls(tmp_path / "real").parent)}
+    env = {"PATH": str(fake_gopls(tmp_path / "real").parent)}
     with pytest.raises(ShimLoopError, match=r"backend\.gopls=.*points at the lspguard gopls shim"):
         find_real_gopls(str(shim_path), environ=env)
     with pytest.raises(ShimLoopError, match=rf"LSPGUARD_GOPLS=.*{link} -> {shim_path}"):
@@ -315,9 +308,9 @@ def test_find_nothing_names_what_was_searched(tmp_path: Path) -> None:
 
 
 def test_find_falls_back_to_gobin_and_gopath(tmp_path: Path) -> None:
-    gobin = _fake_gopls(tmp_path / "gobin")
-    gopath = _fake_gopls(tmp_path / "gp" / "bin")
-    home = _fake_gopls(tmp_path / "home" / "go" / "bin")
+    gobin = fake_gopls(tmp_path / "gobin")
+    gopath = fake_gopls(tmp_path / "gp" / "bin")
+    home = fake_gopls(tmp_path / "home" / "go" / "bin")
     base = {"PATH": str(tmp_path / "empty"), "HOME": str(tmp_path / "home")}
     assert find_real_gopls(environ={**base, "GOBIN": str(gobin.parent)}) == gobin
     assert find_real_gopls(environ={**base, "GOPATH": str(tmp_path / "gp")}) == gopath
@@ -343,7 +336,7 @@ def test_main_lsp_mode_runs_proxy_with_backend_args(clean_env: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import lspguard.proxy.run
 
-    real = _fake_gopls(clean_env / "real")
+    real = fake_gopls(clean_env / "real")
     cfg = clean_env / "c.toml"
     cfg.write_text(f'[backend]\ngopls = "{real}"\nargs = ["-remote.debug=:0"]\n')
     monkeypatch.setenv("LSPGUARD_CONFIG", str(cfg))
@@ -370,7 +363,7 @@ def test_main_passthrough_execs_real_gopls(clean_env: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import lspguard.proxy.run
 
-    real = _fake_gopls(clean_env / "real")
+    real = fake_gopls(clean_env / "real")
     monkeypatch.setenv("PATH", str(real.parent))
     execs: list[tuple[object, list[str]]] = []
 
@@ -414,25 +407,6 @@ def test_main_not_found_exits_127(clean_env: Path, monkeypatch: pytest.MonkeyPat
 # --------------------------------------------------------------------------------------------
 
 
-def _env(tmp_path: Path, *path: str | Path, **extra: str) -> dict[str, str]:
-    env = {
-        "PATH": os.pathsep.join(str(p) for p in path),
-        "HOME": str(tmp_path / "home"),
-        "LSPGUARD_CONFIG_DIR": str(tmp_path / "no-config"),
-        "LANG": "C.UTF-8",
-    }
-    for var in ("GOCACHE", "GOROOT", "TMPDIR"):
-        if var in os.environ:
-            env[var] = os.environ[var]
-    env.update(extra)
-    return env
-
-
-def _run(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL,
-                          timeout=TIMEOUT, check=False)
-
-
 @needs_gopls
 @pytest.mark.parametrize(
     "args",
@@ -443,9 +417,9 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
 def test_passthrough_is_byte_identical(tmp_path: Path, args: list[str]) -> None:
     assert GOPLS is not None
     shim_dir = install_shim(tmp_path / "shim").parent
-    env = _env(tmp_path, shim_dir, Path(GOPLS).parent, "/usr/bin", "/bin")
-    via_shim = _run(["gopls", *args], env, tmp_path)  # found on PATH: the shim
-    direct = _run([GOPLS, *args], env, tmp_path)
+    env = shim_env(tmp_path, shim_dir, Path(GOPLS).parent, "/usr/bin", "/bin")
+    via_shim = run_cmd(["gopls", *args], env, tmp_path)  # found on PATH: the shim
+    direct = run_cmd([GOPLS, *args], env, tmp_path)
     assert (via_shim.returncode, via_shim.stdout, via_shim.stderr) == (
         direct.returncode, direct.stdout, direct.stderr)
     if args[0] == "version":
@@ -462,7 +436,7 @@ def test_passthrough_restores_sigpipe(tmp_path: Path) -> None:
     real.parent.mkdir()
     real.write_text("#!/bin/sh\nexec yes\n")  # sh/yes keep an inherited SIG_IGN for SIGPIPE
     real.chmod(0o755)
-    env = _env(tmp_path, shim_path.parent, real.parent, "/usr/bin", "/bin")
+    env = shim_env(tmp_path, shim_path.parent, real.parent, "/usr/bin", "/bin")
     with subprocess.Popen([str(shim_path), "version"], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE) as proc:
         assert proc.stdout is not None and proc.stderr is not None
@@ -475,10 +449,10 @@ def test_passthrough_restores_sigpipe(tmp_path: Path) -> None:
 def test_passthrough_argv_is_exact(tmp_path: Path) -> None:
     """argv[0] is the real path and the arguments arrive unchanged (spaces, empties, unicode)."""
     shim_path = install_shim(tmp_path / "shim")
-    real = _fake_gopls(tmp_path / "real")
-    env = _env(tmp_path, shim_path.parent, real.parent, "/usr/bin", "/bin")
+    real = fake_gopls(tmp_path / "real")
+    env = shim_env(tmp_path, shim_path.parent, real.parent, "/usr/bin", "/bin")
     args = ["version", "-json", "", "a b", "ünï", "--", "-x"]
-    out = _run(["gopls", *args], env, tmp_path)
+    out = run_cmd(["gopls", *args], env, tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.decode().split("\n")[:-1] == [str(real), *args]
     assert out.stderr == b""
@@ -494,10 +468,10 @@ def test_symlink_and_copy_of_shim_on_path_are_skipped(tmp_path: Path) -> None:
     copy_dir = tmp_path / "copy"
     copy_dir.mkdir()
     shutil.copy2(shim_path, copy_dir / "gopls")
-    env = _env(tmp_path, shim_path.parent, link_dir, copy_dir, Path(GOPLS).parent)
-    expected = _run([GOPLS, "version"], env, tmp_path)
+    env = shim_env(tmp_path, shim_path.parent, link_dir, copy_dir, Path(GOPLS).parent)
+    expected = run_cmd([GOPLS, "version"], env, tmp_path)
     for entry in (link_dir / "gopls", copy_dir / "gopls", shim_path):
-        got = _run([str(entry), "version"], env, tmp_path)
+        got = run_cmd([str(entry), "version"], env, tmp_path)
         assert (got.returncode, got.stdout, got.stderr) == (0, expected.stdout, b""), entry
 
 
@@ -507,8 +481,8 @@ def test_env_pointing_at_shim_fails_fast(tmp_path: Path) -> None:
     link.parent.mkdir()
     link.symlink_to(shim_path)
     for target in (shim_path, link):
-        env = _env(tmp_path, shim_path.parent, "/usr/bin", "/bin", LSPGUARD_GOPLS=str(target))
-        out = _run([str(shim_path), "version"], env, tmp_path)  # timeout = no hang
+        env = shim_env(tmp_path, shim_path.parent, "/usr/bin", "/bin", LSPGUARD_GOPLS=str(target))
+        out = run_cmd([str(shim_path), "version"], env, tmp_path)  # timeout = no hang
         assert out.returncode == 127
         assert out.stdout == b""
         err = out.stderr.decode()
@@ -520,17 +494,17 @@ def test_config_pointing_at_shim_fails_fast(tmp_path: Path) -> None:
     cfg = tmp_path / "lspguard.toml"
     shim_path = install_shim(tmp_path / "shim", config=cfg)
     cfg.write_text(f'[backend]\ngopls = "{shim_path}"\n')
-    env = _env(tmp_path, shim_path.parent, "/usr/bin", "/bin")
+    env = shim_env(tmp_path, shim_path.parent, "/usr/bin", "/bin")
     for args in (["version"], []):  # passthrough and LSP mode both check before doing anything
-        out = _run([str(shim_path), *args], env, tmp_path)
+        out = run_cmd([str(shim_path), *args], env, tmp_path)
         assert out.returncode == 127
         assert out.stderr.decode().startswith(f"lspguard: backend.gopls='{shim_path}' points at")
 
 
 def test_only_shim_on_path_reports_not_found(tmp_path: Path) -> None:
     shim_path = install_shim(tmp_path / "shim")
-    env = _env(tmp_path, shim_path.parent)
-    out = _run(["gopls", "version", "-json"], env, tmp_path)
+    env = shim_env(tmp_path, shim_path.parent)
+    out = run_cmd(["gopls", "version", "-json"], env, tmp_path)
     assert out.returncode == 127
     assert out.stdout == b""
     err = out.stderr.decode()
@@ -546,8 +520,8 @@ def test_wrapper_loop_is_cut_by_depth_guard(tmp_path: Path) -> None:
     wrapper.parent.mkdir()
     wrapper.write_text('#!/bin/sh\nexec gopls "$@"\n')
     wrapper.chmod(0o755)
-    env = _env(tmp_path, shim_path.parent, "/usr/bin", "/bin", LSPGUARD_GOPLS=str(wrapper))
-    out = _run(["gopls", "version"], env, tmp_path)
+    env = shim_env(tmp_path, shim_path.parent, "/usr/bin", "/bin", LSPGUARD_GOPLS=str(wrapper))
+    out = run_cmd(["gopls", "version"], env, tmp_path)
     assert out.returncode == 127
     assert b"re-entered" in out.stderr
     assert out.stdout == b""
@@ -557,7 +531,7 @@ def test_config_error_exits_2(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[backend]\nnot_a_key = 1\n")
     shim_path = install_shim(tmp_path / "shim", config=cfg)
-    out = _run([str(shim_path), "version"], _env(tmp_path, "/usr/bin", "/bin"), tmp_path)
+    out = run_cmd([str(shim_path), "version"], shim_env(tmp_path, "/usr/bin", "/bin"), tmp_path)
     assert out.returncode == 2
     assert out.stdout == b""
     assert out.stderr.startswith(b"lspguard: ") and out.stderr.count(b"\n") == 1
@@ -573,7 +547,7 @@ def test_passthrough_imports_stay_light(tmp_path: Path) -> None:
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=_env(tmp_path, "/usr/bin", "/bin"), timeout=TIMEOUT, check=True)
+                         env=shim_env(tmp_path, "/usr/bin", "/bin"), timeout=TIMEOUT, check=True)
     assert out.stdout == "[]\n"
 
 
@@ -603,8 +577,8 @@ raise SystemExit(shim.main(sys.argv[1:]))
 
 
 def _probe(tmp_path: Path, *args: str) -> str:
-    real = _fake_gopls(tmp_path / "real")
-    env = _env(tmp_path, "/usr/bin", "/bin", LSPGUARD_GOPLS=str(real))
+    real = fake_gopls(tmp_path / "real")
+    env = shim_env(tmp_path, "/usr/bin", "/bin", LSPGUARD_GOPLS=str(real))
     out = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True,
                          env=env, cwd=tmp_path, timeout=TIMEOUT, check=False)
     assert out.returncode == 0, out.stderr
@@ -634,9 +608,9 @@ def test_shim_via_sh_trampoline_works(tmp_path: Path, monkeypatch: pytest.Monkey
     (fake / "lib").symlink_to(venv / "lib")
     (fake / "bin" / "python").symlink_to(os.path.realpath(sys.executable))
     monkeypatch.setattr(sys, "executable", str(fake / "bin" / "python"))
-    shim_path = install_shim(tmp_path / "shim")
+    shim_path = install_shim(tmp_path / "shim", script=True)
     assert shim_path.read_text().startswith("#!/bin/sh\n")
-    env = _env(tmp_path, shim_path.parent, Path(GOPLS).parent, "/usr/bin", "/bin")
-    got = _run(["gopls", "version", "-json"], env, tmp_path)
-    direct = _run([GOPLS, "version", "-json"], env, tmp_path)
+    env = shim_env(tmp_path, shim_path.parent, Path(GOPLS).parent, "/usr/bin", "/bin")
+    got = run_cmd(["gopls", "version", "-json"], env, tmp_path)
+    direct = run_cmd([GOPLS, "version", "-json"], env, tmp_path)
     assert (got.returncode, got.stdout, got.stderr) == (0, direct.stdout, direct.stderr)

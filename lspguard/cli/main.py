@@ -73,10 +73,14 @@ def _parser(*, others: bool = True) -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     shim = sub.add_parser("install-shim",
-                          help="write DIR/gopls, a drop-in for go.alternateTools.gopls")
+                          help="write DIR/gopls, a drop-in for go.alternateTools.gopls (native: "
+                               "built with your Go toolchain)")
     shim.add_argument("directory", type=Path)
     shim.add_argument("--config", type=Path, help="config file the shim should always use")
     shim.add_argument("--force", action="store_true", help="overwrite an existing file")
+    shim.add_argument("--script", action="store_true",
+                      help="write the Python script shim, not the native one built with Go "
+                           "(VS Code Go then warns \"Tools (gopls) need recompiling\")")
     shim.set_defaults(func=_cmd_install_shim)
 
     demo = sub.add_parser("demo", help="run a scripted editor session through lspguard against "
@@ -129,10 +133,17 @@ def _ms(value: object) -> str:
 def _cmd_install_shim(args: argparse.Namespace) -> int:
     import json
 
-    from lspguard.shim.main import install_shim
+    from lspguard.shim.install import SCRIPT_WARNING, install_shim_report
 
-    path = install_shim(args.directory, config=args.config, force=args.force)
+    shim = install_shim_report(args.directory, config=args.config, force=args.force,
+                               script=args.script)
+    path = shim.path
     print(f"wrote {path}")
+    if shim.kind == "native":
+        print("native shim: `go version -m` reports the Go toolchain that built it")
+    else:
+        print(f"warning: a Python script shim ({shim.why_script}): {SCRIPT_WARNING}",
+              file=sys.stderr)
     if args.config is not None and not Path(args.config).expanduser().is_file():
         print(f"warning: {args.config} does not exist (yet): until it does, the shim fails, "
               "`gopls version` too", file=sys.stderr)

@@ -32,6 +32,8 @@ from lspguard.proxy.pipes import FrameReader, PipeWriter, connect_pipes
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+    from lspguard.proxy.launched import ChildProcess
+
 __all__ = ["Backend"]
 
 # How soon after the start the tree is first looked at again (gopls starts its telemetry child
@@ -82,7 +84,7 @@ class _AdoptedProcess:
     running, as asyncio's does). Its exit is watched through a pidfd on the loop; the Popen
     reaps it, so nothing else can take its exit status."""
 
-    def __init__(self, backend: Backend, popen: subprocess.Popen[bytes]) -> None:
+    def __init__(self, backend: Backend, popen: ChildProcess) -> None:
         self.backend = backend
         self.popen = popen
         self.pidfd: int | None = None
@@ -221,7 +223,8 @@ class Backend:
                 self._tree.close()
                 self._tree = None
             raise
-        log.info("backend #%d started (spawned early): pid %d: %s", self.generation, self.pid,
+        log.info("backend #%d started (spawned early, by %s): pid %d: %s", self.generation,
+                 "the native shim" if spawned.adopted else "lspguard", self.pid,
                  " ".join(self.argv))
         if self.env_overlay:
             log.info("backend #%d env overlay: %s", self.generation, self.env_overlay)

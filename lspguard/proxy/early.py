@@ -27,6 +27,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from lspguard.errors import StdioError
+from lspguard.proxy.launched import ChildProcess, InheritedChild, Launch
 from lspguard.proxy.prerelay import Handover, PreRelay
 
 if TYPE_CHECKING:
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
 
     from lspguard.config.model import Config
 
-__all__ = ["DEBUG_FLAG", "PIPE_SIZE", "EarlyProcess", "check_stdio", "child_setup", "claim",
-           "discard", "first_argv", "signal_while_starting", "spawn_first", "take_over",
+__all__ = ["DEBUG_FLAG", "PIPE_SIZE", "EarlyProcess", "adopt", "check_stdio", "child_setup",
+           "claim", "discard", "first_argv", "signal_while_starting", "spawn_first", "take_over",
            "widen_pipe", "with_gopls_debug"]
 
 _PR_SET_PDEATHSIG = 1
@@ -121,7 +122,7 @@ def first_argv(command: Sequence[str], config: Config) -> list[str]:
 class EarlyProcess:
     """A server spawned by `spawn_first`, with our ends of its stdin and stdout pipes."""
 
-    def __init__(self, argv: list[str], env_overlay: dict[str, str], popen: subprocess.Popen[bytes],
+    def __init__(self, argv: list[str], env_overlay: dict[str, str], popen: ChildProcess,
                  to_child: int, from_child: int, prerelay: PreRelay | None = None) -> None:
         self.argv = argv
         self.env_overlay = env_overlay
@@ -130,6 +131,7 @@ class EarlyProcess:
         self.from_child = from_child
         self.prerelay = prerelay  # copying the first round trip until the session takes over
         self.handed_over: Handover | None = None
+        self.adopted = isinstance(popen, InheritedChild)  # spawned by the native shim
 
     def take_over(self) -> Handover | None:
         """Stop the pre-relay (if one runs): from now on the session reads and writes the pipes."""
@@ -169,6 +171,8 @@ def spawn_first(command: Sequence[str], config: Config) -> EarlyProcess | None:
     is recorded (its file is opened first: a bad path fails before any server starts), or when
     the spawn fails."""
     global _waiting
+    if _waiting is not None and _waiting.adopted:  # the native shim spawned it: claimed later
+        return _waiting
     discard()
     if not hasattr(os, "pidfd_open") or config.trace.enabled:
         return None
@@ -199,6 +203,24 @@ def spawn_first(command: Sequence[str], config: Config) -> EarlyProcess | None:
         _hold_signals()  # the editor may act on the answer (and signal us) before the session
         prerelay.start()
     _waiting = EarlyProcess(argv, overlay, popen, to_child, from_child, prerelay)
+    return _waiting
+
+
+def adopt(launch: Launch, max_frame_bytes: int) -> EarlyProcess | None:
+    """Take over the gopls the native shim spawned (launched.py) as generation 1's early
+    process, and start the pre-relay at once: the editor's `initialize` then reaches gopls
+    while Python is still importing. None if the shim spawned nothing."""
+    global _waiting
+    if launch.pid is None:
+        return None
+    discard()
+    child = InheritedChild(launch.pid, launch.stderr)
+    prerelay = PreRelay(0, 1, launch.stdin, launch.stdout, max_frame_bytes)
+    _hold_signals()
+    prerelay.start()
+    # The shim spawned it with the environment it was given: no overlay (it leaves any config
+    # that sets one to us), which `claim` checks against what the session computes.
+    _waiting = EarlyProcess(list(launch.argv), {}, child, launch.stdin, launch.stdout, prerelay)
     return _waiting
 
 

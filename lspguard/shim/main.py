@@ -25,7 +25,6 @@ LSP mode.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sys
 from pathlib import Path
@@ -33,9 +32,12 @@ from typing import TYPE_CHECKING
 
 from lspguard.errors import BackendError, ConfigError, LspguardError, ShimLoopError
 from lspguard.shim.gopls_args import Classification, ShimMode, classify, explain
+from lspguard.shim.identity import SHIM_MARKER, is_shim
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    from lspguard.proxy.launched import Launch
 
 __all__ = [
     "SHIM_MARKER",
@@ -44,20 +46,15 @@ __all__ = [
     "classify",
     "explain",
     "find_real_gopls",
-    "install_shim",
     "is_shim",
     "main",
 ]
-
-#: The line that identifies an installed shim (searched for in the first 512 bytes).
-SHIM_MARKER = "# lspguard-shim"
-_MARKER_BYTES = SHIM_MARKER.encode()
-_MARKER_WINDOW = 512
 
 #: Environment variable counting nested shim invocations (guards against loops that go through
 #: a wrapper script the path checks cannot see, e.g. backend.gopls = a script that runs `gopls`).
 _DEPTH_ENV = "LSPGUARD_SHIM_DEPTH"
 _MAX_DEPTH = 8
+_LAUNCHER_ENV = "LSPGUARD_LAUNCHER"  # set by the native shim (lspguard.proxy.launched)
 
 EXIT_NOT_FOUND = 127  # the real gopls is missing, or resolves to a shim (loop)
 EXIT_CANNOT_EXEC = 126  # found, but execv failed (permissions, bad format)
@@ -67,18 +64,6 @@ EXIT_CONFIG = 2  # the lspguard config is broken
 # --------------------------------------------------------------------------------------------
 # Finding the real gopls
 # --------------------------------------------------------------------------------------------
-
-
-def is_shim(path: Path) -> bool:
-    """True if `path` (followed through symlinks) is an lspguard shim: has the marker line."""
-    try:
-        if not os.path.isfile(path):  # never open a FIFO or device: it could block
-            return False
-        with open(path, "rb") as f:
-            head = f.read(_MARKER_WINDOW)
-    except OSError:
-        return False
-    return any(line.strip() == _MARKER_BYTES for line in head.splitlines())
 
 
 def _file_id(path: str) -> tuple[int, int] | None:
@@ -212,82 +197,6 @@ def find_real_gopls(
 
 
 # --------------------------------------------------------------------------------------------
-# Installing the shim
-# --------------------------------------------------------------------------------------------
-
-_UNSAFE_IN_SHEBANG = re.compile(r"\s")
-
-
-def _shebang(python: str) -> str:
-    """The interpreter line(s).  Linux splits `#!` lines at whitespace and truncates them
-    (128 bytes on older kernels), so odd interpreter paths go through /bin/sh instead."""
-    if len(python) < 120 and not _UNSAFE_IN_SHEBANG.search(python):
-        return f"#!{python}\n"
-    if any(c in python for c in "'\\\n\r"):
-        raise ValueError(f"cannot write a shim for a Python interpreter at {python!r}")
-    # Valid as sh (exec python on this file) and as Python (a string-literal statement).
-    return f"#!/bin/sh\n'exec' '{python}' \"$0\" \"$@\"\n"
-
-
-def _shim_text(config: Path | None) -> str:
-    source_root = str(Path(__file__).resolve().parents[2])  # the dir holding lspguard/
-    lines = [
-        _shebang(os.path.abspath(sys.executable)).rstrip("\n"),
-        SHIM_MARKER,
-        '"""gopls shim written by lspguard (`lspguard install-shim`); do not edit.',
-        "",
-        "LSP sessions run under the lspguard proxy; every other gopls command is exec'd on the",
-        'real gopls unchanged.  Remove this file to stop using lspguard."""',
-        "import os",
-        "import sys",
-    ]
-    if config is not None:
-        lines.append(f"os.environ.setdefault('LSPGUARD_CONFIG', {str(config)!r})")
-    lines += [
-        f"if {source_root!r} not in sys.path:",
-        f"    sys.path.append({source_root!r})  # found only if lspguard is not installed",
-        "from lspguard.shim.main import main",
-        "raise SystemExit(main())",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def install_shim(directory: Path, *, config: Path | None = None, force: bool = False) -> Path:
-    """Write an executable `directory/gopls` shim (0755, atomically) and return its path.
-
-    The shim runs this Python (`sys.executable`); with `config` it pins LSPGUARD_CONFIG unless
-    the environment already sets it.  An existing shim is replaced; any other existing file
-    (the real gopls, say) raises FileExistsError unless `force`.
-    """
-    directory = Path(os.path.abspath(os.path.expanduser(directory)))
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / "gopls"
-    if (target.exists() or target.is_symlink()) and not force and not is_shim(target):
-        raise FileExistsError(
-            f"{target} exists and is not an lspguard shim (is it the real gopls?); choose another "
-            "directory or pass --force to overwrite it"
-        )
-    if config is not None:
-        config = Path(os.path.abspath(os.path.expanduser(config)))
-    data = _shim_text(config).encode()
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=".gopls.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), 0o755)  # explicit: not subject to the umask
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
-# --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
 
@@ -328,9 +237,29 @@ def _exec(real: Path, args: Sequence[str]) -> int:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _launch() -> Launch | None:
+    """What the native shim did before it exec'd us (None if we were not run by it)."""
+    if _LAUNCHER_ENV not in os.environ:  # the script shim, `lspguard-gopls`: nothing to import
+        return None
+    from lspguard.proxy import launched
+
+    return launched.from_environment()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run as `gopls ARGS`: proxy an LSP session, or exec the real gopls for anything else."""
     args = list(sys.argv[1:] if argv is None else argv)
+    launch = _launch()
+    if launch is not None and launch.spawned:
+        # The native shim found an LSP session and spawned gopls (our child now): copy the
+        # editor's initialize to it before anything else is imported. The comm first: this
+        # process was exec'd as Python and must never pass for gopls.
+        from lspguard.protocol.framing import DEFAULT_MAX_FRAME_BYTES
+        from lspguard.proxy import early, proctitle
+
+        proctitle.set_comm()
+        early.adopt(launch, DEFAULT_MAX_FRAME_BYTES)
+    self_path = Path(launch.shim) if launch is not None else _self_path()
     try:
         depth = int(os.environ.get(_DEPTH_ENV, "0") or "0")
     except ValueError:
@@ -342,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             EXIT_NOT_FOUND,
         )
     os.environ[_DEPTH_ENV] = str(depth + 1)
-    mode = classify(args)
+    mode = ShimMode.LSP if launch is not None and launch.spawned else classify(args)
     if mode is ShimMode.LSP:
         # First thing, before the heavy imports: this process is named `gopls` (the shim's
         # file name) and must not pass for it (`pkill gopls`). Passthrough never renames: it
@@ -355,13 +284,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lspguard.config.model import resolve_config
 
         config = resolve_config()
-        real = find_real_gopls(config.backend.gopls, self_path=_self_path())
+        real = find_real_gopls(config.backend.gopls, self_path=self_path)
         if mode is ShimMode.PASSTHROUGH:
             return _exec(real, args)
         from lspguard.proxy import early
 
         command = [str(real), *args, *config.backend.args]
-        # Before the event loop and the session are imported: gopls starts while we do.
+        # Before the event loop and the session are imported: gopls starts while we do (unless
+        # the native shim spawned it already: the session then adopts that one).
         early.spawn_first(command, config)
         from lspguard.proxy import run as proxy
 
