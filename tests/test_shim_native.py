@@ -212,3 +212,31 @@ def test_a_config_that_sets_the_backend_is_left_to_python(tmp_path: Path,
         reap(proc)
     assert f"started (spawned early, by lspguard): pid {server_pid}" in log, log
 
+
+def _doctor_shim(workspace: Path, shim: Path) -> list[tuple[str, str]]:
+    from lspguard.doctor.runner import run_doctor
+
+    (workspace / ".vscode").mkdir(parents=True, exist_ok=True)
+    (workspace / ".vscode" / "settings.json").write_text(
+        '{\n  // as the extension writes it\n  "go.alternateTools": {"gopls": '
+        + json.dumps(str(shim)) + "}\n}\n")
+    report = run_doctor(workspace, checks=["toolchain"])
+    return [(f.severity.value, f.title) for f in report.findings
+            if f.id == "toolchain.shim-build"]
+
+
+def test_doctor_judges_the_shim_vs_code_go_is_given(tmp_path: Path, cache: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    shim = install_shim(tmp_path / "bin")
+    assert _doctor_shim(tmp_path / "ws", shim) == [
+        ("ok", f"native gopls shim ({_go_version()}, lspguard {__version__})")]
+    install_shim(tmp_path / "bin", script=True)
+    assert _doctor_shim(tmp_path / "ws", shim) == [("warning", "The gopls shim is a Python script")]
+    monkeypatch.setattr(native, "__version__", "0.0.1")  # built by an older lspguard
+    install_shim(tmp_path / "bin")
+    monkeypatch.undo()
+    assert _doctor_shim(tmp_path / "ws", shim) == [("warning", "The gopls shim is out of date")]
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "gone" / "python3"))
+    install_shim(tmp_path / "bin")
+    monkeypatch.undo()
+    assert _doctor_shim(tmp_path / "ws", shim) == [("error", "The gopls shim's Python is gone")]

@@ -176,10 +176,11 @@ class DoctorContext:
         return "/" if self.hung_mount([self.workspace]) else str(self.workspace)
 
     def command(self, check: str, what: str, argv: Sequence[str], *, cwd: str,
-                timeout: float) -> CommandResult | TimedOut:
-        """Run a command (bounded, see bounded.run_command). A command that ran too long comes
-        back as TimedOut; a PATH entry or cwd that hangs raises NotChecked."""
-        outcome = run_command(argv, cwd=cwd, env=self.environ,
+                timeout: float, env: Mapping[str, str] | None = None) -> CommandResult | TimedOut:
+        """Run a command (bounded, see bounded.run_command), with `env` over the environment.
+        A command that ran too long comes back as TimedOut; a PATH entry or cwd that hangs
+        raises NotChecked."""
+        outcome = run_command(argv, cwd=cwd, env={**self.environ, **(env or {})},
                               timeout=self._budget(check, what, [cwd], timeout),
                               stall=self.limits.probe_seconds)
         if isinstance(outcome, Failed):

@@ -235,12 +235,34 @@ def devcontainer_configs(args: dict[str, Any]) -> dict[str, Any]:
     return {"configs": configs, "name": os.path.basename(os.path.realpath(ws))}
 
 
+def _alternate_gopls(workspace: str) -> str:
+    """go.alternateTools.gopls in the workspace's .vscode/settings.json (what the lspguard
+    extension's Enable writes), or ""."""
+    from lspguard.doctor import jsonc
+
+    path = os.path.join(workspace, ".vscode", "settings.json")
+    if not _regular(path):
+        return ""
+    note("read", path)
+    with open(path, "rb") as f:
+        text = f.read(_MAX_CONFIG_BYTES).decode("utf-8", errors="replace")
+    try:
+        settings = jsonc.parse(text).value
+    except jsonc.JsoncError:
+        return ""
+    tools = settings.get("go.alternateTools") if isinstance(settings, dict) else None
+    value = tools.get("gopls") if isinstance(tools, dict) else None
+    return os.path.join(workspace, value) if isinstance(value, str) and value else ""
+
+
 def find_gopls(args: dict[str, Any]) -> dict[str, Any]:
-    """The real gopls lspguard would run, and whether `gopls` on PATH is the lspguard shim."""
+    """The real gopls lspguard would run; the shims VS Code Go may be given (`gopls` on PATH,
+    the workspace's go.alternateTools.gopls) and their kind."""
     from pathlib import Path
 
     from lspguard.errors import BackendError
-    from lspguard.shim.main import find_real_gopls, is_shim
+    from lspguard.shim.identity import is_native_shim, is_script_shim
+    from lspguard.shim.main import find_real_gopls
 
     note("search", str(args.get("configured") or "gopls on PATH"))
     try:
@@ -250,8 +272,14 @@ def find_gopls(args: dict[str, Any]) -> dict[str, Any]:
     except BackendError as exc:
         gopls, error = None, str(exc)
     on_path = _which("gopls")
-    shim = False
-    if on_path and gopls and os.path.realpath(on_path) != os.path.realpath(gopls):
-        note("read", on_path)
-        shim = is_shim(Path(on_path))
-    return {"gopls": gopls, "error": error, "on_path": on_path, "on_path_is_shim": shim}
+    candidates = [p for p in (on_path, _alternate_gopls(str(args.get("workspace", ""))))
+                  if p and (not gopls or os.path.realpath(p) != os.path.realpath(gopls))]
+    shims: dict[str, str] = {}
+    for path in dict.fromkeys(candidates):
+        note("read", path)
+        kind = ("native" if is_native_shim(path) else
+                "script" if is_script_shim(Path(path)) else "")
+        if kind:
+            shims[path] = kind
+    return {"gopls": gopls, "error": error, "on_path": on_path,
+            "on_path_is_shim": on_path in shims, "shims": shims}

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lspguard.doctor.bounded import CommandResult, TimedOut
 from lspguard.doctor.hung import NotChecked
 from lspguard.doctor.model import Finding, Severity
+from lspguard.doctor.shim import shim_findings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -124,7 +125,8 @@ def _gopls_version(gopls: str, ctx: DoctorContext
 
 def _gopls_findings(ctx: DoctorContext, go_text: str) -> list[Finding]:
     found = ctx.probe("toolchain", "finding gopls", "lspguard.doctor.probes:find_gopls",
-                      {"configured": ctx.gopls}, paths=[], env=ctx.environ,
+                      {"configured": ctx.gopls, "workspace": str(ctx.workspace)},
+                      paths=[ctx.workspace], env=ctx.environ,
                       timeout=2 * ctx.limits.probe_seconds)
     gopls = found["gopls"]
     if not gopls:
@@ -138,6 +140,8 @@ def _gopls_findings(ctx: DoctorContext, go_text: str) -> list[Finding]:
             "toolchain.shim", Severity.INFO, "The lspguard shim is first on PATH",
             found=f"`gopls` on PATH is the lspguard shim {found['on_path']}; the real gopls is "
                   f"{gopls}.", path=found["on_path"]))
+    for path, kind in found["shims"].items():
+        findings.extend(shim_findings(ctx, path, kind, go_minor(go_text)))
     result, argv, info = _gopls_version(gopls, ctx)
     if not info:
         findings.append(Finding(
