@@ -66,7 +66,8 @@ export class Commands {
     const host = this.host;
     const settings = readSettings(host);
     if (this.goExtensionInstalled()) {
-      if (settings.autoEnable && !this.isEnabled()) await this.enable({ confirm: false });
+      if (this.isEnabled()) await this.refreshShim();
+      else if (settings.autoEnable) await this.enable({ confirm: false });
       return;
     }
     if (host.workspaceState.get(OWN_CLIENT_KEY) === true || settings.autoEnable) {
@@ -79,6 +80,17 @@ export class Commands {
       "Go files in this workspace?", START_GOPLS, NOT_NOW, NEVER);
     if (choice === NEVER) await host.workspaceState.update(OFFERED_KEY, true);
     if (choice === START_GOPLS) await this.enableOwnClient(false);
+  }
+
+  /** Install the shim again where go.alternateTools.gopls already points: a no-op from
+   * lspguard's build cache, unless Go or lspguard changed since it was built (then VS Code Go
+   * would warn "Tools (gopls) need recompiling"). A failure is logged; the old shim stays. */
+  private async refreshShim(): Promise<void> {
+    try {
+      await installShim(this.host, readSettings(this.host));
+    } catch (err) {
+      this.host.log(`could not refresh the gopls shim: ${String(err)}`);
+    }
   }
 
   /** The status bar item's menu. */

@@ -168,6 +168,26 @@ describe("enable / disable", () => {
     expect(host.configWrites).toEqual([]);
     expect(host.messages).toEqual([]);
   });
+
+  it("startup in an enabled workspace installs the shim again (a new Go or lspguard)", async () => {
+    const { host, commands } = harness();
+    installShimOk(host);
+    host.workspaceSettings.set(ALT, { gopls: shimOf(host) });
+    await commands.startup();
+    expect(host.execCalls.map((c) => c.args[0])).toEqual(["install-shim"]);
+    expect(host.configWrites).toEqual([]);
+    expect(host.messages).toEqual([]);
+  });
+
+  it("a failed refresh at startup is logged and keeps the shim", async () => {
+    const { host, commands } = harness();
+    host.execHandler = () => ({ code: 1, stdout: "", stderr: "go build failed" });
+    host.workspaceSettings.set(ALT, { gopls: shimOf(host) });
+    await commands.startup();
+    expect(host.workspaceSettings.get(ALT)).toEqual({ gopls: shimOf(host) });
+    expect(host.messages).toEqual([]);
+    expect(host.logLines.join("\n")).toContain("could not refresh the gopls shim");
+  });
 });
 
 describe("without the Go extension", () => {
