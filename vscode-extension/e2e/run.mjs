@@ -18,7 +18,13 @@
 //      settings.json is byte-for-byte what it was before Enable
 // Phase 2 (a stand-in `golang.go` is installed, so Enable takes its go.alternateTools path):
 //   6b. Enable writes go.alternateTools.gopls = the shim into the workspace settings.json and
-//      keeps the user's other entry; Disable gives the file back byte-for-byte
+//      keeps the user's other entry
+//   6c. the stand-in runs golang.go's own checks of the configured gopls (goStubExtension: at
+//      activation and when go.alternateTools changes) and writes what it finds: on the shim,
+//      `go version -m` succeeds with the same Go major.minor as `go version`, golang.go does not
+//      call it outdated, `version -json` gives the real gopls's Main.Version, and no "Tools
+//      (gopls) need recompiling" warning appears
+//   6d. Disable gives the file back byte-for-byte
 // Phase 3 (the stand-in is uninstalled again: the extension's own client, as in phase 1):
 //   7. the workspace (a copy of examples/hello) sits on a FUSE mount (the fault lab's faultfs,
 //      tests/faultlab/fusefs.py) that answers every operation 20 ms late: slow, not hung. Enable,
@@ -185,6 +191,7 @@ const D = {
   csConfig: path.join(TMP, "code-server.yaml"),
   logs: path.join(TMP, "logs"),
   tmp: path.join(TMP, "tmp"),
+  goStub: path.join(TMP, "golang-go-stub-findings"), // the stand-in golang.go's (phase 2)
 };
 for (const d of [D.ud, D.ext, D.state, D.runtime, D.lspConfig, D.xdgData, D.xdgCache,
                  D.chromeProfile, D.logs, D.tmp]) {
@@ -223,6 +230,7 @@ const childEnv = (() => {
     GOPLSCACHE: env.GOPLSCACHE || path.join(userCache, "gopls"),
     TMPDIR: D.tmp, // its IPC sockets (vscode-ipc-*.sock), tsserver's and gopls's temp files
     LSPGUARD_E2E_RUN: TOKEN,
+    LSPGUARD_E2E_GO_STUB_OUT: D.goStub, // where the stand-in golang.go writes its findings
   };
 })();
 
@@ -723,8 +731,285 @@ function writeUserSettings() {
   }
 }
 
-/** A stand-in `golang.go` (no code): with it installed, the extension takes its Go-extension
- * path (go.alternateTools), which is what Enable/Disable edit in the workspace settings. */
+/** The stand-in golang.go's code. buildGoStub writes it into the stand-in's extension.js as
+ * `(source)(exports, require("vscode"), ...)` (Function.prototype.toString), so it runs in the
+ * extension host with only its parameters and Node's globals in scope (nothing of this module).
+ *
+ * It does with the configured gopls what golang.go (golang/vscode-go, extension/src) does at
+ * activation, and here also whenever go.alternateTools changes and on go.languageserver.restart:
+ *   - getBinPath('gopls') (util.ts, utils/pathUtils.ts): go.alternateTools.gopls if it is an
+ *     absolute path to an executable file, else the last path found (the cache, which a
+ *     go.alternateTools change does not clear), else the name (alternateTools.gopls if relative,
+ *     else gopls) in $GOBIN, go.toolsGopath/bin, $GOPATH/bin, $GOROOT/bin, $PATH
+ *   - buildLanguageServerConfig → getLocalGoplsVersion (language/goLanguageServer.ts):
+ *     `<gopls> version -json` (Main.Version, GoVersion), its fallback `<gopls> version` (run
+ *     here every time), with env = process.env + go.toolsEnvVars and cwd = the workspace folder
+ *   - suggestUpdates → getGoVersionForInstall → `GOTOOLCHAIN=local go version`, then
+ *     listOutdatedTools → inspectGoToolVersion: `go version -m <gopls>`, the first line's
+ *     /\s+(go\d+.\d+\S*)/ is goVersion and lines[2].split(/\s+/)[3] the moduleVersion (one
+ *     try: a failed command or fewer than 3 lines loses both); outdated if there is no
+ *     goVersion or its major.minor is older than `go version`'s (or the same major.minor
+ *     from a beta/rc that `go version` does not name), and then the warning "Tools (gopls)
+ *     need recompiling to work with <the whole `go version` output>" [Update tools]
+ *     (goInstallTools.ts)
+ * Each run's findings (every command with its exit code, output and duration in ms, the parses,
+ * outdated, the warning shown) go to $LSPGUARD_E2E_GO_STUB_OUT/NNN-<trigger>.json, written to a
+ * temporary name and renamed: a file there is complete. */
+function goStubExtension(exports, vscode, cp, fs, path, os) {
+  const OUT = process.env.LSPGUARD_E2E_GO_STUB_OUT;
+  const MINIMUM_GO_VERSION = [1, 21, 0]; // goInstallTools.ts
+  const binPathCache = {}; // utils/pathUtils.ts: only a go.toolsGopath change clears it
+  let channel;
+  let seq = 0;
+  let queue = Promise.resolve();
+
+  const substituteEnv = (s) => s.replace(/\${env:([^}]+)}/g, (_, v) => process.env[v.trim()] || "");
+  const resolvePath = (p, folder) => {
+    const q = folder ? p.replace(/\${workspaceFolder}|\${workspaceRoot}/g, folder) : p;
+    return q.startsWith("~") ? path.join(os.homedir(), q.slice(1)) : q;
+  };
+  const executableFileExists = (p) => {
+    try {
+      if (!fs.statSync(p).isFile()) return false;
+      fs.accessSync(p, fs.constants.F_OK | fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const fromEnvVar = (name, value, appendBin) => {
+    for (const dir of (value || "").split(path.delimiter).filter(Boolean)) {
+      const p = path.join(dir, appendBin ? "bin" : "", name);
+      if (executableFileExists(p)) return p;
+    }
+    return undefined;
+  };
+
+  /** getBinPathWithPreferredGopathGorootWithExplanation, for `tool`. */
+  function getBinPath(tool, cfg, folder) {
+    const alt = (cfg.get("alternateTools") || {})[tool];
+    const alternate = typeof alt === "string" && alt ? resolvePath(substituteEnv(alt), folder)
+      : undefined;
+    if (alternate && path.isAbsolute(alternate) && executableFileExists(alternate)) {
+      binPathCache[tool] = alternate;
+      return { path: alternate, why: "alternateTool" };
+    }
+    if (binPathCache[tool]) return { path: binPathCache[tool], why: "cached" };
+    const name = alternate && !path.isAbsolute(alternate) ? alternate : tool;
+    const found = (p, why) => {
+      binPathCache[tool] = p;
+      return { path: p, why: name === tool ? why : "alternateTool" };
+    };
+    let p = fromEnvVar(name, process.env.GOBIN, false);
+    if (p) return found(p, "gobin");
+    if (tool !== "go") {
+      for (const gopath of [cfg.get("toolsGopath"),
+                            process.env.GOPATH || path.join(os.homedir(), "go")]) {
+        p = typeof gopath === "string" ? fromEnvVar(name, gopath, true) : undefined;
+        if (p) return found(p, "gopath");
+      }
+    }
+    p = fromEnvVar(name, process.env.GOROOT, true);
+    if (p) return found(p, "goroot");
+    p = fromEnvVar(name, process.env.PATH, false);
+    if (p) return found(p, "path");
+    if (tool === "go") {
+      p = ["/usr/local/go/bin/go", "/usr/local/bin/go"].find(executableFileExists);
+      return p ? found(p, "default") : { path: "", why: "not found" };
+    }
+    return { path: tool, why: "not found" };
+  }
+
+  /** cp.execFile (as golang.go runs them, promisified: a non-zero exit is a failure), timed. */
+  function run(commands, file, args, opts = {}) {
+    return new Promise((resolve) => {
+      const t0 = process.hrtime.bigint();
+      cp.execFile(file, args, { ...opts, timeout: 60_000 }, (err, stdout, stderr) => {
+        const r = {
+          argv: [file, ...args],
+          cwd: opts.cwd ?? null,
+          env: opts.env?.GOTOOLCHAIN ? { GOTOOLCHAIN: opts.env.GOTOOLCHAIN } : undefined,
+          ok: !err,
+          exitCode: err ? (typeof err.code === "number" ? err.code : null) : 0,
+          signal: err?.signal ?? null,
+          error: err && typeof err.code !== "number" ? String(err.message ?? err) : null,
+          stdout: String(stdout ?? ""),
+          stderr: String(stderr ?? ""),
+          ms: Math.round(Number(process.hrtime.bigint() - t0) / 1e5) / 10,
+        };
+        commands.push(r);
+        resolve(r);
+      });
+    });
+  }
+
+  /** util.ts GoVersion: `go version` output → its parse (sv: [major, minor, patch]). */
+  function goVersionOf(text) {
+    const rel = /^go version go(\d\.\d+\S*)\s+/.exec(text);
+    const dev = /^go version devel go(\d\.\d+\S*)\s+/.exec(text);
+    const m = rel && /(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(rel[1]); // semver.coerce
+    return { version: text, sv: m ? [Number(m[1]), Number(m[2] ?? 0), Number(m[3] ?? 0)] : null,
+             svString: rel?.[1] ?? null, isDevel: !!dev };
+  }
+  const lt = (a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+
+  async function check(trigger) {
+    const t0 = Date.now();
+    const cfg = vscode.workspace.getConfiguration("go");
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const commands = [];
+    const f = { seq: ++seq, trigger, at: t0, workspaceFolder: folder ?? null,
+                alternateToolsGopls: (cfg.get("alternateTools") || {}).gopls ?? null, commands };
+    try {
+      // toolExecutionEnvironment (goEnv.ts): process.env + go.toolsEnvVars, GOPATH.
+      const env = { ...process.env };
+      const toolsEnvVars = cfg.get("toolsEnvVars");
+      if (toolsEnvVars && typeof toolsEnvVars === "object") {
+        for (const [k, v] of Object.entries(toolsEnvVars)) {
+          env[k] = typeof v === "string" ? resolvePath(substituteEnv(v), folder) : v;
+        }
+      }
+      const useLanguageServer = cfg.get("useLanguageServer") !== false;
+      const gopls = getBinPath("gopls", cfg, folder);
+      f.gopls = gopls;
+      f.serverCommand = [gopls.path, ...(cfg.get("languageServerFlags") || [])];
+
+      // Language server start: buildLanguageServerConfig → getLocalGoplsVersion.
+      f.languageServer = { enabled: useLanguageServer };
+      if (useLanguageServer && !path.isAbsolute(gopls.path)) {
+        const alt = (cfg.get("alternateTools") || {}).gopls;
+        f.languageServer.error = alt ? `Cannot find the alternate tool ${alt} configured for gopls.`
+          : "gopls not found (golang.go prompts to install it)";
+        if (alt) {
+          void vscode.window.showErrorMessage(`${f.languageServer.error}
+Please install it and reload this VS Code window.`);
+        }
+      } else if (useLanguageServer) {
+        const vj = await run(commands, gopls.path, ["version", "-json"], { env, cwd: folder });
+        let fromJson = null;
+        try {
+          const v = JSON.parse(vj.stdout);
+          f.versionJson = { mainVersion: v?.Main?.Version ?? null, goVersion: v?.GoVersion ?? null };
+          if (v?.Main.Version) fromJson = { version: v.Main.Version, goVersion: v.GoVersion };
+        } catch (err) {
+          f.versionJson = { error: String(err) };
+        }
+        const vt = await run(commands, gopls.path, ["version"], { env, cwd: folder });
+        // The fallback's parse: exactly two lines, the second "module@version ...".
+        let fromText = null;
+        const lines = vt.stdout.trim().split("\n");
+        if (vt.ok && lines.length === 2) {
+          const split = lines[1].trim().split(" ")[0].trim().split("@");
+          if (split.length >= 2) fromText = { version: split[1] };
+        }
+        f.versionText = { parsed: fromText, lines: vt.ok ? lines.length : null };
+        f.goplsVersion = fromJson ?? fromText; // what golang.go uses (-json first)
+        f.goplsVersionFrom = fromJson ? "version -json" : fromText ? "version" : null;
+      }
+
+      // suggestUpdates: the Go for tools (go.toolsManagement.go, else go), GOTOOLCHAIN=local.
+      const goForInstall = cfg.get("toolsManagement.go");
+      const go = goForInstall ? { path: resolvePath(substituteEnv(goForInstall), folder),
+                                  why: "toolsManagement.go" } : getBinPath("go", cfg, folder);
+      const gv = await run(commands, go.path || "go", ["version"],
+                           { env: { ...env, GOTOOLCHAIN: "local" }, cwd: folder });
+      const configured = gv.ok ? goVersionOf(gv.stdout) : null;
+      f.go = { ...go, version: configured?.svString ?? null, output: gv.stdout.trim() };
+      if (!configured || !configured.sv || lt(configured.sv, MINIMUM_GO_VERSION) < 0) {
+        f.suggestUpdates = `skipped: no go version, or older than go1.21 (${gv.stdout.trim()})`;
+      } else if (!useLanguageServer) {
+        f.suggestUpdates = "skipped: go.useLanguageServer is false (gopls is not a required tool)";
+      } else if (!path.isAbsolute(gopls.path)) {
+        f.suggestUpdates = "skipped: gopls not found";
+      } else {
+        // inspectGoToolVersion: its own `go` (getBinPath), no env or cwd of its own.
+        const goCmd = getBinPath("go", cfg, folder).path;
+        const m = await run(commands, goCmd, ["version", "-m", gopls.path]);
+        const inspect = { ok: m.ok, goVersion: null, moduleVersion: null, parseError: null };
+        if (m.ok) {
+          try {
+            const lines = m.stdout.split("\n", 3);
+            const goVersion = lines[0] && lines[0].match(/\s+(go\d+.\d+\S*)/)?.[1];
+            const moduleVersion = lines[2].split(/\s+/)[3];
+            inspect.goVersion = goVersion ?? null;
+            inspect.moduleVersion = moduleVersion ?? null;
+          } catch (err) {
+            inspect.parseError = String(err); // golang.go: both lost
+          }
+        }
+        // shouldUpdateTool: a moduleVersion that is no semver ("(devel)") is never updated.
+        inspect.moduleVersionIsSemver = /^v?\d+\.\d+\.\d+(-[\w.-]+)?(\+[\w.-]+)?$/
+          .test(inspect.moduleVersion ?? "");
+        f.goVersionM = inspect;
+        const [major, minor] = configured.sv;
+        let why = null;
+        if (!inspect.goVersion) {
+          why = "no Go version from `go version -m` (a failed command, fewer than 3 lines, or " +
+                "no goN.N in its first line)";
+        } else {
+          const tool = goVersionOf(`go version ${inspect.goVersion} os/arch`);
+          if (!tool.sv) why = `unparsable Go version ${inspect.goVersion}`;
+          else if (major > tool.sv[0] || (major === tool.sv[0] && minor > tool.sv[1])) {
+            why = `built with ${inspect.goVersion}, older than go${configured.svString}`;
+          } else if (major === tool.sv[0] && minor === tool.sv[1] &&
+                     (inspect.goVersion.includes("beta") || inspect.goVersion.includes("rc")) &&
+                     !configured.version.includes(inspect.goVersion)) {
+            why = `built with the pre-release ${inspect.goVersion}`;
+          }
+        }
+        f.outdated = why !== null;
+        f.outdatedReason = why;
+        if (f.outdated) {
+          const tm = cfg.get("toolsManagement");
+          if (tm && tm.autoUpdate === true) {
+            f.suggestUpdates = "would reinstall gopls silently (go.toolsManagement.autoUpdate)";
+          } else {
+            f.warning = `Tools (gopls) need recompiling to work with ${configured.version}`;
+            void vscode.window.showWarningMessage(f.warning, "Update tools").then((choice) => {
+              channel?.appendLine(`[${trigger} #${f.seq}] warning answered: ${choice ?? "(closed)"}`);
+            });
+          }
+        }
+      }
+    } catch (err) {
+      f.error = String(err?.stack ?? err);
+    }
+    f.totalMs = Date.now() - t0;
+    channel?.appendLine(`[${trigger} #${f.seq}] gopls ${f.gopls?.path} (${f.gopls?.why}): ` +
+                        `version ${JSON.stringify(f.goplsVersion)}, go version -m ${
+                          JSON.stringify(f.goVersionM)}, outdated ${f.outdated}${
+                          f.error ? `, error ${f.error}` : ""}`);
+    if (OUT) {
+      fs.mkdirSync(OUT, { recursive: true });
+      const file = path.join(OUT, `${String(f.seq).padStart(3, "0")}-${trigger}.json`);
+      fs.writeFileSync(`${file}.tmp`, JSON.stringify(f, null, 2));
+      fs.renameSync(`${file}.tmp`, file);
+    }
+  }
+
+  const enqueue = (trigger) => {
+    queue = queue.then(() => check(trigger));
+    return queue;
+  };
+
+  exports.activate = (context) => {
+    channel = vscode.window.createOutputChannel("Go (lspguard e2e stand-in)");
+    context.subscriptions.push(
+      channel,
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration("go.alternateTools")) void enqueue("config-change");
+      }),
+      vscode.commands.registerCommand("go.languageserver.restart", () => enqueue("restart")),
+    );
+    void enqueue("activation");
+  };
+  exports.deactivate = () => undefined;
+}
+
+/** A stand-in `golang.go`: with it installed, the extension takes its Go-extension path
+ * (go.alternateTools), which is what Enable/Disable edit in the workspace settings. Its code
+ * (goStubExtension) runs golang.go's checks of the configured gopls and writes what it finds
+ * into D.goStub. */
 function buildGoStub() {
   const dir = path.join(TMP, "golang-go-stub");
   fs.mkdirSync(dir);
@@ -732,11 +1017,15 @@ function buildGoStub() {
     name: "go",
     publisher: "golang",
     displayName: "Go (lspguard e2e stand-in)",
-    description: "A stand-in for golang.go with no code: makes the lspguard extension take its " +
-                 "go.alternateTools path.",
+    description: "A stand-in for golang.go: makes the lspguard extension take its " +
+                 "go.alternateTools path, and checks the configured gopls as golang.go does.",
     version: "0.0.1",
     license: "Apache-2.0",
     engines: { vscode: "^1.75.0" },
+    main: "./extension.js",
+    // golang.go itself: onLanguage:go. Here also a workspace with a go.mod (as the lspguard
+    // extension), since the test opens no Go file in phase 2.
+    activationEvents: ["workspaceContains:**/go.mod", "onLanguage:go"],
     // As golang.go declares it: VS Code writes only registered settings.
     contributes: {
       configuration: {
@@ -756,6 +1045,13 @@ function buildGoStub() {
       },
     },
   }, null, 2));
+  fs.writeFileSync(path.join(dir, "extension.js"), [
+    '"use strict";',
+    "// Generated by vscode-extension/e2e/run.mjs (goStubExtension).",
+    `(${goStubExtension.toString()})(exports, require("vscode"), require("node:child_process"), ` +
+      'require("node:fs"), require("node:path"), require("node:os"));',
+    "",
+  ].join("\n"));
   fs.copyFileSync(path.join(EXT, "LICENSE"), path.join(dir, "LICENSE"));
   fs.writeFileSync(path.join(dir, "README.md"), "Stand-in for golang.go in lspguard's e2e test.\n");
   const vsce = path.join(EXT, "node_modules", "@vscode", "vsce", "vsce");
@@ -764,6 +1060,53 @@ function buildGoStub() {
                                   "--allow-missing-repository", "--out", out],
                { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   return out;
+}
+
+/** The stand-in golang.go's findings so far, oldest first (one complete file per run). */
+function goStubFindings() {
+  let names = [];
+  try {
+    names = fs.readdirSync(D.goStub).filter((n) => n.endsWith(".json")).sort();
+  } catch {
+    return [];
+  }
+  return names.map((n) => {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(D.goStub, n), "utf8"));
+    } catch {
+      return undefined;
+    }
+  }).filter(Boolean);
+}
+
+async function waitGoStub(what, pred, timeoutMs = 30_000) {
+  try {
+    return await waitFor(what, () => goStubFindings().find(pred), { timeoutMs, intervalMs: 100 });
+  } catch (err) {
+    throw new Error(`${err.message}; the stand-in golang.go's runs so far: ${JSON.stringify(
+      goStubFindings().map((f) => ({ seq: f.seq, trigger: f.trigger, gopls: f.gopls,
+                                     error: f.error })))}`);
+  }
+}
+
+const firstLines = (text, n = 2) => text.trim().split("\n").slice(0, n).join(" | ").slice(0, 200);
+
+/** Log one run of the stand-in golang.go: each command with exit code, duration and output. */
+function logGoStub(f) {
+  log(`  golang.go (stand-in) run ${f.seq} (${f.trigger}): gopls ${f.gopls?.path} (${
+    f.gopls?.why}), go ${f.go?.path} (${f.go?.version}); ${f.totalMs} ms in all`);
+  for (const c of f.commands ?? []) {
+    const env = c.env ? `${Object.entries(c.env).map(([k, v]) => `${k}=${v}`).join(" ")} ` : "";
+    log(`    $ ${env}${c.argv.join(" ")}  -> ${c.ok ? "exit 0" : c.exitCode !== null
+      ? `exit ${c.exitCode}` : c.error ?? c.signal}, ${c.ms} ms: ${
+      JSON.stringify(firstLines(c.stdout || c.stderr))}`);
+  }
+  log(`    gopls version (getLocalGoplsVersion, from ${f.goplsVersionFrom}): ${
+    JSON.stringify(f.goplsVersion)}; version -json ${JSON.stringify(f.versionJson)}`);
+  log(`    go version -m: ${JSON.stringify(f.goVersionM ?? f.suggestUpdates)}; outdated ${
+    f.outdated}${f.outdatedReason ? ` (${f.outdatedReason})` : ""}`);
+  if (f.warning) log(`    warning shown: "${f.warning.trim()}" [Update tools]`);
+  if (f.error) log(`    ERROR in the stand-in: ${f.error}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1238,13 +1581,47 @@ async function phase1() {
   });
 }
 
+/** `go version` (GOTOOLCHAIN=local, as golang.go asks it) and the real gopls's `version -json`
+ * Main.Version, run here: what golang.go's checks of the shim must agree with. */
+function goReference() {
+  const run = (file, argv, env = childEnv) => {
+    try {
+      return execFileSync(file, argv, { env, encoding: "utf8", timeout: 30_000,
+                                        stdio: ["ignore", "pipe", "pipe"] });
+    } catch (err) {
+      return `(failed: ${err.message})`;
+    }
+  };
+  const goVersion = run("go", ["version"], { ...childEnv, GOTOOLCHAIN: "local" }).trim();
+  const json = run(gopls, ["version", "-json"]);
+  let goplsVersion;
+  try {
+    goplsVersion = JSON.parse(json).Main?.Version;
+  } catch {
+    goplsVersion = undefined;
+  }
+  return { goVersion, goMajorMinor: /^go version go(\d+\.\d+)/.exec(goVersion)?.[1], goplsVersion,
+           goplsJson: json };
+}
+
+const RECOMPILE_NEEDLE = "need recompiling";
+
+/** "need recompiling" notifications in the page now (toasts, and the center if it is open). */
+async function recompileNotices() {
+  return page.evaluate((n) => [...document.querySelectorAll(".notification-list-item")]
+    .map((t) => t.querySelector(".notification-list-item-message")?.textContent ?? "")
+    .filter((m) => m.includes(n)), RECOMPILE_NEEDLE);
+}
+
 async function phase2() {
   const ws = makeWorkspace("ws-go-extension");
   const settingsFile = path.join(ws, ".vscode", "settings.json");
   const before = fs.readFileSync(settingsFile);
   const beforeValue = parseJsonc(before.toString())["go.alternateTools"];
+  let shimPath;
+  let enableAt;
 
-  await step("6b. with golang.go (a stand-in): Enable/Disable edit go.alternateTools exactly", async () => {
+  await step("6b. with golang.go (a stand-in): Enable writes go.alternateTools.gopls = the shim", async () => {
     await page.goto("about:blank");
     await stopCodeServer();
     const stub = buildGoStub();
@@ -1254,15 +1631,28 @@ async function phase2() {
     await openWorkbench(ws);
     const off = await waitStatus('"lspguard off"', (t) => t.includes("lspguard off"), 60_000);
     log(`  status bar: ${off.text}`);
+    // The stand-in's checks at activation, of the gopls it finds before Enable (on PATH).
+    const first = await waitGoStub("the stand-in golang.go's checks at activation",
+                                   (f) => f.trigger === "activation", 60_000);
+    logGoStub(first);
+    check(!first.error && first.commands.length > 0,
+          `the stand-in golang.go ran its checks at activation (${first.error ?? "no commands"})`);
+    if (first.warning) {
+      // golang.go would say so too, without lspguard: the environment's gopls is older than its
+      // go. Not this test's failure, but cleared so that it is not taken for the shim's.
+      log(`  NOTE: golang.go would call the gopls on PATH outdated: ${first.outdatedReason}`);
+      await waitToast(RECOMPILE_NEEDLE, 0, 15_000).catch(() => undefined);
+      await runCommand("Notifications: Clear All Notifications");
+    }
     await focusEditorArea();
     await runCommand("lspguard: Enable for this workspace");
     const d = await waitFor("the Enable dialog", dialog, { timeoutMs: 15_000 });
     log(`  dialog: "${d.message}" ${JSON.stringify(d.detail)} [${d.buttons.join(" | ")}]`);
     check(d.buttons.includes("Enable"), "the dialog offers Enable");
     await shot("go-mode-enable-dialog");
-    const since = Date.now();
+    enableAt = Date.now();
     await clickDialogButton("Enable");
-    const t = await waitToast("lspguard enabled", since, 30_000);
+    const t = await waitToast("lspguard enabled", enableAt, 30_000);
     log(`  notification: "${t.message}" [${t.buttons.join(" | ")}]`);
     const shim = /runs through (\S+?)\.? Restart/.exec(t.message)?.[1];
     const enabled = await waitFor("go.alternateTools.gopls in the workspace settings.json", () => {
@@ -1275,9 +1665,68 @@ async function phase2() {
           enabled.gopls.endsWith(`${path.sep}gopls`), "gopls points at the shim in global storage");
     check(!shim || enabled.gopls === shim, `the notification names the same shim (${shim})`);
     fs.accessSync(enabled.gopls, fs.constants.X_OK);
+    shimPath = enabled.gopls;
     const s = await waitStatus("enabled ($(shield) gopls)", (x) => x === "$(shield) gopls", 15_000);
     log(`  status bar: ${s.text}`);
     await shot("go-mode-enabled");
+  });
+
+  await step("6c. golang.go's checks of the shim: go version -m, version -json, no recompile warning", async () => {
+    // The stand-in reruns golang.go's checks when go.alternateTools changes (golang.go restarts
+    // gopls then, and checks tool versions at its next activation): the run for the shim.
+    const f = await waitGoStub(`the stand-in golang.go's checks of the shim ${shimPath}`,
+                               (x) => x.gopls?.path === shimPath && x.at >= enableAt, 30_000);
+    logGoStub(f);
+    check(!f.error, `the stand-in golang.go's run finished (${f.error})`);
+    const ref = goReference();
+    log(`  reference: ${ref.goVersion}; real gopls ${gopls} version -json Main.Version ${
+      ref.goplsVersion}`);
+    check(ref.goMajorMinor && ref.goplsVersion,
+          `go version and the real gopls's version -json answer (${ref.goVersion}; ${
+            firstLines(ref.goplsJson)})`);
+    softCheck(/^\d+\.\d+/.exec(f.go?.version ?? "")?.[0] === ref.goMajorMinor,
+              `the stand-in's \`go version\` is the same Go (${f.go?.output} vs ${ref.goVersion})`);
+
+    const m = f.commands.find((c) => c.argv[1] === "version" && c.argv[2] === "-m");
+    const printed = m ? JSON.stringify((m.stdout + m.stderr).trim().slice(0, 400)) : "(not run)";
+    softCheck(m?.ok,
+              `go version -m on the shim succeeds: golang.go ran \`${m?.argv.join(" ") ??
+                "go version -m (not run: " + f.suggestUpdates + ")"}\`: ${
+                m ? (m.exitCode !== null ? `exit ${m.exitCode}` : m.error) : "-"}, it printed ${printed}`);
+    const toolGo = /^go(\d+\.\d+)/.exec(f.goVersionM?.goVersion ?? "")?.[1];
+    softCheck(toolGo === ref.goMajorMinor,
+              `go version -m reports the shim's Go version with go version's major.minor: ` +
+              `goVersion ${JSON.stringify(f.goVersionM?.goVersion ?? null)} (moduleVersion ${
+                JSON.stringify(f.goVersionM?.moduleVersion ?? null)}${
+                f.goVersionM?.parseError ? `, parse error ${f.goVersionM.parseError}` : ""}), ` +
+              `go version says go${ref.goMajorMinor}; go version -m printed ${printed}`);
+    softCheck(f.outdated === false,
+              `golang.go does not call the shim outdated: outdated ${f.outdated} (${
+                f.outdatedReason ?? f.suggestUpdates ?? "up to date"})`);
+    softCheck(f.versionJson?.mainVersion === ref.goplsVersion,
+              `\`${shimPath} version -json\` gives Main.Version ${ref.goplsVersion} (the real ` +
+              `gopls's): ${JSON.stringify(f.versionJson)}`);
+    softCheck(f.goplsVersion?.version === ref.goplsVersion,
+              `golang.go's gopls version (getLocalGoplsVersion) is ${ref.goplsVersion}: ${
+                JSON.stringify(f.goplsVersion)} from ${f.goplsVersionFrom}`);
+    // The toast: the stand-in shows it before it writes the run's file, so when it says it
+    // showed one, wait for it; when not, none may be there (none since Enable was recorded,
+    // none is in the page now).
+    if (f.warning) {
+      const shown = await waitToast(RECOMPILE_NEEDLE, 0, 15_000).catch((err) => err);
+      log(`  notification: ${shown instanceof Error ? shown.message
+        : `${shown.severity}: "${shown.message}" [${shown.buttons.join(" | ")}]`}`);
+      await shot("go-mode-recompile-warning");
+    }
+    const recorded = await findToast(RECOMPILE_NEEDLE, enableAt);
+    const inPage = await recompileNotices();
+    softCheck(!f.warning && !recorded && inPage.length === 0,
+              `no "${RECOMPILE_NEEDLE}" notification: golang.go showed ${
+                JSON.stringify(f.warning?.trim() ?? null)}, recorded since Enable ${
+                JSON.stringify(recorded?.message ?? null)}, in the page now ${JSON.stringify(inPage)}`);
+  });
+
+  await step("6d. \"lspguard: Disable\" gives go.alternateTools (settings.json) back exactly", async () => {
     const since2 = Date.now();
     await runCommand("lspguard: Disable");
     const t2 = await waitToast("lspguard disabled", since2, 20_000);
@@ -1288,6 +1737,15 @@ async function phase2() {
         fs.readFileSync(settingsFile)}`);
     });
     log("  workspace settings.json: byte-for-byte as before Enable");
+    // What golang.go resolves gopls to now (its path cache outlives go.alternateTools).
+    const f = await waitGoStub("the stand-in golang.go's checks after Disable",
+                               (x) => x.at >= since2 && x.alternateToolsGopls === null, 15_000)
+      .catch((err) => err);
+    if (f instanceof Error) log(`  (no run of the stand-in after Disable: ${f.message})`);
+    else {
+      log(`  golang.go after Disable resolves gopls to ${f.gopls?.path} (${f.gopls?.why})${
+        f.gopls?.path === shimPath ? ": still the shim, until the window reloads" : ""}`);
+    }
     await waitStatus('"lspguard off"', (x) => x.includes("lspguard off"), 15_000);
     await shot("go-mode-disabled");
     checkListeners("phase 2");
