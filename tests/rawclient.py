@@ -92,6 +92,16 @@ class RawClient:
         self.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
         return result
 
+    def end(self, timeout: float = 30) -> str:
+        """shutdown, then exit; the exit code must be 0. Returns what the process wrote on
+        stderr (its log, with --log-stderr)."""
+        self.send({"jsonrpc": "2.0", "id": "end", "method": "shutdown"})
+        self.wait_response("end", timeout)
+        self.send({"jsonrpc": "2.0", "method": "exit"})
+        assert self.proc.wait(timeout) == 0
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read().decode()
+
     def _fill(self, deadline: float) -> bool:
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()

@@ -186,12 +186,7 @@ def test_lspguard_run_adopts_the_early_server(tmp_path: Path,
                     children.append(child.pid)
         assert status["backend"]["pid"] == server_pid
         assert children == [server_pid]
-        client.send({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
-        client.wait_response(2, TIMEOUT)
-        client.send({"jsonrpc": "2.0", "method": "exit"})
-        assert proc.wait(TIMEOUT) == 0
-        assert proc.stderr is not None
-        log = proc.stderr.read().decode()
+        log = client.end(TIMEOUT)
     finally:
         reap(proc)
     assert f"started (spawned early, by lspguard): pid {server_pid}" in log, log

@@ -172,12 +172,7 @@ def test_the_guard_adopts_the_gopls_the_shim_spawned(tmp_path: Path,
         assert json.loads(status_file.read_text())["backend"]["pid"] == server_pid
         server_env = Path(f"/proc/{server_pid}/environ").read_bytes().split(b"\0")
         assert not [v for v in server_env if v.startswith(b"LSPGUARD_LAUNCHER=")]
-        client.send({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
-        client.wait_response(2, TIMEOUT)
-        client.send({"jsonrpc": "2.0", "method": "exit"})
-        assert proc.wait(TIMEOUT) == 0
-        assert proc.stderr is not None
-        log = proc.stderr.read().decode()
+        log = client.end(TIMEOUT)
     finally:
         reap(proc)
     assert f"started (spawned early, by the native shim): pid {server_pid}" in log, log
