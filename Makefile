@@ -52,7 +52,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 # The same lookup the shim and the tests use (PATH, $GOBIN, $GOPATH/bin, ~/go/bin; shims skipped).
 gopls: $(STAMP)
-	@if gopls_path=$$($(BIN)/python -c 'from lspguard.shim.main import find_real_gopls; print(find_real_gopls(""))' 2>/dev/null); then \
+	@if gopls_path=$$($(BIN)/python -c 'from lspguard.gopls.find import find_real_gopls; print(find_real_gopls(""))' 2>/dev/null); then \
 		echo "gopls: $$gopls_path"; \
 	else \
 		command -v go >/dev/null || { echo "make: gopls not found and no Go toolchain to install it" >&2; exit 1; }; \
@@ -81,7 +81,7 @@ test-python: setup scale-fixtures
 test-extension: setup $(EXT_STAMP)
 	cd $(EXT) && npm run build && \
 		LSPGUARD_REQUIRE_INTEGRATION=1 LSPGUARD_EXPECT_CONTROL=1 \
-		LSPGUARD_GOPLS="$$(../$(BIN)/python -c 'from lspguard.shim.main import find_real_gopls; print(find_real_gopls(""))')" \
+		LSPGUARD_GOPLS="$$(../$(BIN)/python -c 'from lspguard.gopls.find import find_real_gopls; print(find_real_gopls(""))')" \
 		npm test
 
 lint: $(STAMP) $(EXT_STAMP)
@@ -106,7 +106,7 @@ code-server:
 test-vscode: setup vsix $(E2E_STAMP)
 	code_server="$$($(E2E)/install-code-server.sh)" && \
 		node $(E2E)/run.mjs --code-server "$$code_server" --lspguard $(BIN)/lspguard \
-		--gopls "$$($(BIN)/python -c 'from lspguard.shim.main import find_real_gopls; print(find_real_gopls(""))')"
+		--gopls "$$($(BIN)/python -c 'from lspguard.gopls.find import find_real_gopls; print(find_real_gopls(""))')"
 
 bench: setup
 	$(BIN)/python bench/bench.py --reps 3

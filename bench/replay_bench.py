@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
 from lspguard.replay.run import ReplayOptions, run_replay  # noqa: E402
-from lspguard.replay.trace.writer import Trace, TraceEntry, TraceHeader, TraceWriter, write_trace  # noqa: E402
+from lspguard.trace.writer import Trace, TraceEntry, TraceHeader, TraceWriter, write_trace  # noqa: E402
 
 
 def synthetic(requests: int, size: int, pipelined: bool) -> Trace:

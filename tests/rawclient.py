@@ -24,7 +24,7 @@ def find_gopls() -> str | None:
     """The real gopls, found as the shim finds it ($LSPGUARD_GOPLS, PATH, $GOBIN, $GOPATH/bin,
     ~/go/bin; never an lspguard shim): the one lookup every test uses."""
     from lspguard.errors import BackendError
-    from lspguard.shim.main import find_real_gopls
+    from lspguard.gopls.find import find_real_gopls
 
     try:
         return str(find_real_gopls(""))

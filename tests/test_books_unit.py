@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from lspguard.causes.policy import Step
+from lspguard.causes.verdict import Verdict, VerdictKind
 from lspguard.config.model import Config, FallbackBackend, RestartConfig
 from lspguard.proxy.handshake import HandshakeTimer
 from lspguard.proxy.pending import Direction, LatencyStats, PendingTable
 from lspguard.supervise.recovery import Recovery, RestartBudget, merge_env
-from lspguard.supervise.verdict import Verdict, VerdictKind
 
 pytestmark = pytest.mark.timeout(10)
 

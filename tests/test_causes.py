@@ -15,16 +15,9 @@ from lspguard.causes.classify import CauseFinder, command_label
 from lspguard.causes.kernel import WaitKind, classify_wait
 from lspguard.causes.model import CauseClass
 from lspguard.causes.policy import POLICY, Action, policy_for
-from lspguard.causes.tree import (
-    Mount,
-    ProcessFacts,
-    SocketFacts,
-    ThreadWait,
-    TreeSnapshot,
-    mount_for,
-    parse_mountinfo,
-)
-from lspguard.supervise.verdict import VerdictKind
+from lspguard.causes.tree import ProcessFacts, SocketFacts, ThreadWait, TreeSnapshot
+from lspguard.causes.verdict import VerdictKind
+from lspguard.procfs.mounts import Mount, mount_for, parse_mountinfo
 
 pytestmark = pytest.mark.timeout(10)
 

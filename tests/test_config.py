@@ -281,6 +281,26 @@ def test_env_mapping_is_immutable_and_detached(tmp_path: Path) -> None:
     assert isinstance(backend.env, MappingProxyType)
 
 
+def _mappings(obj: Any) -> list[Any]:
+    """Every Mapping-typed field value reachable from dataclass `obj`."""
+    found = []
+    for name, (_, tp) in tomlschema._toml_fields(type(obj)).items():
+        value = getattr(obj, name)
+        if get_origin(tp) is Mapping:
+            found.append(value)
+        for item in value if isinstance(value, tuple) else (value,):
+            if dataclasses.is_dataclass(item):
+                found += _mappings(item)
+    return found
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_every_loaded_mapping_is_read_only(profile: Path) -> None:
+    mappings = _mappings(load_config(profile))
+    assert len(mappings) >= 3  # backend.env, watchdog.deadlines, restart.hang_env (+ fallbacks)
+    assert all(isinstance(m, MappingProxyType) for m in mappings), mappings
+
+
 def test_args_list_becomes_tuple() -> None:
     assert BackendConfig(args=["a", "b"]).args == ("a", "b")  # type: ignore[arg-type]
 
@@ -455,6 +475,9 @@ class _Fallback:
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     weight: float | None = None
 
+    def __post_init__(self) -> None:  # the schema's convention: a dataclass freezes its Mappings
+        object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+
 
 @dataclass(frozen=True, slots=True)
 class _Inner:
@@ -476,6 +499,10 @@ class _Watchdog:
         default_factory=lambda: MappingProxyType({"textDocument/hover": 5.0}), hash=False)
     counts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "deadlines", MappingProxyType(dict(self.deadlines)))
+        object.__setattr__(self, "counts", MappingProxyType(dict(self.counts)))
+
 
 @dataclass(frozen=True, slots=True)
 class _Future:
@@ -484,9 +511,7 @@ class _Future:
 
 
 def load_future(text: str) -> _Future:
-    loaded = tomlschema.Loader("f.toml").dataclass(_Future, tomllib.loads(text), (), _Future())
-    assert isinstance(loaded, _Future)
-    return loaded
+    return tomlschema.load(_Future, tomllib.loads(text), source="f.toml", base=_Future())
 
 
 def future_error(text: str) -> str:
@@ -595,5 +620,5 @@ def test_unsupported_type_is_a_programming_error() -> None:
         when: complex = 0j
 
     with pytest.raises(TypeError, match="unsupported config type"):
-        tomlschema.Loader("b.toml").dataclass(Bad, {"when": 1}, (), Bad())
+        tomlschema.load(Bad, {"when": 1}, source="b.toml", base=Bad())
 

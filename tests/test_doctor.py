@@ -18,9 +18,9 @@ from lspguard.doctor.cli import _CHECK_NAMES
 from lspguard.doctor.context import DoctorContext
 from lspguard.doctor.jsonc import JsoncError, parse
 from lspguard.doctor.latency import check_latency, judge, percentile
-from lspguard.doctor.mounts import find_mount, parse_mounts
 from lspguard.doctor.runner import run_check
 from lspguard.doctor.toolchain import load_go_env
+from lspguard.procfs.mounts import mount_for, parse_mounts
 
 SEVERITIES = {"ok", "info", "warning", "error"}
 FINDING_KEYS = {"id", "severity", "title", "found", "why", "fix", "path", "line"}
@@ -280,10 +280,10 @@ def test_simulated_docker_desktop_mounts(tmp_path: Path, caches: dict[str, str],
 
 def test_mount_table_parsing() -> None:
     mounts = parse_mounts("a /x ext4 rw 0 0\nb /x/my\\040dir 9p rw 0 0\nc /x nfs4 rw 0 0\nbad\n")
-    assert [m.mountpoint for m in mounts] == ["/x", "/x/my dir", "/x"]
-    assert find_mount("/x/my dir/f", mounts) == mounts[1]
-    assert find_mount("/x/other", mounts) == mounts[2]  # the later mount shadows
-    assert find_mount("/xy", mounts) is None
+    assert [m.mount_point for m in mounts] == ["/x", "/x/my dir", "/x"]
+    assert mount_for("/x/my dir/f", mounts) == mounts[1]
+    assert mount_for("/x/other", mounts) == mounts[2]  # the later mount shadows
+    assert mount_for("/xy", mounts) is None
 
 
 # --------------------------------------------------------------------------- latency, runner

@@ -30,7 +30,7 @@ import pytest
 
 from lspguard.doctor import Severity, run_doctor
 from lspguard.doctor.bounded import CommandResult, Done, Failed, TimedOut, run_bounded, run_command
-from lspguard.doctor.mounttable import parse_mountinfo
+from lspguard.procfs.mounts import parse_mountinfo
 
 from .polling import wait_until
 
@@ -138,7 +138,7 @@ needs_fuse = pytest.mark.skipif(bool(_skip_reason()), reason=_skip_reason() or "
 
 def _mounted(mountpoint: Path) -> bool:
     text = Path("/proc/self/mountinfo").read_text()
-    return any(m.mountpoint == str(mountpoint) and m.fstype == FSTYPE
+    return any(m.mount_point == str(mountpoint) and m.fs_type == FSTYPE
                for m in parse_mountinfo(text))
 
 

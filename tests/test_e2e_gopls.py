@@ -27,7 +27,9 @@ from pytest_lsp import (
 )
 
 from lspguard import paths
-from lspguard.demo.session import SessionTranscript, scripted_session, utf16_position
+from lspguard.demo.sample import utf16_position
+from lspguard.demo.session import scripted_session
+from lspguard.demo.transcript import SessionTranscript
 from lspguard.shim.install import install_shim
 
 from .polling import wait_until

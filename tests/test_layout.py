@@ -152,7 +152,7 @@ def test_the_import_graph_has_no_cycles() -> None:
     """Counting type-only and lazy imports: the session's collaborators see it through
     Protocols (RelayHost, Supervised, EvidenceHost, WatchTarget), never as `Session`."""
     graph = import_graph()
-    assert "lspguard.proxy.session" in graph  # the walk found the package's modules
+    assert "lspguard.session.session" in graph  # the walk found the package's modules
     components = strongly_connected(graph)
     assert not components, _show(graph, components)
 
@@ -166,6 +166,64 @@ def test_the_imports_run_at_import_time_have_no_cycles() -> None:
 def test_find_cycles_reports_a_cycle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert find_cycles(graph) == [["a", "b", "c", "a"]]
+
+
+#: lspguard's sub-packages from the bottom up (its __init__ docstring says what each layer is).
+LAYERS: list[set[str]] = [
+    {"protocol", "config", "status", "procfs", "trace", "gopls"},
+    {"causes"},
+    {"proxy"},
+    {"supervise", "incident"},
+    {"control"},
+    {"session"},
+    {"shim", "demo", "doctor", "replay"},
+    {"cli"},
+]
+#: Top-level modules anyone may import (they import only each other).
+BASE = {"lspguard", "lspguard.errors", "lspguard.paths", "lspguard.logs", "lspguard.redact",
+        "lspguard.argtypes"}
+
+
+def _layer_of(module: str) -> int:
+    """-1 for the base modules; else the index in LAYERS of the module's sub-package."""
+    if module in BASE:
+        return -1
+    if module == "lspguard.__main__":
+        return len(LAYERS)
+    package = module.split(".")[1]
+    for i, layer in enumerate(LAYERS):
+        if package in layer:
+            return i
+    raise AssertionError(f"{module}: its package {package!r} is in no layer of LAYERS")
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Imports that go up a layer, or sideways to another package of the same layer."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        here = _layer_of(module)
+        for target in sorted(targets):
+            there = _layer_of(target)
+            same_package = module.split(".")[:2] == target.split(".")[:2]
+            if there > here or (there == here and not same_package and here >= 0):
+                found.append(f"{module} -> {target} (layer {here} -> {there})")
+    return found
+
+
+def test_imports_go_down_the_layers() -> None:
+    """Counting lazy and type-only imports: a lower package never knows a higher one."""
+    violations = layer_violations(import_graph())
+    assert not violations, "imports against the layers:\n" + "\n".join(violations)
+
+
+def test_layer_violations_are_found() -> None:
+    graph = {"lspguard.proxy.relay": {"lspguard.supervise.watchdog", "lspguard.errors"},
+             "lspguard.doctor.cli": {"lspguard.shim.main"},
+             "lspguard.cli.main": {"lspguard.shim.main", "lspguard.cli.argtypes"},
+             "lspguard.errors": set()}
+    assert layer_violations(graph) == [
+        "lspguard.doctor.cli -> lspguard.shim.main (layer 6 -> 6)",
+        "lspguard.proxy.relay -> lspguard.supervise.watchdog (layer 2 -> 3)"]
 
 
 def test_lspguard_has_few_top_level_modules() -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from lspguard.causes.memory import format_bytes, memory_cgroup
+from lspguard.causes.verdict import VerdictKind
 from lspguard.supervise import memory as watch
 from lspguard.supervise.memory import MemoryWatch, gomemlimit_for
-from lspguard.supervise.verdict import VerdictKind
 
 pytestmark = pytest.mark.timeout(10)
 

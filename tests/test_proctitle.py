@@ -22,7 +22,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from lspguard.demo.session import utf16_position
+from lspguard.demo.sample import utf16_position
 
 from .conftest import LspguardDirs
 from .recording_client import CONTENT_MODIFIED, RecordingClient, ask_until_answered, hover_text

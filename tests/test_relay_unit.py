@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from lspguard.causes.verdict import Verdict
 from lspguard.config.model import Config
 from lspguard.protocol.framing import Frame, FrameDecoder, encode_frame
 from lspguard.protocol.peek import Message
@@ -20,7 +21,6 @@ from lspguard.proxy.mirror import DOCUMENT_METHODS
 from lspguard.proxy.prerelay import EDITOR, SERVER
 from lspguard.proxy.relay import Relay
 from lspguard.proxy.routes import EDITOR_ROUTES, SERVER_ROUTES, Down
-from lspguard.supervise.verdict import Verdict
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -240,9 +240,9 @@ def test_degraded_requests_fail_naming_why_and_documents_are_kept() -> None:
     r.lifecycle.to(Phase.RESTARTING)
     r._from_client(did_open("file:///d.go"))
     r._from_client(request(14, "textDocument/hover", {}))
-    r.degraded_reason = "gopls is not running: it failed 4 times"
-    r.backend = None
-    r.lifecycle.to(Phase.DEGRADED)
+    r.degrade("gopls is not running: it failed 4 times")
+    assert r.backend is None and r.lifecycle.phase is Phase.DEGRADED
+    assert len(r.held) == 2  # released by the caller, once it told the user
     r.release_held()
     (answer,) = r.editor.messages()
     assert answer["id"] == 14 and "it failed 4 times" in answer["error"]["message"]
@@ -323,3 +323,60 @@ def test_an_initialize_still_unanswered_at_the_hand_over_is_answered_through_the
     r._from_server(1, answer)
     assert r.editor.out == [answer.raw]  # not dropped as an answer nobody asked for
     assert phase_of(r) is Phase.RUNNING
+
+
+def test_fail_pending_answers_the_requests_it_is_told_to_and_no_others() -> None:
+    """The one place requests in flight are answered for the server: by generation, sparing
+    the editor's initialize, the save path with an empty result."""
+    r = TestRelay()
+    r._from_client(_initialize())
+    r._from_client(request(2, "textDocument/hover", {}))
+    r.generation = r.live_generation = 2  # a later generation took over
+    r._from_client(request(3, "textDocument/hover", {}))
+    r._from_client(request(4, "textDocument/formatting", {}))
+    r._from_server(2, request(5, "workspace/configuration", {"items": []}))
+    r.editor.out.clear()
+    assert r.fail_pending(-32801, "restarted", up_to_generation=1, spare_initialize=True) == 1
+    assert r.editor.messages() == [{"jsonrpc": "2.0", "id": 2,
+                                    "error": {"code": -32801, "message": "restarted"}}]
+    r.editor.out.clear()
+    assert r.fail_pending(-32803, lambda method: f"{method}: down",
+                          empty_for={"textDocument/formatting"}) == 3
+    assert {m["id"]: m.get("error", {}).get("message", m.get("result"))
+            for m in r.editor.messages()} == {1: "initialize: down", 3: "textDocument/hover: down",
+                                              4: []}
+    assert [p.method for p in r.pending] == ["workspace/configuration"]  # the server's own
+
+
+def test_the_editors_initialize_is_answered_with_a_new_generations_result() -> None:
+    r = TestRelay()
+    r._from_client(_initialize())
+    r._from_client(request(2, "textDocument/hover", {}))
+    r.answer_initialize({"capabilities": {"hoverProvider": True}})
+    (sent,) = r.editor.messages()
+    assert sent == {"jsonrpc": "2.0", "id": 1,
+                    "result": {"capabilities": {"hoverProvider": True}}}
+    assert r.editor_ready() and r.handshake.initialize_ms is not None
+    assert [p.method for p in r.pending] == ["textDocument/hover"]
+    r.answer_initialize({"capabilities": {}})  # none is in flight any more: nothing is sent
+    assert len(r.editor.messages()) == 1
+
+
+def test_what_a_dead_generation_left_open_is_ended_and_cleared() -> None:
+    r = TestRelay()
+    r._from_server(1, frame({"jsonrpc": "2.0", "method": "$/progress",
+                             "params": {"token": "t", "value": {"kind": "begin", "title": "L"}}}))
+    r._from_server(1, frame({"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics",
+                             "params": {"uri": "file:///a.go", "diagnostics": [{"x": 1}]}}))
+    r.editor.out.clear()
+    r.end_progress(1)
+    r.clear_diagnostics(1)
+    assert r.editor.messages() == [
+        {"jsonrpc": "2.0", "method": "$/progress", "params": {"token": "t",
+                                                               "value": {"kind": "end"}}},
+        {"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics",
+         "params": {"uri": "file:///a.go", "diagnostics": []}}]
+    r.editor.out.clear()
+    r.end_progress(1)
+    r.clear_diagnostics(1)  # each only once
+    assert r.editor.out == []

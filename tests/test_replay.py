@@ -19,7 +19,9 @@ import pytest
 from lspguard.replay.cli import ReplayUsageError, parse_replay_args
 from lspguard.replay.plan import Plan
 from lspguard.replay.run import Deadlines, ReplayOptions, run_replay
-from lspguard.replay.trace.writer import Trace, TraceEntry, TraceHeader, read_trace, write_trace
+from lspguard.trace.format import Trace, TraceEntry, TraceHeader
+from lspguard.trace.reader import read_trace
+from lspguard.trace.writer import write_trace
 
 from .conftest import SAMPLE
 from .rawclient import RawClient, find_gopls, reap

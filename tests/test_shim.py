@@ -13,17 +13,13 @@ from pathlib import Path
 import pytest
 
 from lspguard.errors import BackendError, ShimLoopError
+from lspguard.gopls.find import find_real_gopls
+from lspguard.gopls.identity import SHIM_MARKER
 from lspguard.proxy import early, proctitle
 from lspguard.shim import gopls_args
 from lspguard.shim import main as shim
 from lspguard.shim.install import install_shim
-from lspguard.shim.main import (
-    SHIM_MARKER,
-    ShimMode,
-    classify,
-    explain,
-    find_real_gopls,
-)
+from lspguard.shim.main import ShimMode, classify, explain
 
 from .rawclient import find_gopls
 from .shimmed import fake_gopls, run_cmd, shim_env
@@ -334,7 +330,7 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_main_lsp_mode_runs_proxy_with_backend_args(clean_env: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import lspguard.proxy.run
+    import lspguard.session.run
 
     real = fake_gopls(clean_env / "real")
     cfg = clean_env / "c.toml"
@@ -346,7 +342,7 @@ def test_main_lsp_mode_runs_proxy_with_backend_args(clean_env: Path,
         calls.append(list(command))
         return 42
 
-    monkeypatch.setattr(lspguard.proxy.run, "run_proxy", fake_run_proxy)
+    monkeypatch.setattr(lspguard.session.run, "run_proxy", fake_run_proxy)
     spawned: list[list[str]] = []  # the early spawn gets the same command line
     monkeypatch.setattr(early, "spawn_first", lambda command, config: spawned.append(command))
     monkeypatch.setattr(os, "execv", lambda *a: pytest.fail(f"execv in LSP mode: {a}"))
@@ -361,7 +357,7 @@ def test_main_lsp_mode_runs_proxy_with_backend_args(clean_env: Path,
 
 def test_main_passthrough_execs_real_gopls(clean_env: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import lspguard.proxy.run
+    import lspguard.session.run
 
     real = fake_gopls(clean_env / "real")
     monkeypatch.setenv("PATH", str(real.parent))
@@ -372,7 +368,7 @@ def test_main_passthrough_execs_real_gopls(clean_env: Path,
         raise OSError(8, "Exec format error")
 
     monkeypatch.setattr(os, "execv", fake_execv)
-    monkeypatch.setattr(lspguard.proxy.run, "run_proxy",
+    monkeypatch.setattr(lspguard.session.run, "run_proxy",
                         lambda *a: pytest.fail("proxy in passthrough"))
     monkeypatch.setattr(proctitle, "set_title", lambda t: pytest.fail(f"renamed to {t!r}"))
     assert shim.main(["version", "-json"]) == shim.EXIT_CANNOT_EXEC
@@ -543,7 +539,7 @@ def test_passthrough_imports_stay_light(tmp_path: Path) -> None:
         "import sys, lspguard.shim.main as s, lspguard.config.model as c\n"
         "c.resolve_config(); s.classify(['version']); s.is_shim(__import__('pathlib').Path('/'))\n"
         "heavy = {'anyio', 'pygls', 'lsprotocol', 'msgspec', 'psutil', 'uvloop', 'tenacity',\n"
-        "         'asyncio', 'lspguard.proxy.run'}\n"
+        "         'asyncio', 'lspguard.session.run'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -557,7 +553,7 @@ import os, sys
 from lspguard.proxy import proctitle
 from lspguard.shim import main as shim
 HEAVY = {"anyio", "pygls", "lsprotocol", "msgspec", "psutil", "uvloop", "asyncio",
-         "lspguard.config.model", "lspguard.proxy.run", "lspguard.proxy.session"}
+         "lspguard.config.model", "lspguard.session.run", "lspguard.session.session"}
 def on_comm(name="lspguard"):
     print("comm", repr(name), sorted(HEAVY & set(sys.modules)), flush=True)
     raise SystemExit(0)

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from lspguard import __version__
+from lspguard.gopls.identity import MODULE, is_native_shim, is_script_shim, is_shim
 from lspguard.shim import native
-from lspguard.shim.identity import MODULE, is_native_shim, is_script_shim, is_shim
 from lspguard.shim.install import install_shim, install_shim_report
 from lspguard.shim.main import ShimMode, classify
 

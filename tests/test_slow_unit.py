@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from lspguard.causes.kernel import WaitKind
-from lspguard.causes.mounts import Mount
 from lspguard.causes.probe import PathProber
 from lspguard.causes.tree import ProcessFacts, ThreadWait, TreeSnapshot
+from lspguard.procfs.mounts import Mount
 from lspguard.supervise import slow as slow_module
 from lspguard.supervise.slow import SlowWatch, go_roots, measure_latency
 
@@ -57,7 +57,7 @@ async def test_slow_comes_and_goes_with_the_measure(monkeypatch: pytest.MonkeyPa
         return {d: latency[d] for d in directories if d in latency}
 
     monkeypatch.setattr(slow_module, "measure_latency", measure)
-    monkeypatch.setattr(slow_module, "_own_mounts", lambda: MOUNTS)
+    monkeypatch.setattr(slow_module, "read_mountinfo", lambda: list(MOUNTS))
     watch = SlowWatch(threshold_ms=1.0, timeout=2.0)
     due = watch.due(ROOTS, None, now=0.0)
     # one directory per mount: GOCACHE is on "/" (overlay), measured too

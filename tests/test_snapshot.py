@@ -31,10 +31,11 @@ from lspguard.incident.bundle import list_bundles, prune_bundles, snapshot_now, 
 from lspguard.incident.collect import Collector, Skipped, in_thread, run_collectors
 from lspguard.incident.context import IncidentContext, RecentMessage
 from lspguard.incident.goroutines import fetch_goroutines, parse_debug_address
-from lspguard.incident.host import mount_for, sanitize_env
+from lspguard.incident.host import filesystem_of, sanitize_env
 from lspguard.incident.proc import collect_process_tree, read_thread
 from lspguard.incident.strace import collect_strace
-from lspguard.incident.syscalls import parse_syscall_line, syscall_name
+from lspguard.procfs.mounts import Mount
+from lspguard.procfs.syscalls import parse_syscall_line, syscall_name
 from lspguard.redact import redact_message
 
 from .polling import wait_until
@@ -466,14 +467,15 @@ def test_env_sanitized_and_mounts_matched() -> None:
     assert env["vars"] == {"GOPROXY": "https://proxy.corp/go,direct", "GOFLAGS": "-mod=mod",
                            "HTTPS_PROXY": "http://10.0.0.1:3128"}
     assert env["dropped_secrets"] == ["GOAUTH", "GO_TOKEN_FILE"]
-    mounts = [{"device": "/dev/vda", "mountpoint": "/", "fstype": "ext4", "options": "rw"},
-              {"device": "grpcfuse", "mountpoint": "/go/pkg", "fstype": "fuse.grpcfuse",
-               "options": "rw"},
-              {"device": "x", "mountpoint": "/go/pkgx", "fstype": "ext4", "options": "rw"}]
-    cache = mount_for("/go/pkg/mod", mounts)
+    mounts = [Mount("/", "ext4", "/dev/vda", "rw"),
+              Mount("/go/pkg", "fuse.grpcfuse", "grpcfuse", "rw"),
+              Mount("/go/pkgx", "ext4", "x", "rw")]
+    cache = filesystem_of("/go/pkg/mod", mounts)
     assert cache["fstype"] == "fuse.grpcfuse" and cache["slow_or_foreign"] is True
-    assert mount_for("/go/pkgx/a", mounts)["mountpoint"] == "/go/pkgx"
-    assert mount_for("/home", mounts)["slow_or_foreign"] is False
+    assert cache["device"] == "grpcfuse" and cache["options"] == "rw"
+    assert filesystem_of("/go/pkgx/a", mounts)["mountpoint"] == "/go/pkgx"
+    assert filesystem_of("/home", mounts)["slow_or_foreign"] is False
+    assert filesystem_of("relative/path", mounts) == {"path": "relative/path"}
 
 
 async def test_list_prune_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -547,7 +549,7 @@ def test_cli_module_imports_light() -> None:
 _BLOCKED_COLLECTOR = """
 import sys, threading, anyio
 from lspguard.incident.collect import in_thread
-from lspguard.proxy.run import exit_code_or_exit_now
+from lspguard.session.run import exit_code_or_exit_now
 forever = threading.Event()
 async def main():
     with anyio.move_on_after(0.2):  # a /proc read stuck on a hung mount, abandoned

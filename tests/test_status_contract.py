@@ -9,6 +9,7 @@ import msgspec
 import pytest
 
 from lspguard.causes.model import Blocker, CauseClass, Culprit
+from lspguard.causes.verdict import VerdictKind as PyVerdictKind
 from lspguard.proxy.lifecycle import Phase
 from lspguard.status.schema import (
     SCHEMA_FILE,
@@ -21,7 +22,6 @@ from lspguard.status.schema import (
     json_schema,
     typescript,
 )
-from lspguard.supervise.verdict import VerdictKind as PyVerdictKind
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -34,7 +34,7 @@ def test_the_committed_json_schema_and_typescript_are_generated_from_the_structs
 
 def test_the_contract_names_exactly_what_python_writes() -> None:
     # Every lifecycle phase, and "slow": a state of a running session, not a phase of its own
-    # (proxy/session.py `Session.state`).
+    # (session/session.py `Session.state`).
     assert set(STATES) == {p.value for p in Phase} | {"slow"}
     assert set(get_args(VerdictKind)) == {k.value for k in PyVerdictKind}
     assert {c.value for c in CauseClass} <= set(get_args(VerdictKind))

@@ -13,16 +13,11 @@ import anyio
 import pytest
 
 from lspguard.errors import TraceError
-from lspguard.replay.rootmap import RootMap
-from lspguard.replay.trace.importers import detect_format, import_log, parse_lsp_devtools
-from lspguard.replay.trace.writer import (
-    Trace,
-    TraceEntry,
-    TraceHeader,
-    TraceWriter,
-    read_trace,
-    write_trace,
-)
+from lspguard.trace.format import Trace, TraceEntry, TraceHeader
+from lspguard.trace.importers import detect_format, import_log, parse_lsp_devtools
+from lspguard.trace.reader import read_trace
+from lspguard.trace.rootmap import RootMap
+from lspguard.trace.writer import TraceWriter, write_trace
 
 from .rawclient import RawClient, reap
 

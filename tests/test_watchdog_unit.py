@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 import pytest
 
 from lspguard.causes.kernel import WaitKind, classify_wait
-from lspguard.causes.tree import Mount, ProcessFacts, ThreadWait, TreeSnapshot
+from lspguard.causes.tree import ProcessFacts, ThreadWait, TreeSnapshot
+from lspguard.causes.verdict import Verdict, VerdictKind
 from lspguard.config.model import WatchdogConfig
+from lspguard.procfs.mounts import Mount
 from lspguard.proxy.pending import Direction, PendingRequest, PendingTable
-from lspguard.supervise.verdict import Verdict, VerdictKind
 from lspguard.supervise.watchdog import Watchdog
 
 pytestmark = pytest.mark.timeout(10)

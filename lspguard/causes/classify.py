@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lspguard.causes.kernel import WaitKind
+from lspguard.causes.kinds import row
 from lspguard.causes.model import Blocker, Cause, CauseClass, Culprit
 from lspguard.causes.sentences import fix_for, sentence_for
-from lspguard.causes.tree import ProcessFacts, ThreadWait, TreeSnapshot, mount_for
+from lspguard.causes.tree import ProcessFacts, ThreadWait, TreeSnapshot
+from lspguard.procfs.mounts import mount_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,10 +31,9 @@ if TYPE_CHECKING:
 __all__ = ["EARLY_CLASSES", "CauseFinder", "WaitClock", "command_label", "is_sidecar"]
 
 # Classes that are evidence enough after a few seconds: nothing legitimate waits that long.
-EARLY_CLASSES = frozenset({CauseClass.FILESYSTEM, CauseClass.SPECIAL_FILE, CauseClass.KERNEL})
-_RANK = {CauseClass.STOPPED: 0, CauseClass.FILESYSTEM: 1, CauseClass.SPECIAL_FILE: 1,
-         CauseClass.KERNEL: 1, CauseClass.NETWORK: 2, CauseClass.CPU: 3, CauseClass.CHILD: 4,
-         CauseClass.DEADLOCK: 5}
+EARLY_CLASSES = frozenset(c for c in CauseClass if row(c.value).early)
+# Which candidate wins (lower first), from the table's `rank`.
+_RANK = {c: rank for c in CauseClass if (rank := row(c.value).rank) is not None}
 _WRAPPERS = frozenset({"sh", "bash", "dash", "zsh", "env", "python", "python3", "perl"})
 _SUBCOMMAND_TOOLS = frozenset({"go", "git", "hg", "svn", "bzr", "fossil"})
 _NESTED = frozenset({"mod", "work", "tool"})  # `go mod download`, `go work sync`

@@ -13,19 +13,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from lspguard.procfs.mounts import parse_mountinfo
+from lspguard.procfs.read import read_proc_file
+
 __all__ = ["MemoryCgroup", "format_bytes", "global_oom_kills", "memory_cgroup", "rss_bytes"]
 
 # cgroup v1 writes "no limit" as the largest page-aligned long; anything above this is none.
 _NO_LIMIT = 1 << 62
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return None
 
 
 def _counter(text: str | None, name: str) -> int | None:
@@ -55,7 +50,7 @@ class MemoryCgroup:
         limits: list[int] = []
         filename = "memory.max" if self.version == 2 else "memory.limit_in_bytes"
         for directory in self.dirs:
-            text = (_read(os.path.join(directory, filename)) or "").strip()
+            text = read_proc_file(os.path.join(directory, filename)) or ""
             if text.isdigit() and int(text) < _NO_LIMIT:
                 limits.append(int(text))
         return min(limits) if limits else None
@@ -64,20 +59,20 @@ class MemoryCgroup:
         """OOM kills counted in this cgroup and its ancestors (the kill is counted where the
         limit was hit, which may be an ancestor)."""
         filename = "memory.events" if self.version == 2 else "memory.oom_control"
-        return sum(_counter(_read(os.path.join(d, filename)), "oom_kill") or 0
+        return sum(_counter(read_proc_file(os.path.join(d, filename)), "oom_kill") or 0
                    for d in self.dirs)
 
     def usage_bytes(self) -> int | None:
         filename = "memory.current" if self.version == 2 else "memory.usage_in_bytes"
-        text = (_read(os.path.join(self.dirs[0], filename)) or "").strip() if self.dirs else ""
+        text = (read_proc_file(os.path.join(self.dirs[0], filename)) or "") if self.dirs else ""
         return int(text) if text.isdigit() else None
 
 
 def memory_cgroup(pid: int, proc: str = "/proc") -> MemoryCgroup | None:
     """The memory cgroup of `pid`, found through its own mount table (so a container's view is
     used inside a container); None when no memory controller is mounted."""
-    cgroups = _read(f"{proc}/{pid}/cgroup")
-    mountinfo = _read(f"{proc}/{pid}/mountinfo")
+    cgroups = read_proc_file(f"{proc}/{pid}/cgroup")
+    mountinfo = read_proc_file(f"{proc}/{pid}/mountinfo")
     if cgroups is None or mountinfo is None:
         return None
     v1 = v2 = None
@@ -89,17 +84,16 @@ def memory_cgroup(pid: int, proc: str = "/proc") -> MemoryCgroup | None:
             v2 = parts[2]
         elif "memory" in parts[1].split(","):
             v1 = parts[2]
-    for line in mountinfo.splitlines():
-        left, sep, right = line.partition(" - ")
-        fields, tail = left.split(), right.split()
-        if not sep or len(fields) < 5 or len(tail) < 3:
+    for mount in parse_mountinfo(mountinfo):
+        if not mount.super_options:
             continue
-        root, point, fstype, options = fields[3], fields[4], tail[0], tail[2].split(",")
-        if fstype == "cgroup" and "memory" in options and v1 is not None:
+        point, root = mount.mount_point, mount.root
+        if mount.fs_type == "cgroup" and "memory" in mount.super_options.split(",") \
+                and v1 is not None:
             found = _under(point, root, v1, 1)
             if found is not None:
                 return found
-        if fstype == "cgroup2" and v2 is not None:
+        if mount.fs_type == "cgroup2" and v2 is not None:
             found = _under(point, root, v2, 2)
             if found is not None and os.path.exists(os.path.join(found.dirs[0], "memory.max")):
                 return found
@@ -121,12 +115,12 @@ def _under(mount_point: str, mount_root: str, name: str, version: int) -> Memory
 
 def global_oom_kills(proc: str = "/proc") -> int | None:
     """The machine's OOM kills since boot (/proc/vmstat `oom_kill`)."""
-    return _counter(_read(f"{proc}/vmstat"), "oom_kill")
+    return _counter(read_proc_file(f"{proc}/vmstat"), "oom_kill")
 
 
 def rss_bytes(pid: int, proc: str = "/proc") -> int | None:
     """Resident set of one process (/proc/PID/statm: one short read, cheap enough per tick)."""
-    text = _read(f"{proc}/{pid}/statm")
+    text = read_proc_file(f"{proc}/{pid}/statm")
     fields = (text or "").split()
     return int(fields[1]) * _PAGE if len(fields) > 1 and fields[1].isdigit() else None
 

@@ -14,11 +14,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from lspguard.causes.kinds import row
+
 __all__ = ["Blocker", "Cause", "CauseClass", "Culprit"]
 
 
 class CauseClass(enum.Enum):
-    """Why a backend does not answer. The value is the verdict kind the user sees."""
+    """Why a backend does not answer. The value is the verdict kind the user sees; its row in
+    kinds.py `KINDS` says the rest (outside the server or not, early, rank, words)."""
 
     FILESYSTEM = "filesystem_not_answering"
     SPECIAL_FILE = "special_file_no_partner"
@@ -35,8 +38,7 @@ class CauseClass(enum.Enum):
         return self in _EXTERNAL
 
 
-_EXTERNAL = frozenset({CauseClass.FILESYSTEM, CauseClass.SPECIAL_FILE, CauseClass.CHILD,
-                       CauseClass.NETWORK, CauseClass.KERNEL})
+_EXTERNAL = frozenset(c for c in CauseClass if row(c.value).outside)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""What lspguard does about each verdict: the recovery policy, as one table.
+"""What lspguard does about each verdict: the recovery policy, from the table of the verdict
+kinds (kinds.py `KINDS`: each kind's action, confirming restarts, escalation).
 
 A restart helps only for causes inside the server. For a cause outside it, a restart runs into
 the same wait: lspguard restarts at most `confirm_restarts` times while that cause persists
@@ -18,24 +19,12 @@ so lspguard stops and says how to give gopls more memory or less to load.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import Final
+
+from lspguard.causes.kinds import KINDS, Action, Escalation, KindRow
 
 __all__ = ["ESCALATION", "POLICY", "SAVE_PATH_METHODS", "Action", "Escalation", "Policy",
            "Step", "policy_for"]
-
-
-class Action(enum.Enum):
-    RESTART = "restart"  # within the restart budget, escalating
-    WAIT_ON_CAUSE = "wait_on_cause"  # answer the editor at once, watch the cause, revive
-
-
-class Escalation(enum.Enum):
-    """Which row of `ESCALATION` a verdict's restarts follow."""
-
-    PLAIN = "plain"  # a crash, a stop, an outside cause: the same server again
-    HANG = "hang"  # a server that hangs by itself: the hang overlay
-    MEMORY = "memory"  # the OOM killer: a heap limit below the memory limit
 
 
 class Step(enum.Enum):
@@ -55,32 +44,11 @@ ESCALATION: Final[dict[Escalation, tuple[Step, Step]]] = {
     Escalation.MEMORY: (Step.MEMORY_LIMIT, Step.STOP),
 }
 
-
-@dataclass(frozen=True)
-class Policy:
-    action: Action
-    confirm_restarts: int = 0  # for WAIT_ON_CAUSE: restarts tried first while it persists
-    early: bool = False  # the verdict may come before the request's deadline
-    escalation: Escalation = Escalation.PLAIN
-
-
-POLICY: Final[dict[str, Policy]] = {
-    # causes inside the server: a restart is the fix
-    "crashed": Policy(Action.RESTART),
-    "out_of_memory": Policy(Action.RESTART, escalation=Escalation.MEMORY),
-    "stopped": Policy(Action.RESTART),
-    "busy_spin": Policy(Action.RESTART, escalation=Escalation.HANG),
-    "deadlocked": Policy(Action.RESTART, escalation=Escalation.HANG),
-    "protocol_error": Policy(Action.RESTART),
-    "handshake_timeout": Policy(Action.RESTART, escalation=Escalation.HANG),
-    "manual": Policy(Action.RESTART),
-    # causes outside it
-    "filesystem_not_answering": Policy(Action.WAIT_ON_CAUSE, 0, early=True),
-    "special_file_no_partner": Policy(Action.WAIT_ON_CAUSE, 0, early=True),
-    "blocked_in_kernel": Policy(Action.WAIT_ON_CAUSE, 0, early=True),
-    "network_peer_not_answering": Policy(Action.WAIT_ON_CAUSE, 1),
-    "child_never_returns": Policy(Action.WAIT_ON_CAUSE, 1),
-}
+# A verdict kind's policy is its row: `action`, `confirm_restarts` (for WAIT_ON_CAUSE: restarts
+# tried first while the cause persists), `early` (the verdict may come before the request's
+# deadline) and `escalation`.
+Policy = KindRow
+POLICY: Final[dict[str, Policy]] = {r.kind.value: r for r in KINDS}
 
 # Requests an editor sends on the way to saving a file: while a cause outside the server holds,
 # they get an empty result at once, so saving never waits on a hung server.

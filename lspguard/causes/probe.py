@@ -4,18 +4,17 @@
 does not come back (a read of a process's memory waits for its mmap lock, held by a page fault
 on a hung mount) is abandoned; until it returns, later probes skip the reads that can block.
 
-`PathProber.answers` asks whether a path's filesystem answers: a `stat` in a helper process,
-which is killed and left behind if it does not finish in time. A thread would not do: a thread
-stuck in a FUSE request keeps the whole proxy from exiting until the filesystem answers.
+`PathProber.answers` asks whether a path's filesystem answers: a `stat` in a helper process
+(lspguard.procfs.helper), which is killed and left behind if it does not finish in time. A thread
+would not do: a thread stuck in a FUSE request keeps the whole proxy from exiting until the
+filesystem answers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -24,6 +23,7 @@ import anyio
 import anyio.to_thread
 
 from lspguard.causes.tree import TreeSnapshot, snapshot_tree
+from lspguard.procfs.helper import Helper, reap_abandoned
 
 __all__ = ["PathProber", "TreeProber"]
 
@@ -66,7 +66,6 @@ class PathProber:
 
     def __init__(self, timeout: float = 2.0) -> None:
         self.timeout = timeout
-        self._abandoned: list[subprocess.Popen[bytes]] = []
         self._stat = shutil.which("stat")
 
     def _argv(self, path: str) -> list[str]:
@@ -96,38 +95,21 @@ class PathProber:
         """Exit code and stdout of a helper process, or None if it did not finish within the
         timeout (then it is killed, and reaped once it dies: it may not, until a hung
         filesystem answers)."""
-        self.reap()
+        reap_abandoned()
         try:
-            helper = subprocess.Popen(  # noqa: ASYNC220 - a fork+exec; its wait is async
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, cwd="/", start_new_session=True)
+            helper = Helper(argv, cwd="/", stderr=False)
         except OSError as exc:
             log.warning("cannot start a helper (%s): %s", os.path.basename(argv[0]), exc)
             return None
         deadline = time.monotonic() + self.timeout
-        while helper.poll() is None:
-            if time.monotonic() >= deadline:
-                with contextlib.suppress(OSError):
+        try:
+            while helper.poll() is None:
+                if time.monotonic() >= deadline:
                     helper.kill()  # it may not die until the filesystem answers
-                self._abandoned.append(helper)
-                return None
-            await anyio.sleep(_POLL_S)
-        assert helper.stdout is not None
-        out = helper.stdout.read().decode(errors="replace")
-        helper.stdout.close()
+                    return None
+                await anyio.sleep(_POLL_S)
+            out = helper.read_stdout().decode(errors="replace")
+        finally:
+            helper.close()
+        assert helper.returncode is not None
         return helper.returncode, out
-
-    def reap(self) -> None:
-        """Collect helpers that have finally died (never waits)."""
-        alive = []
-        for helper in self._abandoned:
-            if helper.poll() is None:
-                alive.append(helper)
-            elif helper.stdout is not None:
-                helper.stdout.close()
-        self._abandoned = alive
-
-    @property
-    def abandoned(self) -> int:
-        self.reap()
-        return len(self._abandoned)

@@ -1,10 +1,12 @@
 """The words a cause is told in: one sentence (what, where, since when, whether a restart
-helps) and the fix. Kept apart from the classifier so the wording can be read in one place."""
+helps) and the fix. Kept apart from the classifier so the wording can be read in one place;
+what a restart does is said as the class's row in kinds.py says it (`restart_clause`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lspguard.causes.kinds import row
 from lspguard.causes.model import CauseClass
 
 if TYPE_CHECKING:
@@ -20,7 +22,6 @@ _CALL_NAMES = {
     "faccessat": "access", "faccessat2": "access", "pread64": "read", "readv": "read",
     "pwrite64": "write", "writev": "write", "wait4": "wait", "waitid": "wait",
 }
-_NO_RESTART = "Restarting gopls cannot fix this."
 
 
 def call_name(syscall: str | None) -> str:
@@ -32,49 +33,51 @@ def _who(cause: Cause) -> str:
 
 
 def sentence_for(cause: Cause, server: str = "gopls") -> str:
-    """One sentence a user reads in a notification, the status bar and the report."""
+    """One sentence a user reads in a notification, the status bar and the report: what waits
+    on what, then what a restart does (the class's `restart_clause` in kinds.py)."""
+    clause = row(cause.cls.value).restart_clause or ""
+    return f"{_what_waits(cause, server)} {clause.format(server=server)}"
+
+
+def _what_waits(cause: Cause, server: str) -> str:
     c, b = cause.culprit, cause.blocker
     waited = f"{cause.waited_s:.0f} s"
     call = f"`{call_name(c.syscall)}()`"
-    no_restart = _NO_RESTART.replace("gopls", server)
     if cause.cls is CauseClass.FILESYSTEM:
         on = f" on {b.path}" if b.path else ""
         if b.mount_point:
             where = f"the filesystem there ({b.fs_type} at {b.mount_point}) is not answering"
         else:
             where = f"the {b.fs_type or ''} filesystem is not answering".replace("  ", " ")
-        return f"{_who(cause)} has waited {waited} in {call}{on}: {where}. {no_restart}"
+        return f"{_who(cause)} has waited {waited} in {call}{on}: {where}."
     if cause.cls is CauseClass.SPECIAL_FILE:
         if b.file_type == "FIFO":
             why = ("a FIFO that no process writes to: opening or reading it blocks until one "
                    "does")
         else:
             why = f"a {b.file_type or 'special file'} that does not answer"
-        return f"{_who(cause)} has waited {waited} in {call} on {b.path}, {why}. {no_restart}"
+        return f"{_who(cause)} has waited {waited} in {call} on {b.path}, {why}."
     if cause.cls is CauseClass.KERNEL:
         on = f" on {b.path}" if b.path else ""
         return (f"{_who(cause)} has been in uninterruptible sleep for {waited} in {call}{on} "
-                f"(wchan {c.wchan or '?'}): it waits in the kernel. {no_restart}")
+                f"(wchan {c.wchan or '?'}): it waits in the kernel.")
     if cause.cls is CauseClass.NETWORK:
         what = ("does not accept the connection" if b.socket_state == "SYN_SENT"
                 else "accepted the connection but does not answer")
-        return (f"{_who(cause)} has waited {waited} on the network peer {b.peer}, which "
-                f"{what}. A restart tries once, in case the connection went stale.")
+        return f"{_who(cause)} has waited {waited} on the network peer {b.peer}, which {what}."
     if cause.cls is CauseClass.CHILD:
         parent = cause.chain[-2].role if len(cause.chain) > 1 else server
         return (f"{parent} has waited {waited} for {c.role.removeprefix(parent + chr(39) + 's ')}"
                 f" (pid {c.pid}: `{' '.join(c.argv[:6])}`), which never returns and uses no "
-                "CPU. A restart runs it again: lspguard tries once.")
+                "CPU.")
     if cause.cls is CauseClass.STOPPED:
-        return (f"{_who(cause)} is stopped (SIGSTOP, or a debugger holds it). A restart "
-                "replaces it.")
+        return f"{_who(cause)} is stopped (SIGSTOP, or a debugger holds it)."
     if cause.cls is CauseClass.CPU:
         cpu = cause.facts.get("cpu_percent")
         busy = f" ({cpu}% CPU)" if cpu is not None else ""
-        return f"{_who(cause)} is busy{busy} and does not answer. A restart may help."
+        return f"{_who(cause)} is busy{busy} and does not answer."
     return (f"{server} is idle and answers nothing, and it waits on nothing outside itself "
-            "(no filesystem, child, file or network wait): a deadlock inside the server. A "
-            "restart replaces it.")
+            "(no filesystem, child, file or network wait): a deadlock inside the server.")
 
 
 def fix_for(cause: Cause) -> str:

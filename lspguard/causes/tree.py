@@ -2,8 +2,9 @@
 
 Per process: argv, state, CPU time, open sockets (with their peers from /proc/PID/net/tcp*), and
 per thread: state, wchan, the syscall with its fd's path and, for a path syscall that sleeps,
-the path argument read from the process's memory. Plus the mount table (mountinfo, mounts.py) to
-name the filesystem a path is on: pure string work, nothing here stats a path.
+the path argument read from the process's memory. Plus the server's mount table (mountinfo) to
+name the filesystem a path is on: pure string work, nothing here stats a path. The reading is
+lspguard.procfs's; this module chooses what to read and puts it together.
 
 `snapshot_tree` does blocking reads (a process stuck in a page fault holds its mmap lock, and
 `cmdline` or `mem` then block): call it in a worker thread under a deadline (`probe.py`).
@@ -21,12 +22,20 @@ from dataclasses import dataclass, field
 import psutil
 
 from lspguard.causes.kernel import WaitKind, classify_wait, syscall_family
-from lspguard.causes.mounts import Mount, mount_for, parse_mountinfo
-from lspguard.incident.proc import read_proc_file
-from lspguard.incident.syscalls import describe_syscall, parse_syscall_line
+from lspguard.procfs.mounts import Mount, read_mountinfo
+from lspguard.procfs.read import read_proc_bytes, read_proc_file
+from lspguard.procfs.syscalls import describe_syscall
+from lspguard.procfs.threads import (
+    context_switches,
+    io_counts,
+    task_ids,
+    task_stat,
+    task_syscall,
+    wchan,
+)
 
-__all__ = ["Mount", "ProcessFacts", "SocketFacts", "ThreadWait", "TreeSnapshot", "mount_for",
-           "packages_driver", "parse_mountinfo", "snapshot_tree"]
+__all__ = ["ProcessFacts", "SocketFacts", "ThreadWait", "TreeSnapshot", "packages_driver",
+           "snapshot_tree"]
 
 # The waits a verdict can be made of: their threads' activity is read to tell slow from stuck.
 _JUDGED_WAITS = frozenset({WaitKind.FILESYSTEM, WaitKind.FIFO_OPEN, WaitKind.PIPE,
@@ -122,17 +131,14 @@ def snapshot_tree(root: int, *, read_memory: bool = True, max_processes: int = 6
     for p in procs:
         with contextlib.suppress(psutil.Error, OSError):
             facts[p.pid] = _process(p, read_memory, max_threads)
-    mountinfo = read_proc_file(f"/proc/{root}/mountinfo") or ""
-    return TreeSnapshot(root, facts, parse_mountinfo(mountinfo), driver=packages_driver(root))
+    return TreeSnapshot(root, facts, tuple(read_mountinfo(root)), driver=packages_driver(root))
 
 
 def packages_driver(pid: int) -> str | None:
     """GOPACKAGESDRIVER as the server runs with it: the driver's child keeps that name even
     after it `exec`s another program (a shell script that ends in `exec bazel ...`)."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            environ = f.read(1 << 20)
-    except OSError:
+    environ = read_proc_bytes(f"/proc/{pid}/environ")
+    if environ is None:
         return None
     for entry in environ.split(b"\0"):
         if entry.startswith(b"GOPACKAGESDRIVER="):
@@ -141,36 +147,10 @@ def packages_driver(pid: int) -> str | None:
     return None
 
 
-def _io(pid: int, tid: int | None = None) -> tuple[int, int, int, int] | None:
-    """rchar, wchar, syscr, syscw of a process (or one of its threads)."""
-    base = f"/proc/{pid}" if tid is None else f"/proc/{pid}/task/{tid}"
-    text = read_proc_file(f"{base}/io")
-    if not text:
-        return None
-    counts = dict.fromkeys(("rchar", "wchar", "syscr", "syscw"), 0)
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name in counts:
-            counts[name] = int(value)
-    return counts["rchar"], counts["wchar"], counts["syscr"], counts["syscw"]
-
-
-def _switches(pid: int, tid: int) -> int | None:
-    """Voluntary + involuntary context switches of a thread: flat while it sleeps in one call."""
-    text = read_proc_file(f"/proc/{pid}/task/{tid}/status")
-    if not text:
-        return None
-    total = 0
-    for line in text.splitlines():
-        if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-            total += int(line.rsplit(None, 1)[-1])
-    return total
-
-
 def _process(p: psutil.Process, read_memory: bool, max_threads: int) -> ProcessFacts:
     pid = p.pid
     times = p.cpu_times()
-    tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))[:max_threads]
+    tids = task_ids(pid)[:max_threads]
     threads = tuple(t for t in (_thread(pid, tid, read_memory) for tid in tids) if t is not None)
     fds = _fd_links(pid)
     inodes = {int(link[8:-1]): fd for fd, link in fds.items() if link.startswith("socket:[")}
@@ -185,41 +165,37 @@ def _process(p: psutil.Process, read_memory: bool, max_threads: int) -> ProcessF
     except psutil.Error:
         rss = 0
     return ProcessFacts(pid, p.ppid(), argv, _state(pid, pid), times.user + times.system,
-                        threads, sockets, pipes, p.create_time(), _io(pid), rss)
+                        threads, sockets, pipes, p.create_time(), io_counts(pid), rss)
 
 
 def _state(pid: int, tid: int) -> str | None:
-    stat = read_proc_file(f"/proc/{pid}/task/{tid}/stat")
-    if stat is None:
-        return None
-    return stat[stat.rindex(")") + 2]  # comm may hold spaces and parentheses
+    stat = task_stat(pid, tid)
+    return None if stat is None else stat.state
 
 
 def _thread(pid: int, tid: int, read_memory: bool) -> ThreadWait | None:
     state = _state(pid, tid)
     if state is None:
         return None
-    base = f"/proc/{pid}/task/{tid}"
-    wchan = read_proc_file(f"{base}/wchan") or None
-    text = read_proc_file(f"{base}/syscall")
-    parsed = parse_syscall_line(text) if text else {}
+    waits_in = wchan(pid, tid) or None
+    parsed = task_syscall(pid, tid) or {}
     if parsed.get("running"):
-        return ThreadWait(tid, state, wchan, "running", kind=WaitKind.RUNNING)
+        return ThreadWait(tid, state, waits_in, "running", kind=WaitKind.RUNNING)
     name = parsed.get("name")
     syscall = str(name) if name is not None else None
     # Only a sleeping path call needs its path argument read from memory.
     want_path = read_memory and state in ("S", "D") and syscall_family(syscall) == "path"
     described = describe_syscall(pid, tid, parsed, read_memory=want_path) if parsed else {}
     fd_path = described.get("fd_path")
-    kind, fs_family = classify_wait(state, wchan, syscall, fd_path)
+    kind, fs_family = classify_wait(state, waits_in, syscall, fd_path)
     activity = None
     # An anonymous pipe is the server's own stdin, or a child's output: the proxy's writes wake
     # the first (a ping would count as progress), and the child is judged by its own threads.
     anonymous_pipe = kind is WaitKind.PIPE and (fd_path or "").startswith("pipe:")
     if kind in _JUDGED_WAITS and not anonymous_pipe:
-        switches, io = _switches(pid, tid), _io(pid, tid)
+        switches, io = context_switches(pid, tid), io_counts(pid, tid)
         activity = None if switches is None and io is None else (switches or 0) + sum(io or ())
-    return ThreadWait(tid, state, wchan, syscall, tuple(parsed.get("args") or ()),
+    return ThreadWait(tid, state, waits_in, syscall, tuple(parsed.get("args") or ()),
                       described.get("fd"), fd_path, described.get("path"), kind, fs_family,
                       activity)
 

@@ -98,18 +98,8 @@ def _parser(*, others: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
-def server_command(args: argparse.Namespace, usage: str) -> list[str] | None:
-    """The `-- CMD...` part of a command line, or None (after saying how) when it is missing."""
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
-    if not command:
-        print(f"give the server command after --, e.g. {usage}", file=sys.stderr)
-        return None
-    return command
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
+    from lspguard.argtypes import server_command
     from lspguard.config.model import resolve_config
     from lspguard.proxy import early, proctitle
 
@@ -121,7 +111,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     proctitle.set_comm()  # never pass for the server (pkill gopls); the title comes after
     # Before the event loop and the session are imported: the server's start-up overlaps ours.
     early.spawn_first(command, config)
-    from lspguard.proxy.run import exit_code_or_exit_now, run_proxy
+    from lspguard.session.run import exit_code_or_exit_now, run_proxy
 
     return exit_code_or_exit_now(run_proxy(command, config, log_stderr=args.log_stderr))
 

@@ -1,9 +1,19 @@
 """TOML documents <-> frozen dataclasses: the generic machinery behind lspguard's config.
 
-`Loader` walks a dataclass schema (through ``typing.get_type_hints``) and converts a parsed TOML
-document into it, raising ``ConfigError``s that name the source, the dotted key and what was
-expected (with a "did you mean" for unknown keys). `to_toml` writes a dataclass back as TOML that
-the loader reads again. The schema itself, and which file is used, live in config/model.py.
+`load` converts a parsed TOML document into a dataclass schema with ``msgspec.convert``, which
+checks every type and runs each dataclass's ``__post_init__`` (the range checks). Done here: unknown
+keys are errors (msgspec ignores them in dataclasses), a partial table overrides its defaults field
+by field, and msgspec's errors become ``ConfigError``s naming the source, the dotted key and what
+was expected. `to_toml` writes a dataclass back as TOML that `load` reads again. The schema, and
+which file is used: config/sections.py and config/model.py.
+
+Supported field types: ``str``, ``int``, ``float`` (an int is accepted; a bool is not), ``bool``,
+``Literal[...]``, ``tuple[T, ...]`` (a TOML array; ``T`` a dataclass means an array of tables),
+``Mapping[str, T]`` (a TOML table; the dataclass's ``__post_init__`` freezes it, e.g. into a
+``MappingProxyType``), nested dataclasses (a TOML table) and ``T | None`` (absent from the file
+means ``None``; such fields must default to ``None``). A Mapping or tuple value in a file
+*replaces* the default value as a whole; only dataclass tables are merged with their defaults.
+``__post_init__`` reports a bad value by raising ``InvalidValue``.
 """
 
 from __future__ import annotations
@@ -14,23 +24,28 @@ import re
 import types
 import typing
 from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Any, Literal, NoReturn, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar, get_args, get_origin
 
 from lspguard.errors import ConfigError
 
-__all__ = ["InvalidValue", "Key", "Loader", "check_count", "check_seconds", "to_toml"]
+if TYPE_CHECKING:
+    import msgspec
+
+__all__ = ["InvalidValue", "Key", "check_count", "check_seconds", "load", "to_toml"]
 
 Key = tuple[str | int, ...]
 """A position in a config document: ("backend", "args", 2) is backend.args[2]."""
-_Key = Key
+_T = TypeVar("_T")
 
 
-class InvalidValue(ConfigError):
-    """A field has the right type but a bad value; the loader adds the file and section."""
+class InvalidValue(ConfigError, ValueError):
+    """A field has the right type but a bad value; the loader adds the file and section.
 
-    def __init__(self, key: str | _Key, problem: str) -> None:
-        self.key: _Key = (key,) if isinstance(key, str) else key
+    A ValueError too: msgspec turns one raised in ``__post_init__`` into a ValidationError at
+    the dataclass's path (its ``__cause__``)."""
+
+    def __init__(self, key: str | Key, problem: str) -> None:
+        self.key: Key = (key,) if isinstance(key, str) else key
         self.problem = problem
         super().__init__(f"{_dotted(self.key)}: {problem}")
 
@@ -60,7 +75,7 @@ def _key_str(part: str) -> str:
     return part if _BARE_KEY.match(part) else _toml_str(part)
 
 
-def _dotted(key: _Key) -> str:
+def _dotted(key: Key) -> str:
     """``("backend", "args", 2)`` -> ``backend.args[2]``."""
     out = ""
     for part in key:
@@ -71,7 +86,7 @@ def _dotted(key: _Key) -> str:
     return out
 
 
-def _section(key: _Key) -> str:
+def _section(key: Key) -> str:
     """The TOML table header naming `key` (array indices dropped): ``restart.fallback.env``."""
     return ".".join(_key_str(p) for p in key if isinstance(p, str))
 
@@ -106,7 +121,7 @@ def _type_name(tp: Any) -> str:
     return str(getattr(tp, "__name__", repr(tp)))
 
 
-def _describe(tp: Any, key: _Key) -> str:
+def _describe(tp: Any, key: Key) -> str:
     """What a value for a field of type `tp` at `key` must be, in words."""
     inner = _optional_inner(tp)
     if inner is not None:
@@ -155,7 +170,7 @@ def _toml_fields(cls: type[Any]) -> dict[str, tuple[dataclasses.Field[Any], Any]
     """The TOML-visible fields of dataclass `cls`, name -> (field, resolved type)."""
     fields = _FIELDS_CACHE.get(cls)
     if fields is None:
-        hints = get_type_hints(cls)
+        hints = typing.get_type_hints(cls)
         fields = {
             f.name: (f, hints[f.name])
             for f in dataclasses.fields(cls)
@@ -173,102 +188,113 @@ def _field_default(f: dataclasses.Field[Any]) -> Any:
     return dataclasses.MISSING
 
 
+def _check_schema(cls: type[Any], key: Key = ()) -> None:
+    """TypeError for a field type the loader does not support (a bug in the schema)."""
+    for name, (_, tp) in _toml_fields(cls).items():
+        _describe(tp, (*key, name))
+        inner = _optional_inner(tp) or tp
+        origin, args = get_origin(inner), get_args(inner)
+        inner = args[0] if origin is tuple else args[1] if origin is Mapping else inner
+        if _is_dataclass_type(inner):
+            _check_schema(inner, (*key, name))
+
+
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
 
+_AT = re.compile(r" - at (`key` in )?`\$([^`]*)`\Z")
+_STEP = re.compile(r"\.(\w+)|\[(\d+)\]|\[\.\.\.\]")
+_MISSING = re.compile(r"Object missing required field `(\w+)`")
 
-class Loader:
-    """Converts a parsed TOML document into the dataclass schema, naming `source` in errors."""
 
+def load(cls: type[_T], data: Any, *, source: str, base: _T | None = None) -> _T:
+    """`data` (a parsed TOML document) as dataclass `cls`; absent keys keep `base`'s values (the
+    field defaults when None). Errors are ``ConfigError``s whose messages start with `source`."""
+    import msgspec  # here: without a config file (the usual case) nothing needs it
+
+    loader = _Loader(source)
+    merged = loader.overlay(cls, data, (), base)
+    try:
+        return msgspec.convert(merged, cls)
+    except msgspec.ValidationError as e:
+        loader.explain(e, cls, merged)
+    except TypeError:  # a field type msgspec cannot convert: say which (a bug in the schema)
+        _check_schema(cls)
+        raise
+
+
+class _Loader:
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def fail(self, key: _Key, message: str) -> NoReturn:
+    def fail(self, key: Key, message: str) -> NoReturn:
         where = _dotted(key)
         raise ConfigError(f"{self.source}: {where}: {message}" if where else
-                          f"{self.source}: {message}")
+                          f"{self.source}: {message}") from None
 
-    def wrong_type(self, tp: Any, value: Any, key: _Key) -> NoReturn:
-        self.fail(key, f"expected {_describe(tp, key)}, got {_describe_value(value)}")
+    def overlay(self, tp: Any, value: Any, key: Key, base: Any) -> Any:
+        """`value` for a field of type `tp`, its tables checked for unknown keys (msgspec ignores
+        them in dataclasses), and with the fields in which `base` differs from the defaults."""
+        inner = _optional_inner(tp) or tp
+        if _is_dataclass_type(inner) and isinstance(value, Mapping):
+            fields = _toml_fields(inner)
+            out = dict(value)
+            for name, item in value.items():
+                if name not in fields:
+                    self.unknown_key(name, fields, key)
+                f, field_tp = fields[name]
+                sub_base = _field_default(f) if base is None else getattr(base, name)
+                sub_base = None if sub_base is dataclasses.MISSING else sub_base
+                out[name] = self.overlay(field_tp, item, (*key, name), sub_base)
+            for name, (f, _) in fields.items() if base is not None else ():
+                if name not in out and getattr(base, name) != _field_default(f):
+                    out[name] = getattr(base, name)
+            return out
+        origin, args = get_origin(inner), get_args(inner)
+        if origin is tuple and isinstance(value, list | tuple):
+            return [self.overlay(args[0], item, (*key, i), None) for i, item in enumerate(value)]
+        if origin is Mapping and isinstance(value, Mapping):
+            return {k: self.overlay(args[1], v, (*key, k), None) for k, v in value.items()}
+        return value
 
-    def convert(self, tp: Any, value: Any, key: _Key, base: Any) -> Any:
-        """`value` as `tp`; `base` is the default it overrides (merged into, for dataclasses)."""
-        inner = _optional_inner(tp)
-        if inner is not None:
-            if value is None:
-                return None
-            return self.convert(inner, value, key, base)
-        origin = get_origin(tp)
-        if tp is bool:
-            if not isinstance(value, bool):
-                self.wrong_type(tp, value, key)
-            return value
-        if tp is int:
-            if not isinstance(value, int) or isinstance(value, bool):
-                self.wrong_type(tp, value, key)
-            return value
-        if tp is float:
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                self.wrong_type(tp, value, key)
-            return float(value)
-        if tp is str:
-            if not isinstance(value, str):
-                self.wrong_type(tp, value, key)
-            return value
-        if origin is Literal:
-            for choice in get_args(tp):
-                if type(value) is type(choice) and value == choice:
-                    return value
-            self.wrong_type(tp, value, key)
-        if origin is tuple:
-            _describe(tp, key)  # rejects unsupported tuple shapes
-            if not isinstance(value, list | tuple):
-                self.wrong_type(tp, value, key)
-            item_tp = get_args(tp)[0]
-            return tuple(
-                self.convert(item_tp, item, (*key, i), None) for i, item in enumerate(value)
-            )
-        if origin is Mapping:
-            _describe(tp, key)  # rejects non-str keys
-            if not isinstance(value, Mapping):
-                self.wrong_type(tp, value, key)
-            value_tp = get_args(tp)[1]
-            return MappingProxyType({
-                k: self.convert(value_tp, v, (*key, k), None) for k, v in value.items()
-            })
-        if _is_dataclass_type(tp):
-            return self.dataclass(tp, value, key, base)
-        _describe(tp, key)  # raises TypeError: unsupported type (a bug in the schema)
-        raise AssertionError("unreachable")
+    def explain(self, error: msgspec.ValidationError, tp: Any, value: Any) -> NoReturn:
+        """A ConfigError in our words for msgspec's `error` in converting `value` to `tp`."""
+        import msgspec
 
-    def dataclass(self, cls: type[Any], value: Any, key: _Key, base: Any) -> Any:
-        if not isinstance(value, Mapping):
-            self.wrong_type(cls, value, key)
-        fields = _toml_fields(cls)
-        for name in value:
-            if name not in fields:
-                self.unknown_key(name, fields, key)
-        kwargs: dict[str, Any] = {}
-        for name, item in value.items():
-            f, tp = fields[name]
-            sub_base = getattr(base, name) if base is not None else _field_default(f)
-            if sub_base is dataclasses.MISSING:
-                sub_base = None
-            kwargs[name] = self.convert(tp, item, (*key, name), sub_base)
-        if base is None:
-            for name, (f, tp) in fields.items():
-                if name not in kwargs and _field_default(f) is dataclasses.MISSING:
-                    self.fail(key, f"missing required key {_key_str(name)} "
-                                   f"(expected {_describe(tp, (*key, name))})")
-        try:
-            return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
-        except InvalidValue as e:
-            self.fail((*key, *e.key), e.problem)
-        except ConfigError as e:
-            self.fail(key, str(e))
+        text = str(error)
+        at = _AT.search(text)
+        key: list[str | int] = []
+        for name, index in (m.groups() for m in _STEP.finditer(at.group(2) if at else "")):
+            tp = _optional_inner(tp) or tp
+            if name:
+                tp, value = _toml_fields(tp)[name][1], value[name]
+                key.append(name)
+            elif index:
+                tp, value = get_args(tp)[0], value[int(index)]
+                key.append(int(index))
+            else:  # `[...]`: a Mapping value; the first that does not convert is at fault
+                tp = get_args(tp)[1]
+                for k, v in value.items():
+                    try:
+                        msgspec.convert(v, tp)
+                    except msgspec.ValidationError:
+                        key.append(k)
+                        value = v
+                        break
+        cause = error.__cause__  # what __post_init__ raised
+        if isinstance(cause, InvalidValue):
+            self.fail((*key, *cause.key), cause.problem)
+        if cause is not None:
+            raise cause
+        missing = _MISSING.match(text)
+        if missing and not (at and at.group(1)):
+            field_tp = _toml_fields(_optional_inner(tp) or tp)[missing.group(1)][1]
+            self.fail(tuple(key), f"missing required key {_key_str(missing.group(1))} "
+                                  f"(expected {_describe(field_tp, (*key, missing.group(1)))})")
+        self.fail(tuple(key), f"expected {_describe(tp, tuple(key))}, got {_describe_value(value)}")
 
-    def unknown_key(self, name: str, fields: Mapping[str, Any], key: _Key) -> NoReturn:
+    def unknown_key(self, name: str, fields: Mapping[str, Any], key: Key) -> NoReturn:
         known = ", ".join(sorted(fields))
         if not key:
             where = "known top-level keys"
@@ -339,7 +365,7 @@ def _is_dataclass_value(value: Any) -> bool:
     return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
-def _emit(obj: Any, key: _Key, lines: list[str]) -> None:
+def _emit(obj: Any, key: Key, lines: list[str]) -> None:
     """Append `obj`'s fields: plain keys first, then its sub-tables (TOML requires that order)."""
     tables: list[tuple[str, Any]] = []
     for name in _toml_fields(type(obj)):
@@ -353,7 +379,7 @@ def _emit(obj: Any, key: _Key, lines: list[str]) -> None:
         else:
             lines.append(f"{_key_str(name)} = {_toml_value(value)}")
     for name, value in tables:
-        sub: _Key = (*key, name)
+        sub: Key = (*key, name)
         if isinstance(value, tuple):
             for i, item in enumerate(value):
                 lines += ["", f"[[{_section(sub)}]]"]

@@ -20,19 +20,14 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lspguard.demo.session import (
-    BROKEN_FILE,
-    EDIT_ARGUMENT,
-    EDIT_CONST,
-    SAMPLE_MODULE,
-    HangTranscript,
-    ScriptedSessionError,
-    SessionTranscript,
-    incident_report_path,
-    scripted_session,
-)
+from lspguard.demo.client import ScriptedSessionError
+from lspguard.demo.sample import BROKEN_FILE, EDIT_ARGUMENT, EDIT_CONST, SAMPLE_MODULE
+from lspguard.demo.session import incident_report_path, scripted_session
+
+if TYPE_CHECKING:
+    from lspguard.demo.transcript import HangTranscript, SessionTranscript
 
 __all__ = ["DEMO_HOVER_DEADLINE", "run_demo"]
 
@@ -51,7 +46,7 @@ strace_seconds = 1.0
 
 def _find_gopls(explicit: str | None) -> str:
     """The real gopls: `explicit` > $LSPGUARD_GOPLS > PATH > $GOPATH/bin, ~/go/bin (no shims)."""
-    from lspguard.shim.main import find_real_gopls
+    from lspguard.gopls.find import find_real_gopls
 
     if explicit:
         found = shutil.which(explicit) if os.sep not in explicit else explicit

@@ -13,17 +13,14 @@ dropped) so the same script run directly against gopls and through lspguard comp
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from lspguard import __version__
 from lspguard.demo.client import (
     Normaliser,
     Recorder,
@@ -32,111 +29,26 @@ from lspguard.demo.client import (
     StepClock,
     drain_stderr,
 )
+from lspguard.demo.sample import (
+    BROKEN_FILE,
+    BROKEN_TEXT,
+    CALL,
+    EDIT_ARGUMENT,
+    edit_main,
+    errors_of,
+    find_in,
+    initialize_params,
+    position_dict,
+    server_version_of,
+    utf16_position,
+)
+from lspguard.demo.transcript import HangTranscript, SessionTranscript
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-__all__ = ["SAMPLE_MODULE", "HangTranscript", "ScriptedSessionError", "SessionTranscript",
-           "incident_report_path", "scripted_session", "utf16_position"]
+__all__ = ["incident_report_path", "scripted_session"]
 
-#: The bundled sample module (a source checkout / editable install keeps it next to the package).
-SAMPLE_MODULE = Path(__file__).resolve().parents[2] / "examples" / "hello"
-
-#: The file the script plants a type error in; it exists only as an editor buffer (didOpen).
-BROKEN_FILE = "broken.go"
-BROKEN_TEXT = (
-    "package main\n"
-    "\n"
-    "// answer is deliberately wrong: the demo expects gopls to report it.\n"
-    'var answer int = "forty-two"\n'
-)
-#: What the incremental edit inserts into main.go (before `func main`) and then uses in the call.
-EDIT_CONST = 'const name = "lspguard"\n\n'
-EDIT_ARGUMENT = "name"
-CALL = "greet.Hello("
-
-
-@dataclass(frozen=True)
-class SessionTranscript:
-    """What the server answered, normalised so two runs compare equal with `==`.
-
-    Fields marked `compare=False` (timings, progress titles, pids, stderr) differ from run to run
-    or between routes and are kept for reporting only.
-    """
-
-    server_name: str
-    server_version: str | None
-    position_encoding: str
-    hover_position: dict[str, int]
-    hover: Any
-    definition: Any
-    diagnostics: Any
-    edited_hover_position: dict[str, int]
-    edited_hover: Any
-    exit_code: int | None
-    timings_ms: dict[str, float] = field(compare=False, default_factory=dict)
-    progress: tuple[str, ...] = field(compare=False, default=())
-    initial_progress: tuple[str, ...] = field(compare=False, default=())  # until initial work ends
-    server_pid: int | None = field(compare=False, default=None)
-    log_messages: tuple[str, ...] = field(compare=False, default=())
-    stderr_tail: str = field(compare=False, default="")
-    hang: HangTranscript | None = field(compare=False, default=None)
-
-    @property
-    def hover_text(self) -> str:
-        return _hover_text(self.hover)
-
-    @property
-    def edited_hover_text(self) -> str:
-        return _hover_text(self.edited_hover)
-
-
-@dataclass(frozen=True)
-class HangTranscript:
-    """What the editor saw when the server hung and after lspguard replaced it."""
-
-    stopped_pid: int  # the server process `hang` stopped
-    stopped_at: float  # time.time() just after it was stopped
-    first_answer: str  # how the hover sent during the hang was answered
-    first_answer_s: float  # seconds from the stop to that answer
-    asked: int  # hovers sent until one got a result
-    recovered_s: float  # seconds from the stop to the first hover answered with a result
-    hover: Any  # that result (normalised)
-    told: str  # the window/showMessage that names the incident report
-
-    @property
-    def hover_text(self) -> str:
-        return _hover_text(self.hover)
-
-
-def _hover_text(hover: Any) -> str:
-    if not isinstance(hover, dict):
-        return ""
-    contents = hover.get("contents")
-    if isinstance(contents, dict):
-        return str(contents.get("value", ""))
-    if isinstance(contents, list):
-        return "\n".join(c.get("value", "") if isinstance(c, dict) else str(c) for c in contents)
-    return str(contents or "")
-
-
-# ------------------------------------------------------------------------------------ helpers
-
-
-def utf16_position(text: str, offset: int) -> types.Position:
-    """The LSP position (UTF-16 code units) of the character at `offset` in `text`."""
-    line = text.count("\n", 0, offset)
-    start = text.rfind("\n", 0, offset) + 1
-    column = len(text[start:offset].encode("utf-16-le")) // 2
-    return types.Position(line=line, character=column)
-
-
-def _find(text: str, needle: str, what: str) -> int:
-    index = text.find(needle)
-    if index < 0:
-        raise ScriptedSessionError(f"the workspace does not look like examples/hello: {what} "
-                                   f"({needle!r}) not found")
-    return index
 
 
 # ------------------------------------------------------------------------------------ script
@@ -185,7 +97,7 @@ async def scripted_session(
     drain = asyncio.create_task(drain_stderr(server.stderr, stderr_tail))
     try:
         result: types.InitializeResult = await clock.step(
-            "initialize", "initialize", client.initialize_async(_initialize_params(workspace)))
+            "initialize", "initialize", client.initialize_async(initialize_params(workspace)))
         client.initialized(types.InitializedParams())
         initialized_at = time.monotonic()
         await clock.step("initial_work", "waiting for the server's initial work-done progress "
@@ -202,7 +114,7 @@ async def scripted_session(
         client.text_document_did_open(types.DidOpenTextDocumentParams(
             text_document=types.TextDocumentItem(uri=main_uri, language_id="go", version=1,
                                                  text=main_text)))
-        hello_at = utf16_position(main_text, _find(main_text, CALL, "the greet.Hello call")
+        hello_at = utf16_position(main_text, find_in(main_text, CALL, "the greet.Hello call")
                                   + len("greet."))
         doc = types.TextDocumentIdentifier(uri=main_uri)
         hover = await clock.step("hover", "hover on greet.Hello", client.text_document_hover_async(
@@ -216,15 +128,15 @@ async def scripted_session(
             text_document=types.TextDocumentItem(uri=broken_uri, language_id="go", version=1,
                                                  text=BROKEN_TEXT)))
         await clock.step("diagnostics", f"diagnostics for {BROKEN_FILE}", recorder.wait_for(
-            lambda: bool(_errors(recorder.diagnostics.get(broken_uri)))))
-        diagnostics = _errors(recorder.diagnostics.get(broken_uri))
+            lambda: bool(errors_of(recorder.diagnostics.get(broken_uri)))))
+        diagnostics = errors_of(recorder.diagnostics.get(broken_uri))
 
         # Incremental edit of main.go: insert a constant, then use it as the argument.
-        edited, changes = _edit_main(main_text)
+        edited, changes = edit_main(main_text)
         client.text_document_did_change(types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=main_uri, version=2),
             content_changes=changes))
-        name_at = utf16_position(edited, _find(edited, CALL + EDIT_ARGUMENT, "the edited call")
+        name_at = utf16_position(edited, find_in(edited, CALL + EDIT_ARGUMENT, "the edited call")
                                  + len(CALL))
         edited_hover = await clock.step(
             "edited_hover", "hover on the inserted constant", client.text_document_hover_async(
@@ -262,15 +174,15 @@ async def scripted_session(
     caps = result.capabilities
     return SessionTranscript(
         server_name=info.name if info else "",
-        server_version=_server_version(info.version if info else None),
+        server_version=server_version_of(info.version if info else None),
         # gopls v0.21 does not announce one: absent means UTF-16, the LSP default.
         position_encoding=str(getattr(caps.position_encoding, "value", caps.position_encoding)
                               or types.PositionEncodingKind.Utf16.value),
-        hover_position=_position(hello_at),
+        hover_position=position_dict(hello_at),
         hover=normalise(hover),
         definition=normalise(definition),
         diagnostics=normalise(diagnostics),
-        edited_hover_position=_position(name_at),
+        edited_hover_position=position_dict(name_at),
         edited_hover=normalise(edited_hover),
         exit_code=exit_code,
         timings_ms=dict(clock.timings),
@@ -353,73 +265,3 @@ def _prepare(command: Sequence[str], workspace: Path) -> tuple[str, Path, str]:
         raise ScriptedSessionError(f"cannot read {main_path}: {exc}") from exc
 
 
-def _initialize_params(workspace: Path) -> types.InitializeParams:
-    uri = workspace.as_uri()
-    return types.InitializeParams(
-        process_id=os.getpid(),
-        client_info=types.ClientInfo(name="lspguard-demo", version=__version__),
-        root_uri=uri,
-        workspace_folders=[types.WorkspaceFolder(uri=uri, name=workspace.name)],
-        capabilities=types.ClientCapabilities(
-            general=types.GeneralClientCapabilities(
-                position_encodings=[types.PositionEncodingKind.Utf16]),
-            window=types.WindowClientCapabilities(work_done_progress=True),
-            workspace=types.WorkspaceClientCapabilities(
-                configuration=True,
-                workspace_folders=True,
-                did_change_watched_files=types.DidChangeWatchedFilesClientCapabilities(
-                    dynamic_registration=True)),
-            text_document=types.TextDocumentClientCapabilities(
-                synchronization=types.TextDocumentSyncClientCapabilities(did_save=True),
-                hover=types.HoverClientCapabilities(
-                    content_format=[types.MarkupKind.Markdown, types.MarkupKind.PlainText]),
-                definition=types.DefinitionClientCapabilities(link_support=False),
-                publish_diagnostics=types.PublishDiagnosticsClientCapabilities(
-                    related_information=True, version_support=True)),
-        ),
-    )
-
-
-def _errors(diagnostics: Sequence[types.Diagnostic] | None) -> list[types.Diagnostic]:
-    """Error-severity diagnostics in a stable order (warnings and hints may arrive later)."""
-    errors = [d for d in diagnostics or () if d.severity == types.DiagnosticSeverity.Error]
-    return sorted(errors, key=lambda d: (d.range.start.line, d.range.start.character, d.message))
-
-
-def _edit_main(text: str) -> tuple[str, list[types.TextDocumentContentChangeEvent]]:
-    """Two range edits, applied in order as LSP specifies: insert EDIT_CONST before `func main`,
-    then replace the string argument of greet.Hello with EDIT_ARGUMENT. Returns the new text."""
-    changes: list[types.TextDocumentContentChangeEvent] = []
-    at = _find(text, "func main()", "func main")
-    pos = utf16_position(text, at)
-    changes.append(types.TextDocumentContentChangePartial(
-        range=types.Range(start=pos, end=pos), text=EDIT_CONST))
-    text = text[:at] + EDIT_CONST + text[at:]
-    start = _find(text, CALL, "the greet.Hello call") + len(CALL)
-    end = text.index(")", start)
-    changes.append(types.TextDocumentContentChangePartial(
-        range=types.Range(start=utf16_position(text, start), end=utf16_position(text, end)),
-        text=EDIT_ARGUMENT))
-    text = text[:start] + EDIT_ARGUMENT + text[end:]
-    return text, changes
-
-
-def _position(pos: types.Position) -> dict[str, int]:
-    return {"line": pos.line, "character": pos.character}
-
-
-def _server_version(version: str | None) -> str | None:
-    """gopls puts its build info (JSON) into serverInfo.version; keep just the module version."""
-    if not version:
-        return None
-    try:
-        info = json.loads(version)
-    except ValueError:
-        return version
-    if isinstance(info, dict):
-        main = info.get("Main")
-        if isinstance(main, dict) and main.get("Version"):
-            return str(main["Version"])
-        if info.get("Version"):
-            return str(info["Version"])
-    return version

@@ -1,11 +1,8 @@
 """Run a filesystem probe or a command in a helper process that can be abandoned.
 
-Why a process and not a thread: a stat on a FUSE or network mount that stopped answering blocks
-in the kernel. A thread stuck there can never be stopped and keeps the interpreter from exiting;
-a process can be left behind (even SIGKILL may only take effect once the filesystem answers). So
-every probe runs in `python -I -S` in a session of its own. The parent only reads the helper's
-pipes with a deadline, kills the session on timeout and polls its exit with WNOHANG: it never
-blocks on reaping a process stuck in the kernel.
+Every probe runs in `python -I -S` in a helper process (lspguard.procfs.helper: why a process,
+not a thread). The parent only reads the helper's pipes with a deadline, kills its session on
+timeout and polls its exit: it never blocks on reaping a process stuck in the kernel.
 
 The helper side is `_probe.serve`; the probes themselves are in `probes.py`. Protocol, on the
 helper's stdout, one line each: `@["op", "path", long]` before every call that may block (it
@@ -16,16 +13,16 @@ follows on stdout is the command's own output, and its exit status is the helper
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import selectors
-import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from lspguard.procfs.helper import Helper, reap_abandoned
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -37,7 +34,6 @@ _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
          "from lspguard.doctor._probe import serve; serve()")
 _MAX_OUTPUT = 8 << 20
 _REAP_SECONDS = 0.25  # how long a killed helper gets to die before it is abandoned
-_abandoned: set[int] = set()  # killed helpers not reaped yet (stuck in the kernel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,37 +93,6 @@ class CommandResult:
 # ------------------------------------------------------------------------------- parent side
 
 
-def _reap(pid: int, seconds: float) -> int | None:
-    """Exit status of `pid` if it ends within `seconds` (polled, never a blocking wait)."""
-    end = time.monotonic() + seconds
-    while True:
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return -1
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        if time.monotonic() >= end:
-            return None
-        time.sleep(0.005)
-
-
-def _kill(pid: int) -> bool:
-    """SIGKILL the helper's session; True if it was reaped, else it is abandoned."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    if _reap(pid, _REAP_SECONDS) is not None:
-        return True
-    _abandoned.add(pid)
-    return False
-
-
-def _reap_abandoned() -> None:
-    for pid in list(_abandoned):
-        if _reap(pid, 0) is not None:
-            _abandoned.discard(pid)
-
-
 class _Reader:
     """Splits the helper's stdout into notes, the result, and (after exec) raw output."""
 
@@ -159,48 +124,28 @@ class _Reader:
                 self.result = (kind.decode(), value)
 
 
-def _timed_out(reader: _Reader, limit: float, now: float, pid: int) -> TimedOut:
+def _timed_out(reader: _Reader, limit: float, now: float, helper: Helper) -> TimedOut:
     name, path, long = reader.op if reader.op is not None else ("start", "", False)
     waited = now - reader.op_since if reader.op is not None else limit
-    return TimedOut(name, path, limit, waited, long, _kill(pid), pid)
-
-
-def _spawn(argv: list[str], env: Mapping[str, str]) -> tuple[int, int, int]:
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-               (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
-    try:
-        try:  # a session of its own, so that killpg reaches what it exec'ed and nothing else
-            pid = os.posix_spawn(sys.executable, argv, dict(env), setsid=True,
-                                 file_actions=actions)
-        except NotImplementedError:  # no POSIX_SPAWN_SETSID: a process group does as well
-            pid = os.posix_spawn(sys.executable, argv, dict(env), setpgroup=0,
-                                 file_actions=actions)
-    except BaseException:
-        os.close(out_r)
-        os.close(err_r)
-        raise
-    finally:
-        os.close(out_w)
-        os.close(err_w)
-    return pid, out_r, err_r
+    return TimedOut(name, path, limit, waited, long, helper.kill(_REAP_SECONDS), helper.pid)
 
 
 def _run(func: str, args: Any, *, timeout: float, stall: float | None,
          env: Mapping[str, str] | None) -> tuple[Done | TimedOut | Failed, _Reader, bytes, int]:
     """Run the helper; also hand back what it printed and its exit status (for commands)."""
-    _reap_abandoned()
+    reap_abandoned()
     argv = [sys.executable, "-I", "-S", "-c", _BOOT, _ROOT, func, json.dumps(args)]
     start = time.monotonic()
     try:
-        pid, out_r, err_r = _spawn(argv, os.environ if env is None else env)
+        helper = Helper(argv, env=os.environ if env is None else env)
     except OSError as exc:
         return Failed(f"cannot start {sys.executable}: {exc}"), _Reader(), b"", -1
+    out_r = helper.stdout
     reader, err = _Reader(), bytearray()
     sel = selectors.DefaultSelector()
     sel.register(out_r, selectors.EVENT_READ)
-    sel.register(err_r, selectors.EVENT_READ)
+    if helper.stderr is not None:
+        sel.register(helper.stderr, selectors.EVENT_READ)
     try:
         while sel.get_map():
             now = time.monotonic()
@@ -210,7 +155,7 @@ def _run(func: str, args: Any, *, timeout: float, stall: float | None,
                     and reader.op_since + stall < until:
                 limit, until = stall, reader.op_since + stall
             if now >= until:
-                return _timed_out(reader, limit, now, pid), reader, bytes(err), -1
+                return _timed_out(reader, limit, now, helper), reader, bytes(err), -1
             for key, _ in sel.select(until - now):
                 data = os.read(key.fd, 65536)
                 if not data:
@@ -219,13 +164,12 @@ def _run(func: str, args: Any, *, timeout: float, stall: float | None,
                     reader.feed(data, time.monotonic())
                 elif len(err) < _MAX_OUTPUT:
                     err += data
-        status = _reap(pid, max(0.5, start + timeout - time.monotonic()))
+        status = helper.poll(max(0.5, start + timeout - time.monotonic()))
         if status is None:  # closed its pipes but lives on: treat as hung
-            return _timed_out(reader, timeout, time.monotonic(), pid), reader, bytes(err), -1
+            return _timed_out(reader, timeout, time.monotonic(), helper), reader, bytes(err), -1
     finally:
         sel.close()
-        os.close(out_r)
-        os.close(err_r)
+        helper.close()
     seconds = time.monotonic() - start
     if reader.raw is not None:
         return Done(None, seconds), reader, bytes(err), status

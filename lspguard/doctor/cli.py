@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lspguard.cli.argtypes import int_at_least
+from lspguard.argtypes import int_at_least
 
 __all__ = ["register_cli"]
 

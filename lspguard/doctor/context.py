@@ -27,13 +27,13 @@ from lspguard.doctor.hung import (
     skipped,
     timed_out,
 )
-from lspguard.doctor.mounttable import find_mount, is_within, parse_mounts, read_mount_table
+from lspguard.procfs.mounts import is_within, mount_for, parse_mounts, read_mount_table
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from lspguard.doctor.model import Finding
-    from lspguard.doctor.mounttable import Mount
+    from lspguard.procfs.mounts import Mount
 
 __all__ = ["DoctorContext", "Limits", "PathInfo", "ProbeError", "default_go_env",
            "gopls_cache_dir", "is_within"]
@@ -119,13 +119,13 @@ class DoctorContext:
         return self._mounts
 
     def mount_of(self, path: str | Path) -> Mount | None:
-        return find_mount(os.path.abspath(path), self.mount_table())
+        return mount_for(os.path.abspath(path), self.mount_table())
 
     def hung_mount(self, paths: Iterable[str | Path]) -> tuple[str, HungMount] | None:
         """The first of `paths` on a mount already seen hanging, with that mount."""
         for path in paths:
             mount = self.mount_of(path)
-            key = mount.mountpoint if mount else os.path.abspath(path)
+            key = mount.mount_point if mount else os.path.abspath(path)
             if key in self.hung:
                 return str(path), self.hung[key]
         return None
@@ -152,7 +152,7 @@ class DoctorContext:
         if not t.long and t.op != "start" and os.path.isabs(t.path) and \
                 t.waited >= 0.95 * min(t.limit, self.limits.probe_seconds):
             mount = self.mount_of(t.path)
-            key = mount.mountpoint if mount else t.path
+            key = mount.mount_point if mount else t.path
             hung = self.hung.setdefault(key, HungMount(mount, t.op, t.path, t.limit,
                                                        not t.reaped))
             return NotChecked(skipped(check, what, t.path, hung))
@@ -197,7 +197,7 @@ class DoctorContext:
             p = os.path.abspath(path)
             if p not in self._paths:
                 mount = self.mount_of(p)
-                groups.setdefault(mount.mountpoint if mount else "", []).append(p)
+                groups.setdefault(mount.mount_point if mount else "", []).append(p)
         for group in groups.values():
             try:
                 infos = self.probe(check, group[0], "lspguard.doctor.probes:paths",

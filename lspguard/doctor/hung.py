@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lspguard.doctor.model import Finding, Severity
+from lspguard.procfs.fstypes import IfHung, fs_type
 
 if TYPE_CHECKING:
     from lspguard.doctor.bounded import TimedOut
-    from lspguard.doctor.mounttable import Mount
+    from lspguard.procfs.mounts import Mount
 
 __all__ = ["HungMount", "NotChecked", "not_answering", "out_of_time", "skipped", "timed_out"]
 
@@ -37,7 +38,7 @@ class HungMount:
     def where(self) -> str:
         if self.mount is None:
             return f"the filesystem holding {self.path}"
-        return f"{self.mount.fstype} at {self.mount.mountpoint}"
+        return f"{self.mount.fs_type} at {self.mount.mount_point}"
 
 
 class NotChecked(Exception):
@@ -48,25 +49,20 @@ class NotChecked(Exception):
         self.finding = finding
 
 
-_DOCKER = ("osxfs", "fuse.grpcfuse", "grpcfuse", "virtiofs", "fakeowner")
-_NETWORK = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "afs", "ceph", "glusterfs", "lustre", "9p",
-            "drvfs")
-
-
 def _restart(h: HungMount) -> str:
-    fstype = h.mount.fstype if h.mount else ""
-    point = h.mount.mountpoint if h.mount else h.path
-    if fstype in _DOCKER:
+    point = h.mount.mount_point if h.mount else h.path
+    fix = fs_type(h.mount.fs_type if h.mount else "").if_hung
+    if fix is IfHung.DOCKER_DESKTOP:
         return ("Restart Docker Desktop (its file sharing backend is what stopped answering: "
                 "Troubleshoot > Restart, or switch the file sharing implementation to VirtioFS "
                 "in Settings > General).")
-    if "sshfs" in fstype:
+    if fix is IfHung.SSH:
         return (f"The SSH connection behind it is gone: detach it (`fusermount3 -u -z {point}`) "
                 "and mount it again with `-o reconnect,ServerAliveInterval=15`.")
-    if fstype in _NETWORK or fstype.startswith("fuse.gcsfuse"):
+    if fix is IfHung.SERVER:
         return (f"Check the server and the network to it; if it does not come back, detach it "
                 f"(`umount -f -l {point}`) and mount it again.")
-    if fstype.startswith("fuse"):
+    if fix is IfHung.FUSE_DAEMON:
         return (f"Restart the FUSE daemon that serves it, or detach it (`fusermount3 -u -z "
                 f"{point}`) and mount it again.")
     return f"Find out what serves {point} and restart it (check `dmesg` for errors)."
@@ -74,14 +70,14 @@ def _restart(h: HungMount) -> str:
 
 def not_answering(h: HungMount) -> Finding:
     """The error for one hung mount."""
-    point = h.mount.mountpoint if h.mount else h.path
+    point = h.mount.mount_point if h.mount else h.path
     left = (" The probe did not even die on SIGKILL (it is in the kernel's uninterruptible "
             "wait) and was left behind; it ends once the filesystem answers." if h.abandoned
             else "")
     return Finding(
         HUNG_ID, Severity.ERROR, f"{h.where} is not answering",
         found=f"{h.op} on {h.path} did not return within {h.seconds:g} s: {h.where} is not "
-              f"answering" + (f" (mounted from {h.mount.device})." if h.mount else ".") + left,
+              f"answering" + (f" (mounted from {h.mount.source})." if h.mount else ".") + left,
         why="gopls, the go command it runs and the editor's file watcher make the same calls "
             "there; each blocks in the kernel until the filesystem answers, which is the "
             "\"Loading packages...\" or \"Initializing...\" that never ends, often without a "

@@ -4,7 +4,8 @@ filesystems (Docker Desktop file sharing, 9p, NFS, SMB, sshfs...).
 gopls's start is a storm of stat/open/read calls over the module cache, the build cache and the
 workspace. On a host share every metadata call is a round trip out of the VM, which is how
 "Loading packages..." takes minutes in Dev Containers and on macOS Docker Desktop. The filesystem
-of a path is the `/proc/mounts` entry with the longest mount-point prefix of its real path.
+of a path is the `/proc/mounts` entry with the longest mount-point prefix of its real path; how
+slow each type is for gopls is the `tier` column of lspguard.procfs.fstypes.
 """
 
 from __future__ import annotations
@@ -15,58 +16,21 @@ from typing import TYPE_CHECKING
 
 from lspguard.doctor.hung import NotChecked
 from lspguard.doctor.model import Finding, Severity
-from lspguard.doctor.mounttable import Mount, find_mount, parse_mounts
+from lspguard.procfs.fstypes import MODERATE, SLOW, fs_type
+from lspguard.procfs.mounts import mount_for
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from lspguard.doctor.context import DoctorContext
 
-__all__ = ["Mount", "check_mounts", "classify", "find_mount", "parse_mounts"]
-
-
-SLOW, MODERATE = "slow", "moderate"
-
-_KNOWN: dict[str, tuple[str, str]] = {
-    "osxfs": (SLOW, "osxfs, Docker for Mac's legacy file sharing"),
-    "fuse.grpcfuse": (SLOW, "gRPC FUSE, Docker Desktop's host file sharing"),
-    "grpcfuse": (SLOW, "gRPC FUSE, Docker Desktop's host file sharing"),
-    "9p": (SLOW, "9p, a VM host share (WSL2 /mnt/<drive>, Lima, QEMU)"),
-    "drvfs": (SLOW, "drvfs, a Windows drive seen from WSL"),
-    "vboxsf": (SLOW, "vboxsf, a VirtualBox shared folder"),
-    "vmhgfs": (SLOW, "a VMware shared folder"),
-    "fuse.vmhgfs-fuse": (SLOW, "a VMware shared folder"),
-    "prl_fs": (SLOW, "a Parallels shared folder"),
-    "fuse.sshfs": (SLOW, "sshfs, a filesystem over SSH"),
-    "sshfs": (SLOW, "sshfs, a filesystem over SSH"),
-    "nfs": (SLOW, "NFS, a network filesystem"),
-    "nfs4": (SLOW, "NFSv4, a network filesystem"),
-    "cifs": (SLOW, "SMB/CIFS, a network filesystem"),
-    "smb3": (SLOW, "SMB3, a network filesystem"),
-    "smbfs": (SLOW, "SMB, a network filesystem"),
-    "afs": (SLOW, "AFS, a network filesystem"),
-    "ceph": (SLOW, "CephFS, a network filesystem"),
-    "glusterfs": (SLOW, "GlusterFS, a network filesystem"),
-    "fuse.glusterfs": (SLOW, "GlusterFS, a network filesystem"),
-    "lustre": (SLOW, "Lustre, a network filesystem"),
-    "davfs": (SLOW, "WebDAV"),
-    "fuse.davfs2": (SLOW, "WebDAV"),
-    "fuse.rclone": (SLOW, "rclone, a cloud storage mount"),
-    "fuse.s3fs": (SLOW, "s3fs, an object storage mount"),
-    "fuse.gcsfuse": (SLOW, "gcsfuse, an object storage mount"),
-    "fuse.mountpoint-s3": (SLOW, "Mountpoint for S3, an object storage mount"),
-    "virtiofs": (MODERATE, "VirtioFS, a VM host share (Docker Desktop, Podman machine, Lima)"),
-    "fakeowner": (MODERATE, "fakeowner, Docker Desktop's host file sharing (over VirtioFS)"),
-}
+__all__ = ["check_mounts", "classify"]
 
 
 def classify(fstype: str) -> tuple[str, str] | None:
     """(tier, description) for a filesystem type that is slow for gopls, else None."""
-    if fstype in _KNOWN:
-        return _KNOWN[fstype]
-    if fstype == "fuse" or fstype.startswith(("fuse.", "fuseblk")):
-        return MODERATE, f"{fstype}, a FUSE filesystem (every stat is a trip to a user daemon)"
-    return None
+    row = fs_type(fstype)
+    return None if row.tier is None else (row.tier, row.label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +112,11 @@ def check_mounts(ctx: DoctorContext) -> list[Finding]:
                 where += f" (not created yet; its parent {real})"
             elif real != os.path.abspath(path):
                 where += f" (really {real})"
-        mount = find_mount(real, mounts)
+        mount = mount_for(real, mounts)
         if mount is None:
             continue
-        on = f"{mount.fstype} (mounted at {mount.mountpoint} from {mount.device})"
-        kind = classify(mount.fstype)
+        on = f"{mount.fs_type} (mounted at {mount.mount_point} from {mount.source})"
+        kind = classify(mount.fs_type)
         if kind is None:
             findings.append(Finding(f"mounts.{key}", Severity.OK,
                                     f"{target.label} is on a local filesystem",
@@ -161,7 +125,7 @@ def check_mounts(ctx: DoctorContext) -> list[Finding]:
         tier, desc = kind
         findings.append(Finding(
             f"mounts.{key}", target.severity[tier],
-            f"{target.label} is on a {tier} filesystem: {mount.fstype}",
+            f"{target.label} is on a {tier} filesystem: {mount.fs_type}",
             found=f"{where} is on {on}: {desc}.",
             why=target.why.format(desc=desc), fix=target.fix, path=str(path)))
     return findings

@@ -261,8 +261,8 @@ def find_gopls(args: dict[str, Any]) -> dict[str, Any]:
     from pathlib import Path
 
     from lspguard.errors import BackendError
-    from lspguard.shim.identity import is_native_shim, is_script_shim
-    from lspguard.shim.main import find_real_gopls
+    from lspguard.gopls.find import find_real_gopls
+    from lspguard.gopls.identity import is_native_shim, is_script_shim
 
     note("search", str(args.get("configured") or "gopls on PATH"))
     try:

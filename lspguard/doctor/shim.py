@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from lspguard import __version__
 from lspguard.doctor.bounded import CommandResult
 from lspguard.doctor.model import Finding, Severity
-from lspguard.shim.install import SCRIPT_WARNING
+from lspguard.gopls.identity import SCRIPT_WARNING
 
 if TYPE_CHECKING:
     from lspguard.doctor.context import DoctorContext

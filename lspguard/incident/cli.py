@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lspguard.cli.argtypes import int_at_least
+from lspguard.argtypes import int_at_least
 
 __all__ = ["register_cli"]
 

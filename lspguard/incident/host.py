@@ -3,9 +3,10 @@
 The usual cause of a gopls that stops answering is not gopls: it is the module cache or the
 workspace on a slow or foreign filesystem (grpcfuse, osxfs, virtiofs, 9p, NFS), often inside a
 container. So the bundle records which mount each relevant directory is on, as read from the
-backend's own `/proc/PID/mounts` (its mount namespace may differ from ours). Paths are matched
-by text, never stat()ed: a stat on the hung mount would hang this collector too. `go env` and
-`gopls version` run as bounded subprocesses, side by side.
+backend's own `/proc/PID/mounts` (its mount namespace may differ from ours), and whether it is
+slow or foreign (lspguard.procfs.fstypes). Paths are matched by text, never stat()ed: a stat on
+the hung mount would hang this collector too. `go env` and `gopls version` run as bounded
+subprocesses, side by side.
 """
 
 from __future__ import annotations
@@ -22,16 +23,17 @@ from urllib.parse import unquote, urlsplit
 import anyio
 
 from lspguard.incident.collect import in_thread, run_bounded
+from lspguard.procfs.fstypes import fs_type
+from lspguard.procfs.mounts import mount_for, parse_mounts
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from lspguard.incident.context import IncidentContext
+    from lspguard.procfs.mounts import Mount
 
-__all__ = ["SLOW_FS_TYPES", "collect_host", "mount_for", "read_mounts", "sanitize_env"]
+__all__ = ["collect_host", "filesystem_of", "sanitize_env", "strip_userinfo"]
 
-SLOW_FS_TYPES = ("fuse", "osxfs", "virtiofs", "9p", "nfs", "cifs", "smb", "vboxsf", "fakeowner",
-                 "sshfs", "davfs")
 _SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "KEY", "AUTH", "CREDENTIAL")
 _ENV_PREFIXES = ("GO", "CGO_")
 _ENV_NAMES = ("PATH", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
@@ -75,7 +77,7 @@ async def collect_host(ctx: IncidentContext, within: float) -> dict[str, Any]:
         if value:
             paths[var] = value
     mounts = facts.pop("_mounts")
-    facts["filesystems"] = {label: mount_for(path, mounts) for label, path in paths.items()}
+    facts["filesystems"] = {label: filesystem_of(path, mounts) for label, path in paths.items()}
     return facts
 
 
@@ -92,9 +94,9 @@ def _static_facts(ctx: IncidentContext, env: Mapping[str, str]) -> dict[str, Any
     }
     mounts_file = f"/proc/{ctx.backend_pid}/mounts" if ctx.backend_pid else "/proc/self/mounts"
     try:
-        facts["_mounts"] = read_mounts(mounts_file)
+        facts["_mounts"] = _read_mounts(mounts_file)
     except OSError:
-        facts["_mounts"] = read_mounts("/proc/self/mounts")
+        facts["_mounts"] = _read_mounts("/proc/self/mounts")
     workspace: dict[str, str] = {}
     for i, uri in enumerate(ctx.workspace_folders):
         path = _uri_path(uri)
@@ -138,37 +140,21 @@ def strip_userinfo(value: str) -> str:
     return _USERINFO.sub(r"\g<scheme>", value)
 
 
-def read_mounts(path: str = "/proc/self/mounts") -> list[dict[str, str]]:
-    mounts = []
+def _read_mounts(path: str) -> list[Mount]:
     with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) >= 4:
-                mounts.append({"device": _unescape(fields[0]), "mountpoint": _unescape(fields[1]),
-                               "fstype": fields[2], "options": fields[3]})
-    return mounts
+        return parse_mounts(f.read())
 
 
-def mount_for(path: str, mounts: list[dict[str, str]]) -> dict[str, Any]:
-    """The mount `path` lives on (longest mountpoint prefix; the last such mount wins)."""
+def filesystem_of(path: str, mounts: list[Mount]) -> dict[str, Any]:
+    """The mount `path` lives on, as a bundle records it (a relative path: on none)."""
     norm = os.path.normpath(path)
-    best: dict[str, str] | None = None
-    for mount in mounts:
-        mp = mount["mountpoint"]
-        inside = norm == mp or norm.startswith(mp.rstrip("/") + "/")
-        if inside and (best is None or len(mp) >= len(best["mountpoint"])):
-            best = mount
+    best = mount_for(norm, mounts) if os.path.isabs(norm) else None
     out: dict[str, Any] = {"path": path}
     if best is not None:
-        out.update(mountpoint=best["mountpoint"], fstype=best["fstype"], device=best["device"],
-                   options=best["options"])
-        out["slow_or_foreign"] = best["fstype"].startswith(SLOW_FS_TYPES)
+        out.update(mountpoint=best.mount_point, fstype=best.fs_type, device=best.source,
+                   options=best.options)
+        out["slow_or_foreign"] = fs_type(best.fs_type).slow_or_foreign
     return out
-
-
-def _unescape(field: str) -> str:
-    # /proc/mounts escapes space, tab, newline and backslash as \ooo.
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def _uri_path(uri: str) -> str | None:

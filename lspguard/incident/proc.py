@@ -1,8 +1,9 @@
 """The backend's process tree as the kernel sees it: processes, and every thread's wait.
 
 Per thread: the state letter, `wchan` (the kernel function it sleeps in), the syscall it is in
-with its fd or path argument resolved, and the kernel stack when readable (root can). That is what
-tells "blocked reading a FIFO" from "stuck in a FUSE request" from "stopped by SIGSTOP".
+with its fd or path argument resolved, and the kernel stack when readable (root can), as
+lspguard.procfs reads them. That is what tells "blocked reading a FIFO" from "stuck in a FUSE
+request" from "stopped by SIGSTOP".
 
 Readers that need the process's mmap lock (`cmdline`, a syscall's path argument read from the
 process's memory) come last, in a second pass: a process stuck in a page fault on a hung
@@ -12,21 +13,23 @@ are made, so what was read before a read blocked survives the collector's timeou
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 import psutil
 
-from lspguard.incident.syscalls import describe_syscall, has_path_argument, parse_syscall_line
+from lspguard.procfs.syscalls import describe_syscall, has_path_argument
+from lspguard.procfs.threads import (
+    STATE_NAMES,
+    kernel_stack,
+    task_ids,
+    task_stat,
+    task_syscall,
+    wchan,
+)
 
-__all__ = ["STATE_NAMES", "collect_process_tree", "read_proc_file", "read_thread"]
+__all__ = ["collect_process_tree", "read_thread"]
 
-STATE_NAMES = {
-    "R": "running", "S": "sleeping", "D": "uninterruptible (disk) sleep", "T": "stopped",
-    "t": "tracing stop", "Z": "zombie", "X": "dead", "I": "idle", "P": "parked", "W": "waking",
-    "K": "wakekill",
-}
 _STACK_LINES = 64
 
 
@@ -65,7 +68,7 @@ def _process_record(proc: psutil.Process, max_threads: int) -> dict[str, Any]:
     record: dict[str, Any] = {"pid": pid, "t_wall": time.time()}
     errors: dict[str, str] = {}
     try:
-        tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+        tids = task_ids(pid)
     except OSError as exc:
         tids = []
         errors["threads"] = str(exc)
@@ -119,40 +122,24 @@ def _get_all(record: dict[str, Any], errors: dict[str, str],
 
 def read_thread(pid: int, tid: int) -> dict[str, Any]:
     """State, wchan, syscall (decoded) and kernel stack of one thread; missing parts say why."""
-    base = f"/proc/{pid}/task/{tid}"
     thread: dict[str, Any] = {"tid": tid}
-    stat = read_proc_file(f"{base}/stat")
+    stat = task_stat(pid, tid)
     if stat is not None:
-        # "TID (comm) S ppid ...": comm may hold spaces and parentheses; split at the last ')'.
-        head, _, rest = stat.rpartition(")")
-        fields = rest.split()
-        thread["comm"] = head.partition("(")[2]
-        if fields:
-            thread["state"] = fields[0]
-            thread["state_name"] = STATE_NAMES.get(fields[0], fields[0])
-        if len(fields) > 12:
-            ticks = os.sysconf("SC_CLK_TCK")
-            thread["utime_s"] = int(fields[11]) / ticks
-            thread["stime_s"] = int(fields[12]) / ticks
-    wchan = read_proc_file(f"{base}/wchan")
-    thread["wchan"] = None if wchan in (None, "", "0") else wchan
-    line = read_proc_file(f"{base}/syscall")
-    if line is not None:
-        thread["syscall"] = describe_syscall(pid, tid, parse_syscall_line(line),
-                                             read_memory=False)
+        thread["comm"] = stat.comm
+        if stat.state is not None:
+            thread["state"] = stat.state
+            thread["state_name"] = STATE_NAMES.get(stat.state, stat.state)
+        if stat.utime_s is not None:
+            thread["utime_s"] = stat.utime_s
+            thread["stime_s"] = stat.stime_s
+    waits_in = wchan(pid, tid)
+    thread["wchan"] = None if waits_in in (None, "", "0") else waits_in
+    parsed = task_syscall(pid, tid)
+    if parsed is not None:
+        thread["syscall"] = describe_syscall(pid, tid, parsed, read_memory=False)
     try:
-        with open(f"{base}/stack", encoding="utf-8", errors="replace") as f:
-            thread["stack"] = [ln.rstrip("\n") for ln in f.readlines()[:_STACK_LINES]]
+        thread["stack"] = kernel_stack(pid, tid, _STACK_LINES)
     except OSError as exc:
         thread["stack"] = None
         thread["stack_error"] = exc.strerror or str(exc)
     return thread
-
-
-def read_proc_file(path: str) -> str | None:
-    """A small /proc file's text, stripped; None if it cannot be read (thread gone, no access)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read().strip()
-    except OSError:
-        return None

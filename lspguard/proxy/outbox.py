@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from lspguard.protocol.peek import Message
     from lspguard.proxy.backend import Backend
     from lspguard.proxy.pipes import PipeWriter
-    from lspguard.replay.trace.writer import TraceWriter
+    from lspguard.trace.writer import TraceWriter
 
 __all__ = ["OWN_ID_PREFIX", "Ends", "Outbox"]
 

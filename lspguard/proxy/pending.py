@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["Direction", "LatencyStats", "PendingRequest", "PendingTable"]
+__all__ = ["Direction", "LatencyStats", "PendingRequest", "PendingTable", "RequestId"]
 
 RequestId = int | str
 

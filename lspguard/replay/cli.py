@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from lspguard.replay.report import ReplayReport
     from lspguard.replay.run import Deadlines
-    from lspguard.replay.trace.format import Trace
+    from lspguard.trace.format import Trace
 
 __all__ = ["REPLAY_USAGE", "ReplayUsageError", "parse_replay_args", "register_cli"]
 
@@ -80,9 +80,9 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
-    from lspguard.cli.main import server_command
+    from lspguard.argtypes import server_command
     from lspguard.config.model import resolve_config
-    from lspguard.proxy.run import default_trace_path, exit_code_or_exit_now, run_proxy
+    from lspguard.session.run import default_trace_path, exit_code_or_exit_now, run_proxy
 
     command = server_command(args, "lspguard record --out session.jsonl -- gopls serve")
     if command is None:
@@ -203,8 +203,8 @@ def parse_replay_args(argv: Sequence[str]) -> argparse.Namespace:
 def _cmd_replay(ns: argparse.Namespace) -> int:
     from lspguard.errors import ConfigError, TraceError
     from lspguard.replay.report import EXIT_BAD_INPUT, VOLATILE_KEYS
-    from lspguard.replay.rootmap import RootMap
     from lspguard.replay.run import ReplayOptions, run_replay
+    from lspguard.trace.rootmap import RootMap
 
     try:
         args = parse_replay_args(ns.operands)
@@ -250,8 +250,8 @@ def _cmd_replay(ns: argparse.Namespace) -> int:
 
 
 def _load(path: str, fmt: str) -> Trace:
-    from lspguard.replay.trace.importers import import_log
-    from lspguard.replay.trace.writer import read_trace
+    from lspguard.trace.importers import import_log
+    from lspguard.trace.reader import read_trace
 
     if fmt == "lspguard":
         return read_trace(path)
@@ -344,9 +344,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
     from lspguard.errors import TraceError
     from lspguard.replay.report import EXIT_BAD_INPUT
-    from lspguard.replay.rootmap import RootMap
-    from lspguard.replay.trace.importers import import_log
-    from lspguard.replay.trace.writer import write_trace
+    from lspguard.trace.importers import import_log
+    from lspguard.trace.rootmap import RootMap
+    from lspguard.trace.writer import write_trace
 
     try:
         result = import_log(args.log, args.format, root_map=RootMap.parse(args.root_map),

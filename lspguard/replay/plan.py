@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     import anyio
 
-    from lspguard.replay.trace.format import Trace, TraceEntry
+    from lspguard.trace.format import Trace, TraceEntry
 
 __all__ = ["Plan", "Planned", "Step"]
 

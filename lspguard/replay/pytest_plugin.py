@@ -42,10 +42,10 @@ class LspReplay:
                  allow_divergence: bool = False) -> ReplayReport:
         """Replay `trace` against `server`; fail the test unless the answers match in time."""
         from lspguard.errors import TraceError
-        from lspguard.replay.rootmap import RootMap
         from lspguard.replay.run import Deadlines, ReplayOptions, run_replay
-        from lspguard.replay.trace.importers import import_log
-        from lspguard.replay.trace.writer import read_trace
+        from lspguard.trace.importers import import_log
+        from lspguard.trace.reader import read_trace
+        from lspguard.trace.rootmap import RootMap
 
         path = Path(trace)
         if not path.is_absolute():

@@ -34,14 +34,14 @@ from lspguard.proxy.backend import Backend
 from lspguard.proxy.pipes import FrameReader
 from lspguard.replay.plan import Plan
 from lspguard.replay.report import VOLATILE_KEYS, VOLATILE_PATHS, ReplayReport, diff_values
-from lspguard.replay.rootmap import RootMap
+from lspguard.trace.rootmap import RootMap
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from lspguard.protocol.framing import Frame
     from lspguard.replay.plan import Planned, Step
-    from lspguard.replay.trace.format import Trace
+    from lspguard.trace.format import Trace
 
 __all__ = ["Deadlines", "ReplayOptions", "replay", "run_replay"]
 

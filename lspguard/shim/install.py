@@ -17,14 +17,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lspguard.shim.identity import SHIM_MARKER, is_shim
+from lspguard.gopls.identity import SCRIPT_WARNING, SHIM_MARKER, is_shim
 
-__all__ = ["InstalledShim", "install_shim", "install_shim_report", "script_text"]
+__all__ = ["SCRIPT_WARNING", "InstalledShim", "install_shim", "install_shim_report",
+           "script_text"]
 
 _UNSAFE_IN_SHEBANG = re.compile(r"\s")
-#: Why a script shim makes VS Code Go warn (doctor and install-shim say it).
-SCRIPT_WARNING = ("VS Code Go runs `go version -m` on the gopls it is given, which fails on a "
-                  "script: it will warn \"Tools (gopls) need recompiling\" at every start")
+
 
 
 @dataclass(frozen=True)

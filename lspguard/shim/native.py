@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from lspguard import __version__
 from lspguard.errors import LspguardError
-from lspguard.shim.identity import MODULE, is_native_shim
+from lspguard.gopls.identity import MODULE, is_native_shim
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

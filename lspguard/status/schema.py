@@ -1,6 +1,6 @@
 """The status file's contract, one source for both sides: these msgspec Structs.
 
-The proxy builds a `SessionStatus` (`session_status` in proxy/session.py) and writes it
+The proxy builds a `SessionStatus` (`session_status` in session/status.py) and writes it
 (status/file.py); `lspguard status` and the VS Code extension read it. From these types
 `python -m lspguard.status.schema` writes the JSON Schema (`lspguard/status/schema.json`) and
 the extension's TypeScript types (`vscode-extension/src/statusContract.ts`); a test keeps both
@@ -24,6 +24,8 @@ SCHEMA_VERSION = 2
 State = Literal["starting", "initializing", "running", "slow", "restarting", "waiting",
                 "degraded", "stopping", "exited"]
 STATES: tuple[str, ...] = get_args(State)
+# The rows of causes/kinds.py `KINDS`, and those of them that are cause classes: this module lies
+# below causes/ and cannot import the table, so tests/test_verdict_kinds.py keeps them equal.
 VerdictKind = Literal[
     "crashed", "handshake_timeout", "filesystem_not_answering", "special_file_no_partner",
     "child_never_returns", "network_peer_not_answering", "blocked_in_kernel", "deadlocked",

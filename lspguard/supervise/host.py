@@ -1,7 +1,9 @@
-"""What recovery and a cause wait need of the session: a narrow Protocol, not the Session.
+"""What recovery and a cause wait need of the session: narrow Protocols, not the Session.
 
-Both act on the connection through its relay (the books, the held messages, lspguard's own
-messages) and on the session only through these few members.
+Both act on the session only through `Supervised`, and on the connection only through
+`RelayControl`: the few operations of the relay (proxy/relay.py) they call, which the session
+wires in. The relay answers for itself: it fails the requests in flight, answers the editor's
+initialize, releases or expires the messages it held, and enters degraded mode.
 """
 
 from __future__ import annotations
@@ -9,26 +11,83 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Mapping, Sequence
+    from collections.abc import Callable, Container, Coroutine, Mapping, Sequence
 
+    from lspguard.causes.verdict import Verdict
     from lspguard.config.model import Config
     from lspguard.proxy.backend import Backend
     from lspguard.proxy.lifecycle import Lifecycle
-    from lspguard.proxy.relay import Relay
-    from lspguard.supervise.verdict import Verdict
+    from lspguard.proxy.mirror import ClientMirror
+    from lspguard.proxy.outbox import Outbox
+    from lspguard.proxy.pending import RequestId
 
-__all__ = ["Supervised"]
+__all__ = ["RelayControl", "Supervised"]
+
+
+class RelayControl(Protocol):
+    """The relay as supervision acts on it (proxy/relay.py's Relay; downtime.py has most)."""
+
+    @property
+    def backend(self) -> Backend | None:
+        """The current generation (None while degraded)."""
+
+    @property
+    def generation(self) -> int: ...
+
+    @property
+    def mirror(self) -> ClientMirror:
+        """The editor's state, replayed into a new generation."""
+
+    @property
+    def outbox(self) -> Outbox:
+        """lspguard's own messages to either side."""
+
+    def editor_ready(self) -> bool:
+        """The editor has its initialize answer."""
+
+    def fail_pending(self, code: int, why: str | Callable[[str], str], *,
+                     up_to_generation: int | None = None, spare_initialize: bool = False,
+                     empty_for: Container[str] = ()) -> int:
+        """Answer the editor's requests in flight here, instead of the server; how many."""
+
+    def fail_request(self, req_id: RequestId, method: str, code: int,
+                     why: str | Callable[[str], str], *, empty_for: Container[str] = ()) -> None:
+        """Answer one editor request here, instead of the server."""
+
+    def answer_initialize(self, result: Any) -> None:
+        """Answer the editor's initialize, if in flight, with a new generation's result."""
+
+    def release_held(self) -> None:
+        """Route what the editor sent while restarting, in order."""
+
+    def expire_held(self, now: float) -> None:
+        """Answer the held requests past their deadline."""
+
+    def degrade(self, reason: str) -> None:
+        """No server until a revival: requests fail naming `reason`."""
+
+    def end_progress(self, generation: int) -> None:
+        """End the work-done progress a dead generation left open."""
+
+    async def until_loaded(self) -> None:
+        """Until the current generation has loaded (its progress has all ended)."""
+
+    def clear_diagnostics(self, up_to_generation: int) -> None:
+        """Empty the diagnostics only dead generations published."""
 
 
 class Supervised(Protocol):
     config: Config
     command: list[str]
     lifecycle: Lifecycle
-    relay: Relay
     verdicts: list[Verdict]
     # Restarts tried per outside cause while it persists, and the causes the user was told of.
     cause_restarts: dict[tuple[object, ...], int]
     told_causes: set[tuple[object, ...]]
+
+    @property
+    def relay(self) -> RelayControl:
+        """The connection (the session's Relay), as far as supervision acts on it."""
 
     @property
     def end_reason(self) -> str | None: ...

@@ -21,7 +21,7 @@ from lspguard.causes.memory import (
     memory_cgroup,
     rss_bytes,
 )
-from lspguard.supervise.verdict import Verdict, VerdictKind
+from lspguard.causes.verdict import Verdict, VerdictKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

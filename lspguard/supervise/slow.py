@@ -25,13 +25,14 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lspguard.causes.mounts import Mount, mount_for, parse_mountinfo
+from lspguard.procfs.mounts import mount_for, read_mountinfo
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from lspguard.causes.probe import PathProber
     from lspguard.causes.tree import TreeSnapshot
+    from lspguard.procfs.mounts import Mount
 
 __all__ = ["SlowMount", "SlowWatch", "go_roots", "measure_latency"]
 
@@ -39,10 +40,6 @@ log = logging.getLogger(__name__)
 
 _REPROBE_S = 30.0  # a mount is measured again after this long
 _LOOKUPS = 16  # per directory, or as many as fit in 0.3 s (at least 4)
-# Docker Desktop's and other VM file sharing: the fix is a volume, or the sharing mode.
-_SHARED_FROM_HOST = ("fuse.grpcfuse", "grpcfuse", "fuse.osxfs", "osxfs", "virtiofs", "fakeowner",
-                     "9p", "fuse.gcsfuse", "vboxsf", "prl_fs", "fuse.vmhgfs-fuse")
-_NETWORK = ("nfs", "nfs4", "cifs", "smb3", "fuse.sshfs", "sshfs", "ceph", "glusterfs")
 
 _HELPER = r"""
 import json, os, sys, time
@@ -84,16 +81,19 @@ class SlowMount:
 
     @property
     def fix(self) -> str:
+        from lspguard.procfs.fstypes import IfSlow, fs_type  # not on the start-up path
+
         fs = self.fs_type
+        fix = fs_type(fs).if_slow  # Docker Desktop's and other VM file sharing, or the network
         caches = ("keep GOMODCACHE and GOCACHE on a container volume or local disk, not on "
                   "this mount (`go env -w GOMODCACHE=/go/pkg/mod GOCACHE=/root/.cache/go-build` "
                   "with a named volume there)")
-        if fs in _SHARED_FROM_HOST:
+        if fix is IfSlow.HOST_SHARING:
             return (f"This is a file share from the host (Docker Desktop: {fs}): {caches}; "
                     "clone the repository into a container volume (Dev Containers: \"Clone "
                     "Repository in Container Volume\"); or use VirtioFS file sharing in Docker "
                     "Desktop's settings.")
-        if fs in _NETWORK:
+        if fix is IfSlow.NETWORK:
             return f"This is a network filesystem ({fs}): {caches}, and work on a local clone."
         return f"Check the disk or mount behind {self.mount_point}; {caches}."
 
@@ -182,7 +182,7 @@ class SlowWatch:
         if snap is None and now < self._roots_due and not fresh:
             return []  # most ticks: nothing read, nothing parsed
         self._roots = tuple(roots)
-        mounts = snap.mounts if snap is not None and snap.mounts else _own_mounts()
+        mounts = snap.mounts if snap is not None and snap.mounts else read_mountinfo()
         wanted: list[tuple[str, str]] = list(roots)
         if snap is not None:
             for proc in snap.processes.values():
@@ -234,11 +234,3 @@ class SlowWatch:
                 log.info("%s answers in %.2f ms per lookup again: no longer slow",
                          mount.mount_point, ms)
                 self.slow = None
-
-
-def _own_mounts() -> tuple[Mount, ...]:
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
-            return parse_mountinfo(f.read())
-    except OSError:
-        return ()

@@ -26,16 +26,15 @@ from lspguard.causes.policy import SAVE_PATH_METHODS
 from lspguard.causes.probe import PathProber, TreeProber
 from lspguard.protocol.codes import LSPErrorCodes, MessageType
 from lspguard.proxy.lifecycle import Phase
-from lspguard.proxy.pending import Direction
 from lspguard.supervise.watchdog import PING_METHOD
 
 if TYPE_CHECKING:
     from lspguard.causes.model import Cause
     from lspguard.causes.tree import TreeSnapshot
+    from lspguard.causes.verdict import Verdict
     from lspguard.protocol.framing import Frame
     from lspguard.protocol.peek import Message
     from lspguard.supervise.host import Supervised
-    from lspguard.supervise.verdict import Verdict
 
 __all__ = ["CauseWait"]
 
@@ -67,10 +66,9 @@ class CauseWait:
     def start(self) -> None:
         s, r = self.host, self.relay
         log.warning("waiting on the cause, not restarting: %s", self.cause.sentence)
-        for req in list(r.pending.in_direction(Direction.CLIENT_TO_SERVER)):
-            if req.method != "initialize":
-                r.pending.pop(Direction.CLIENT_TO_SERVER, req.id)
-                self._answer(req.id, req.method)
+        # The editor's initialize is spared: the waiting server, or the next, answers it.
+        self.answered += r.fail_pending(LSPErrorCodes.RequestFailed, self._why,
+                                        spare_initialize=True, empty_for=SAVE_PATH_METHODS)
         s.lifecycle.to(Phase.WAITING)
         s.spawn_evidence(self._evidence_then_tell)
         s.spawn(self._watch)
@@ -80,22 +78,19 @@ class CauseWait:
         handled shutdown and exit): a request is answered at once, a notification is kept for
         the waiting server."""
         if msg.id is not None:
-            self._answer(msg.id, msg.method or "")
+            self.answered += 1
+            self.relay.fail_request(msg.id, msg.method or "", LSPErrorCodes.RequestFailed,
+                                    self._why, empty_for=SAVE_PATH_METHODS)
             return
         if self.backlog is not None:
             self.backlog.append(frame.raw)
             if len(self.backlog) > _BACKLOG_LIMIT:
                 self.backlog = None
 
-    def _answer(self, req_id: Any, method: str) -> None:
-        r = self.relay
-        self.answered += 1
-        if method in SAVE_PATH_METHODS:
-            r.outbox.reply_client(req_id, result=[])
-            return
-        r.outbox.reply_client(req_id, error=(
-            LSPErrorCodes.RequestFailed,
-            f"{method}: {self.cause.sentence} Fix: {self.cause.fix}"))
+    def _why(self, method: str) -> str:
+        """The error a request gets while the server waits (the save path gets an empty
+        result instead: saving never waits)."""
+        return f"{method}: {self.cause.sentence} Fix: {self.cause.fix}"
 
     async def _evidence_then_tell(self) -> None:
         s, r = self.host, self.relay

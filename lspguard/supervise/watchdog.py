@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 import anyio.abc
 
+from lspguard.causes.verdict import Verdict, VerdictKind
 from lspguard.proxy.proctitle import server_name
 from lspguard.supervise.memory import MemoryWatch
 from lspguard.supervise.progress import ProgressBook, TreeActivity
 from lspguard.supervise.slow import SlowMount, SlowWatch
-from lspguard.supervise.verdict import Verdict, VerdictKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

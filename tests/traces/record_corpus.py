@@ -189,8 +189,9 @@ def placeholder_trace(recorded: Path, workspace: Path, out: Path) -> None:
     """Rewrite `recorded` with the workspace root as file:///WORKSPACE and a portable command."""
     from dataclasses import replace
 
-    from lspguard.replay.rootmap import RootMap
-    from lspguard.replay.trace.writer import read_trace, write_trace
+    from lspguard.trace.reader import read_trace
+    from lspguard.trace.rootmap import RootMap
+    from lspguard.trace.writer import write_trace
 
     trace = read_trace(recorded).mapped(RootMap([(str(workspace), PLACEHOLDER)]))
     trace.header = replace(trace.header, server_command=("gopls",))

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import type * as contract from "./statusContract";
 import { CAUSE_CLASSES, CAUSE_OBJECT_KINDS, SESSION_STATES, VERDICT_KINDS } from "./statusContract";
 import type { CauseClass, CauseObjectKind, SessionState, VerdictKind } from "./statusContract";
+import { EXTERNAL_CLASSES, VERDICT_PHRASE } from "./generated/verdictKinds";
 
 export { CAUSE_CLASSES, CAUSE_OBJECT_KINDS, SESSION_STATES, VERDICT_KINDS };
 export type { CauseClass, CauseObjectKind, SessionState, VerdictKind };
@@ -22,31 +23,9 @@ export interface LatencyStat {
 }
 
 // The state words, cause classes and object kinds come from the status contract
-// (statusContract.ts, generated from lspguard/status/schema.py): nothing here guesses them.
-
-/** Classes whose cause lies outside gopls: restarting it repeats the same wait. */
-const EXTERNAL_CLASSES: ReadonlySet<string> = new Set<CauseClass>([
-  "filesystem_not_answering", "special_file_no_partner", "child_never_returns",
-  "network_peer_not_answering", "blocked_in_kernel"]);
-
-/** What each verdict says happened, in words that follow "gopls" ("gopls ran out of memory").
- * A Record over the contract's kinds: a kind added in schema.py fails to compile until it is
- * phrased here. */
-const VERDICT_PHRASE: Record<VerdictKind, string> = {
-  crashed: "crashed",
-  handshake_timeout: "never answered initialize",
-  filesystem_not_answering: "waits on a filesystem",
-  special_file_no_partner: "waits on a special file",
-  child_never_returns: "waits on a child process",
-  network_peer_not_answering: "waits on the network",
-  blocked_in_kernel: "is blocked in the kernel",
-  deadlocked: "is deadlocked",
-  busy_spin: "is busy and does not answer",
-  stopped: "was stopped",
-  out_of_memory: "ran out of memory",
-  protocol_error: "broke the protocol",
-  manual: "was restarted on request",
-};
+// (statusContract.ts, generated from lspguard/status/schema.py), which classes lie outside gopls
+// and the verdicts' phrases from the table of the verdict kinds (generated/verdictKinds.ts, from
+// lspguard/causes/kinds.py): nothing here guesses them.
 
 /** A verdict kind in words, after "gopls"; a kind from a newer lspguard is spelled out. */
 export function verdictPhrase(kind: string): string {

@@ -6,6 +6,7 @@
 
 import * as path from "node:path";
 
+import { BAR_PHRASE } from "./generated/verdictKinds";
 import type { StatusBarView, StatusSeverity } from "./host";
 import type {
   Cause, MemoryUse, SessionState, SessionStatus, SlowFilesystem, Verdict,
@@ -61,18 +62,9 @@ const SEVERITY: Record<Health, StatusSeverity> = {
   stopped: "ok",
 };
 
-/** What a cause class is, when its object names nothing more specific. */
-const CLASS_PHRASE: Record<Cause["class"], string> = {
-  filesystem_not_answering: "a filesystem",
-  special_file_no_partner: "a special file",
-  child_never_returns: "a child process",
-  network_peer_not_answering: "the network",
-  blocked_in_kernel: "the kernel",
-  stopped: "a stopped process",
-  busy_spin: "a busy loop",
-  deadlocked: "a deadlock",
-  unknown: "an unknown cause",
-};
+/** What a cause class is, when its object names nothing more specific (the table of the verdict
+ * kinds, lspguard/causes/kinds.py, words each class; a class it does not word fails to compile). */
+const CLASS_PHRASE: Record<Cause["class"], string> = { ...BAR_PHRASE, unknown: "an unknown cause" };
 
 /** At most `max` characters, keeping the end (the informative part of a path). */
 function tail(text: string, max = 32): string {
@@ -165,7 +157,7 @@ export function renderStatus(sessions: readonly SessionStatus[], options: Render
     label = `gopls: waiting${cause ? ` on ${shortCause(cause)}` : ""}`;
   } else if (health === "degraded") {
     const why = cause ? shortCause(cause)
-      : session.lastVerdict?.kind === "out_of_memory" ? "out of memory" : undefined;
+      : session.lastVerdict?.kind === "out_of_memory" ? BAR_PHRASE.out_of_memory : undefined;
     label = `gopls degraded${why ? `: ${why}` : ""}`;
   } else {
     label = `gopls ${health}`;

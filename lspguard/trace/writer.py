@@ -1,4 +1,4 @@
-"""Trace files: one LSP session as JSON lines, recorded off the relay's hot path, read strictly.
+"""Trace files: one LSP session as JSON lines, recorded off the relay's hot path (read: reader.py).
 
 Format (version 1), one JSON object per line, UTF-8, ``\\n``-terminated::
 
@@ -29,40 +29,34 @@ import os
 import time
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import anyio.to_thread
 import msgspec
 
 from lspguard import __version__
-from lspguard.errors import TraceError
 from lspguard.redact import redact_message
-from lspguard.replay.rootmap import RootMap
-from lspguard.replay.trace.format import (
+from lspguard.trace.format import (
     DIRECTIONS,
-    TRACE_VERSION,
+    EntryRecord,
+    GapRecord,
     Trace,
     TraceEntry,
     TraceGap,
     TraceHeader,
-    message_kind,
     workspace_folders_of,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
-__all__ = ["DIRECTIONS", "TRACE_VERSION", "RootMap", "Trace", "TraceEntry", "TraceGap",
-           "TraceHeader", "TraceWriter", "message_kind", "read_trace", "validate_trace",
+__all__ = ["DIRECTIONS", "Trace", "TraceEntry", "TraceGap", "TraceHeader", "TraceWriter",
            "workspace_folders_of", "write_trace"]
 
 log = logging.getLogger(__name__)
 
 _DIRECTION_SET: Final = frozenset(DIRECTIONS)
-_ENTRY_KEYS: Final = frozenset({"t", "dir", "gen", "msg"})
-_GAP_KEYS: Final = frozenset({"t", "dropped"})
-
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 
@@ -203,7 +197,7 @@ class TraceWriter:
             lines.append(self._header_line())
         for t, direction, gen, body in batch:
             if not direction:  # a gap marker: gen holds the count
-                lines.append(_encode({"t": round(t, 6), "dropped": gen}) + b"\n")
+                lines.append(_encode(GapRecord(round(t, 6), gen)) + b"\n")
                 continue
             try:
                 msg = _decode(body)
@@ -215,8 +209,8 @@ class TraceWriter:
                 continue
             if not self.include_text:
                 msg = redact_message(msg)
-            lines.append(_encode({"t": round(t, 6), "dir": direction, "gen": gen, "msg": msg})
-                         + b"\n")
+            record = EntryRecord(round(t, 6), direction, gen, msg)  # type: ignore[arg-type]
+            lines.append(_encode(record) + b"\n")
             self.written += 1
         try:
             self._file.write(b"".join(lines))
@@ -255,169 +249,9 @@ def write_trace(trace: Trace, path: str | os.PathLike[str]) -> None:
     gaps = sorted(trace.gaps, key=lambda g: g.t)
     for entry in trace.entries:
         while gaps and gaps[0].t <= entry.t:
-            gap = gaps.pop(0)
-            lines.append(_encode({"t": gap.t, "dropped": gap.dropped}))
-        lines.append(_encode(entry.to_json()))
-    lines.extend(_encode({"t": g.t, "dropped": g.dropped}) for g in gaps)
+            lines.append(_encode(gaps.pop(0).record()))
+        lines.append(_encode(entry.record()))
+    lines.extend(_encode(g.record()) for g in gaps)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(b"\n".join(lines) + b"\n")
-
-
-# ---------------------------------------------------------------------------------- reading
-
-
-def read_trace(path: str | os.PathLike[str]) -> Trace:
-    """Read and validate a whole trace; TraceError names the line and what is wrong with it."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise TraceError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()  # the newline that ends the last line
-    if not lines:
-        raise TraceError(f"{path}: line 1: empty file, expected a trace header")
-    header = _parse_header(path, lines[0])
-    trace = Trace(header, path=str(path))
-    last_t = 0.0
-    for number, raw in enumerate(lines[1:], start=2):
-        where = f"{path}: line {number}"
-        obj = _parse_json(where, raw, last=number == len(lines))
-        if not isinstance(obj, dict):
-            raise TraceError(f"{where}: expected a JSON object, got {_type(obj)}")
-        t = _number(where, obj, "t")
-        if t < last_t:
-            raise TraceError(f"{where}: 't' goes backwards ({t} after {last_t})")
-        last_t = t
-        if "dropped" in obj:
-            _no_extra_keys(where, obj, _GAP_KEYS)
-            dropped = obj["dropped"]
-            if type(dropped) is not int or dropped < 1:
-                raise TraceError(f"{where}: 'dropped' must be a positive integer, got "
-                                 f"{dropped!r}")
-            trace.gaps.append(TraceGap(t, dropped, number))
-            continue
-        _no_extra_keys(where, obj, _ENTRY_KEYS)
-        direction, gen = _check_direction_gen(where, obj.get("dir"), obj.get("gen"))
-        msg = _check_message(where, obj.get("msg"))
-        trace.entries.append(TraceEntry(t, direction, gen, msg, number))
-    return trace
-
-
-def validate_trace(trace: Trace) -> None:
-    """The checks of `read_trace`, for a trace built in memory (importers)."""
-    last_t = 0.0
-    for entry in trace.entries:
-        where = f"{trace.path or '<trace>'}: line {entry.line}"
-        if not 0 <= entry.t < float("inf") or entry.t < last_t:
-            raise TraceError(f"{where}: bad or decreasing time {entry.t!r}")
-        last_t = entry.t
-        _check_direction_gen(where, entry.dir, entry.gen)
-        _check_message(where, entry.msg)
-
-
-def _check_direction_gen(where: str, direction: Any, gen: Any) -> tuple[str, int]:
-    if direction not in _DIRECTION_SET:
-        raise TraceError(f"{where}: unknown direction {direction!r} (expected one of "
-                         f"{', '.join(DIRECTIONS)})")
-    if type(gen) is not int or gen < 0:
-        raise TraceError(f"{where}: 'gen' must be a non-negative integer, got {gen!r}")
-    return direction, gen
-
-
-def _parse_json(where: str, raw: bytes, *, last: bool) -> Any:
-    if not raw.strip():
-        raise TraceError(f"{where}: empty line")
-    try:
-        return _decode(raw)
-    except msgspec.DecodeError as exc:
-        hint = " (the last line is cut short: was the recording interrupted?)" if last else ""
-        raise TraceError(f"{where}: not valid JSON: {exc}{hint}") from None
-
-
-def _parse_header(path: str | os.PathLike[str], raw: bytes) -> TraceHeader:
-    where = f"{path}: line 1"
-    try:
-        obj = _decode(raw)
-    except msgspec.DecodeError:
-        obj = None
-    if not isinstance(obj, dict) or "lspguard_trace" not in obj:
-        raise TraceError(f"{where}: missing trace header (a JSON object with "
-                         '"lspguard_trace": 1); is this an lspguard trace? Other logs can be '
-                         "converted with `lspguard import-trace`")
-    if obj["lspguard_trace"] != TRACE_VERSION or type(obj["lspguard_trace"]) is not int:
-        raise TraceError(f"{where}: unsupported trace version {obj['lspguard_trace']!r} "
-                         f"(this lspguard reads version {TRACE_VERSION})")
-    for key, expected in (("lspguard_version", str), ("created", str), ("redacted", bool)):
-        if type(obj.get(key)) is not expected:
-            raise TraceError(f"{where}: header {key!r} must be a {expected.__name__}, got "
-                             f"{_type(obj.get(key))}")
-    for key in ("workspace_folders", "server_command"):
-        value = obj.get(key)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise TraceError(f"{where}: header {key!r} must be a list of strings, got "
-                             f"{_type(value)}")
-    imported = obj.get("imported_from")
-    if imported is not None and not isinstance(imported, str):
-        raise TraceError(f"{where}: header 'imported_from' must be a string")
-    return TraceHeader(obj["lspguard_version"], obj["created"], tuple(obj["workspace_folders"]),
-                       obj["redacted"], tuple(obj["server_command"]), imported)
-
-
-def _check_message(where: str, msg: Any) -> dict[str, Any]:
-    """Strict JSON-RPC 2.0 shape: what replay relies on, and nothing more."""
-    if not isinstance(msg, dict):
-        raise TraceError(f"{where}: 'msg' must be a JSON-RPC message object, got {_type(msg)}")
-    if "jsonrpc" in msg and msg["jsonrpc"] != "2.0":
-        raise TraceError(f"{where}: msg.jsonrpc must be \"2.0\", got {msg['jsonrpc']!r}")
-    msg_id = msg.get("id")
-    if msg_id is not None and type(msg_id) not in (int, str):
-        raise TraceError(f"{where}: msg.id must be an integer or a string, got {_type(msg_id)}")
-    if "method" in msg:
-        if not isinstance(msg["method"], str) or not msg["method"]:
-            raise TraceError(f"{where}: msg.method must be a non-empty string, got "
-                             f"{_type(msg['method'])}")
-        params = msg.get("params")
-        if params is not None and not isinstance(params, dict | list):
-            raise TraceError(f"{where}: msg.params must be an object or an array, got "
-                             f"{_type(params)}")
-        return msg
-    if "result" in msg and "error" in msg:
-        raise TraceError(f"{where}: a response has both 'result' and 'error'")
-    if "result" not in msg and "error" not in msg:
-        raise TraceError(f"{where}: msg is neither a request, a notification nor a response "
-                         "(no 'method', no 'result', no 'error')")
-    if "error" in msg:
-        error = msg["error"]
-        if (not isinstance(error, dict) or type(error.get("code")) is not int
-                or not isinstance(error.get("message"), str)):
-            raise TraceError(f"{where}: msg.error must be an object with an integer 'code' and "
-                             "a string 'message'")
-    elif msg_id is None:
-        raise TraceError(f"{where}: a result response without an 'id'")
-    return msg
-
-
-def _number(where: str, obj: dict[str, Any], key: str) -> float:
-    value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (
-            0 <= value < float("inf")):
-        raise TraceError(f"{where}: {key!r} must be a non-negative number of seconds, got "
-                         f"{value!r}")
-    return float(value)
-
-
-def _no_extra_keys(where: str, obj: dict[str, Any], allowed: frozenset[str]) -> None:
-    missing = sorted(allowed - obj.keys())
-    if missing:
-        raise TraceError(f"{where}: missing {', '.join(map(repr, missing))}")
-    extra = sorted(obj.keys() - allowed)
-    if extra:
-        raise TraceError(f"{where}: unexpected key {', '.join(map(repr, extra))}")
-
-
-def _type(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-

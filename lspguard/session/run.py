@@ -19,7 +19,7 @@ from lspguard.logs import setup_session_logging
 from lspguard.proxy import early, proctitle
 from lspguard.proxy.pipes import check_stdio, open_stdio
 from lspguard.proxy.proctitle import server_name
-from lspguard.proxy.session import Session
+from lspguard.session.session import Session
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -64,7 +64,7 @@ def _run_proxy(command: Sequence[str], config: Config, *, log_stderr: bool | Non
         trace_path = default_trace_path(config)
         include_text = include_text or config.trace.include_text
     if trace_path is not None:
-        from lspguard.replay.trace.writer import TraceWriter
+        from lspguard.trace.writer import TraceWriter
 
         # Opened now: a bad path fails before any server starts.
         session.relay.trace = TraceWriter(trace_path, server_command=command,

@@ -8,16 +8,13 @@ session through `EvidenceHost`, and the connection's books through its relay.
 from __future__ import annotations
 
 import logging
-import os
-from typing import TYPE_CHECKING, Any, Protocol
-
-from lspguard.supervise.verdict import Verdict, VerdictKind
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
 
     import anyio
 
+    from lspguard.causes.verdict import Verdict
     from lspguard.config.model import Config
     from lspguard.incident.context import IncidentContext, RecentMessage
     from lspguard.protocol.framing import Frame
@@ -119,30 +116,6 @@ class Evidence:
             started_at=r.started_wall,
             lspguard_version=__version__,
         )
-
-    def control_handlers(self) -> Mapping[str, Callable[[dict[str, Any]], Awaitable[Any]]]:
-        s = self.host
-
-        async def status(args: dict[str, Any]) -> Any:
-            import msgspec
-
-            return msgspec.to_builtins(s.status_snapshot())
-
-        async def restart(args: dict[str, Any]) -> Any:
-            r = s.relay
-            if r.recovering:  # one restart at a time: a second would start a spare server
-                return {"restarting": True, "generation": r.generation, "already": True}
-            reason = str(args.get("reason") or "requested with `lspguard restart`")
-            s.report(Verdict(VerdictKind.MANUAL, f"Restart {reason}.", r.generation))
-            return {"restarting": True, "generation": r.generation}
-
-        async def snapshot(args: dict[str, Any]) -> Any:
-            path = await self.snapshot(None, str(args.get("reason") or "requested"))
-            if path is None:
-                raise RuntimeError("no bundle was written (see the session log)")
-            return {"bundle": path, "report": os.path.join(path, "report.html")}
-
-        return {"status": status, "restart": restart, "snapshot": snapshot}
 
 
 def _wall(relay: Relay, monotonic: float) -> float:

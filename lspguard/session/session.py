@@ -11,35 +11,34 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import msgspec
 
-from lspguard.incident.evidence import Evidence
+from lspguard.causes.verdict import Verdict, VerdictKind
 from lspguard.protocol.codes import MessageType
 from lspguard.proxy import early, proctitle
 from lspguard.proxy.backend import Backend
 from lspguard.proxy.lifecycle import Lifecycle, Phase
-from lspguard.proxy.pending import Direction, PendingRequest
+from lspguard.proxy.pending import Direction
 from lspguard.proxy.pipes import FrameReader
 from lspguard.proxy.relay import Relay
+from lspguard.session.evidence import Evidence
+from lspguard.session.watched import WatchedSession
 from lspguard.status.file import StatusFile
-from lspguard.status.schema import SCHEMA_VERSION, SessionStatus
 from lspguard.supervise.recovery import Recovery
-from lspguard.supervise.verdict import Verdict, VerdictKind
-from lspguard.supervise.watchdog import PING_METHOD, Watchdog, server_name
+from lspguard.supervise.watchdog import Watchdog
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 
     from lspguard.config.model import Config
     from lspguard.protocol.framing import Frame
     from lspguard.protocol.peek import Message
+    from lspguard.status.schema import SessionStatus
     from lspguard.supervise.waiting import CauseWait
 
-__all__ = ["Session", "session_status"]
+__all__ = ["Session"]
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +48,13 @@ _EVIDENCE_GRACE = 3.0
 
 
 
-class Session:
+class Session(WatchedSession):
     """Relay one editor connection to a supervised language server.
 
     It *has* a relay (the hot path and its books) and supervises it: the watchdog, recovery,
     a wait on an outside cause and evidence each see the session through a narrow Protocol
-    (WatchTarget, Supervised, EvidenceHost; the relay's RelayHost)."""
+    (WatchTarget, Supervised, EvidenceHost; the relay's RelayHost), and recovery and a wait
+    act on the relay only through supervise/host.py's RelayControl."""
 
     def __init__(self, command: Sequence[str], config: Config, *,
                  log_file: str | None = None, status: StatusFile | None = None) -> None:
@@ -191,10 +191,11 @@ class Session:
         from lspguard.control.common import socket_path
         from lspguard.control.server import serve_control
         from lspguard.errors import LspguardError
+        from lspguard.session.control import control_handlers
 
         try:
             await tg.start(serve_control, socket_path(os.getpid()),
-                           self.evidence.control_handlers())
+                           control_handlers(self, self.evidence))
         except (OSError, LspguardError) as exc:  # a convenience: never fail the session for it
             log.warning("no control socket: %s", exc)
 
@@ -287,95 +288,6 @@ class Session:
             relay.outbox.send_server({"jsonrpc": "2.0", "method": "exit"})
         await backend.exited.wait()
 
-    # ---------------------------------------------------------------- what the watchdog sees
-
-    @property
-    def generation(self) -> int:
-        return self.relay.generation
-
-    @property
-    def state(self) -> str:
-        """The lifecycle phase; "slow" while running with a slow filesystem under it (a state of
-        the session, not a phase: requests go on as in "running")."""
-        phase = self.lifecycle.phase
-        if phase is Phase.RUNNING and self.watchdog.slow is not None:
-            return "slow"
-        return phase.value
-
-    def slow_status(self) -> dict[str, object] | None:
-        slow = self.watchdog.slow
-        return slow.as_status() if slow is not None and self.state == "slow" else None
-
-    def memory_status(self) -> dict[str, object] | None:
-        return self.watchdog.memory.as_status()
-
-    def memory_limit_for_restart(self) -> str | None:
-        return self.watchdog.memory.limit_for_restart(self.config.backend.env)
-
-    @property
-    def waiting(self) -> CauseWait | None:
-        """The outside cause the server waits on, while the session waits on it."""
-        return self.cause_wait if self.lifecycle.phase is Phase.WAITING else None
-
-    @property
-    def watching(self) -> bool:
-        r = self.relay
-        return not (r.recovering or self.waiting or self.end_reason or r.degraded
-                    or r.exit_forwarded)
-
-    def backend_name(self) -> str:
-        backend = self.relay.backend
-        return server_name(backend.argv if backend else self.command)
-
-    def known_cause(self, signature: tuple[object, ...]) -> bool:
-        return signature in self.cause_restarts
-
-    def server_messages(self) -> int:
-        return self.relay.server_messages
-
-    def own_bytes(self) -> int:
-        backend = self.relay.backend
-        return 0 if backend is None else backend.writer.bytes_out + backend.reader.bytes_in
-
-    def probe_roots(self) -> list[tuple[str, str]]:
-        """Worked out once per generation (the go env file is read for it)."""
-        cached = self._roots
-        if cached is not None and cached[0] == self.generation:
-            return cached[1]
-        from urllib.parse import unquote, urlparse
-
-        from lspguard.supervise.slow import go_roots
-
-        mirror = self.relay.mirror
-        folders = [unquote(urlparse(u).path) for u in mirror.workspace_folder_uris()
-                   if u.startswith("file:")]
-        backend = self.relay.backend
-        env = {**os.environ, **(backend.env_overlay if backend else {})}
-        roots = go_roots(folders, env)
-        if mirror.initialize_params is not None:  # before initialize, no workspace is known
-            self._roots = (self.generation, roots)
-        return roots
-
-    def backend_pid(self) -> int | None:
-        backend = self.relay.backend
-        return backend.pid if backend else None
-
-    def handshake_pending_since(self) -> float | None:
-        handshake = self.relay.handshake
-        return handshake.initialize_sent if handshake.awaiting_initialize else None
-
-    def client_requests(self) -> Iterable[PendingRequest]:
-        gen = self.relay.generation
-        return (r for r in self.relay.pending.in_direction(C2S) if r.generation == gen)
-
-    def send_ping(self, on_answer: Callable[[], None]) -> None:
-        if self.relay.backend is not None:
-            self.relay.outbox.send_own_request(True, PING_METHOD, None, lambda _: on_answer())
-
-    def loading(self) -> bool:
-        gen = self.relay.generation
-        return any(g == gen for _, g in self.relay.effects.open_progress.values())
-
     # ---------------------------------------------------------------- verdicts
 
     def report(self, verdict: Verdict) -> None:
@@ -435,63 +347,7 @@ class Session:
         self.status.write()
 
     def status_snapshot(self) -> SessionStatus:
+        from lspguard.session.status import session_status
+
         return session_status(self)
 
-
-def session_status(session: Session) -> SessionStatus:
-    """The status document of a live session, checked against its contract (status/schema.py;
-    readers must tolerate new keys)."""
-    from lspguard import __version__
-
-    now = time.monotonic()
-    relay = session.relay
-    backend = relay.backend
-    recovery = session.recovery
-    oldest = sorted(relay.pending, key=lambda r: r.started)[:20]
-    folders = relay.mirror.workspace_folder_uris()
-    last = session.verdicts[-1].as_dict() if session.verdicts else None
-    if last is not None:  # its own bundle: not a later `lspguard snapshot`'s
-        last["bundle"] = session.verdict_bundles.get(id(session.verdicts[-1]))
-    return msgspec.convert({
-        "schema": SCHEMA_VERSION,
-        "pid": os.getpid(),
-        "lspguard_version": __version__,
-        "state": session.state,
-        "started_at": relay.started_wall,
-        "uptime_s": round(now - relay.started, 1),
-        "workspace_folders": folders,
-        "cwd": os.getcwd(),
-        "config": session.config.source,
-        "log_file": session.log_file,
-        "backend": {
-            "argv": backend.argv if backend else session.command,
-            "label": session.backend_label,
-            "pid": backend.pid if backend else None,
-            "generation": session.generation,
-            "env_overlay": dict(backend.env_overlay) if backend else {},
-        },
-        "restarts": recovery.restarts,
-        "last_recovery_s": recovery.last_duration_s,
-        "degraded": relay.degraded,
-        # What the server waits on while state is "waiting" (causes/model.py, plus "since").
-        "cause": session.waiting.as_status() if session.waiting else None,
-        "slow": session.slow_status(),
-        "memory": session.memory_status(),
-        "last_verdict": last,
-        "verdicts": len(session.verdicts),
-        "bundles": session.bundles[-5:],
-        "handshake": relay.handshake.as_dict(),
-        "watchdog_cpu_percent": round(session.watchdog.cpu_percent, 1),
-        "pending": [{"direction": r.direction.value, "id": r.id, "method": r.method,
-                     "age_ms": round(r.age(now) * 1000, 1), "generation": r.generation}
-                    for r in oldest],
-        "held_during_restart": len(relay.held),
-        "latency": relay.latency.summary(),
-        "counters": {
-            "frames_from_client": relay.client_reader.frames_in,
-            "bytes_from_client": relay.client_reader.bytes_in,
-            "frames_from_server": backend.reader.frames_in if backend else 0,
-            "protocol_errors": dict(relay.protocol_errors),
-        },
-        "end_reason": session.end_reason,
-    }, SessionStatus)

@@ -1,24 +1,73 @@
 """The data model of a trace file (see writer.py for the format): header, entries, gaps.
 
 Kept apart from the writer and the reader so importers and replay can build and inspect traces
-without pulling in the recording machinery.
+without pulling in the recording machinery. The msgspec types below are the lines of the file:
+the writer encodes entries and gaps as ``EntryRecord`` and ``GapRecord``; the reader (reader.py)
+decodes each line into one (line 1 into ``HeaderVersion``, then ``TraceHeader`` itself), which
+checks its keys and their types, and turns msgspec's errors into messages naming line and key.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, get_args
+
+import msgspec
 
 if TYPE_CHECKING:
-    from lspguard.replay.rootmap import RootMap
+    from lspguard.trace.rootmap import RootMap
 
-__all__ = ["DIRECTIONS", "TRACE_VERSION", "Trace", "TraceEntry", "TraceGap", "TraceHeader",
-           "message_kind", "workspace_folders_of"]
+__all__ = ["DIRECTIONS", "TRACE_VERSION", "EntryRecord", "GapRecord", "HeaderVersion",
+           "MessageShape", "Trace", "TraceEntry", "TraceGap", "TraceHeader", "message_kind",
+           "workspace_folders_of"]
 
 TRACE_VERSION: Final = 1
 #: c2s editor -> server, s2c server -> editor, p2s / p2c sent by lspguard itself.
-DIRECTIONS: Final = ("c2s", "s2c", "p2s", "p2c")
+Direction = Literal["c2s", "s2c", "p2s", "p2c"]
+DIRECTIONS: Final[tuple[str, ...]] = get_args(Direction)
+
+
+# ------------------------------------------------------------------- the lines of a trace file
+
+
+class HeaderVersion(msgspec.Struct):
+    """What marks line 1 as a trace header; the rest of it is a ``TraceHeader`` (other keys, which
+    a later version may add, are ignored)."""
+
+    lspguard_trace: Literal[1]
+
+
+class EntryRecord(msgspec.Struct, forbid_unknown_fields=True):
+    """One message: seconds since the start, direction, backend generation, the message."""
+
+    t: Annotated[float, msgspec.Meta(ge=0)]
+    dir: Direction
+    gen: Annotated[int, msgspec.Meta(ge=0)]
+    msg: dict[str, Any]
+
+
+class GapRecord(msgspec.Struct, forbid_unknown_fields=True):
+    """`dropped` messages were not recorded at `t` (the recorder's queue was full)."""
+
+    t: Annotated[float, msgspec.Meta(ge=0)]
+    dropped: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class MessageShape(msgspec.Struct):
+    """What replay relies on in an entry's ``msg`` (JSON-RPC 2.0), and nothing more; unset keys
+    are ``UNSET`` (``null`` is None). Which of method, result and error a message must have is
+    checked by the reader (reader.py)."""
+
+    jsonrpc: Literal["2.0"] | msgspec.UnsetType = msgspec.UNSET
+    id: int | str | None = None
+    method: Annotated[str, msgspec.Meta(min_length=1)] | msgspec.UnsetType = msgspec.UNSET
+    params: dict[str, Any] | list[Any] | None = None
+    result: Any = msgspec.UNSET
+    error: Any = msgspec.UNSET
+
+
+# ------------------------------------------------------------------------------ the model
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +115,8 @@ class TraceEntry:
         value = self.msg.get("id")
         return value if isinstance(value, int | str) else None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"t": self.t, "dir": self.dir, "gen": self.gen, "msg": self.msg}
+    def record(self) -> EntryRecord:
+        return EntryRecord(self.t, self.dir, self.gen, self.msg)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +126,9 @@ class TraceGap:
     t: float
     dropped: int
     line: int = 0
+
+    def record(self) -> GapRecord:
+        return GapRecord(self.t, self.dropped)
 
 
 @dataclass(slots=True)

@@ -6,33 +6,16 @@ Every verdict carries one sentence a user can read in a notification, and the fa
 
 from __future__ import annotations
 
-import enum
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lspguard.causes.kinds import VerdictKind
+
 if TYPE_CHECKING:
     from lspguard.causes.model import Cause
 
-__all__ = ["Verdict", "VerdictKind"]
-
-
-class VerdictKind(enum.Enum):
-    """The cause classes (causes/model.py, same values) and the verdicts that need no probe."""
-
-    CRASHED = "crashed"
-    HANDSHAKE_TIMEOUT = "handshake_timeout"
-    FILESYSTEM_NOT_ANSWERING = "filesystem_not_answering"
-    SPECIAL_FILE_NO_PARTNER = "special_file_no_partner"
-    CHILD_NEVER_RETURNS = "child_never_returns"
-    NETWORK_PEER_NOT_ANSWERING = "network_peer_not_answering"
-    BLOCKED_IN_KERNEL = "blocked_in_kernel"
-    DEADLOCKED = "deadlocked"
-    BUSY_SPIN = "busy_spin"
-    STOPPED = "stopped"
-    OUT_OF_MEMORY = "out_of_memory"  # the kernel's OOM killer ended the server
-    PROTOCOL_ERROR = "protocol_error"
-    MANUAL = "manual"  # the user asked for a restart (`lspguard restart`)
+__all__ = ["Verdict", "VerdictKind"]  # VerdictKind: kinds.py, with the table of the kinds
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from lspguard import __version__
 from lspguard.errors import TraceError
-from lspguard.replay.trace.format import (
+from lspguard.trace.format import (
     Trace,
     TraceEntry,
     TraceHeader,
@@ -52,7 +52,7 @@ from lspguard.replay.trace.format import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from lspguard.replay.rootmap import RootMap
+    from lspguard.trace.rootmap import RootMap
 
 __all__ = ["FORMATS", "ImportResult", "detect_format", "import_log", "parse_lsp_devtools",
            "parse_text_log"]
@@ -104,7 +104,7 @@ class ImportResult:
 def import_log(path: str | Path, fmt: str = "auto", *, root_map: RootMap | None = None,
                server_command: Sequence[str] = ()) -> ImportResult:
     """Read a log in `fmt` (or detect it) as a trace; TraceError names the line at fault."""
-    from lspguard.replay.trace.writer import read_trace, validate_trace
+    from lspguard.trace.reader import read_trace, validate_trace
 
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace")

@@ -1,14 +1,16 @@
-"""argparse value types shared by the subcommands."""
+"""argparse helpers shared by the subcommands (cli/, and the commands of incident/, doctor/,
+replay/): value types, and the `-- CMD...` part of a command line."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["int_at_least"]
+__all__ = ["int_at_least", "server_command"]
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -23,3 +25,14 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
 
     parse.__name__ = "int"  # argparse names the type in "invalid int value: 'x'"
     return parse
+
+
+def server_command(args: argparse.Namespace, usage: str) -> list[str] | None:
+    """The `-- CMD...` part of a command line, or None (after saying how) when it is missing."""
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        print(f"give the server command after --, e.g. {usage}", file=sys.stderr)
+        return None
+    return command

@@ -15,12 +15,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["MODULE", "SHIM_MARKER", "is_native_shim", "is_script_shim", "is_shim"]
+__all__ = ["MODULE", "SCRIPT_WARNING", "SHIM_MARKER", "is_native_shim", "is_script_shim",
+           "is_shim"]
 
 #: The line that identifies a script shim (searched for in the first 512 bytes).
 SHIM_MARKER = "# lspguard-shim"
 _MARKER_BYTES = SHIM_MARKER.encode()
 _MARKER_WINDOW = 512
+
+#: Why a script shim makes VS Code Go warn (doctor and install-shim say it).
+SCRIPT_WARNING = ("VS Code Go runs `go version -m` on the gopls it is given, which fails on a "
+                  "script: it will warn \"Tools (gopls) need recompiling\" at every start")
 
 #: The native shim's Go module path: what `go version -m` prints on it.
 MODULE = "lspguard/gopls-shim"
