@@ -30,7 +30,8 @@ EXT_STAMP := $(EXT)/node_modules/.package-lock.json
 E2E := $(EXT)/e2e
 E2E_STAMP := $(E2E)/node_modules/.package-lock.json
 
-.PHONY: help setup gopls scale-fixtures demo test test-python test-extension lint vsix bench bench-quick \
+.PHONY: help setup gopls scale-fixtures demo test test-python test-unit test-extension lint vsix \
+	bench bench-quick \
 	bench-recovery bench-startup clean test-vscode code-server
 
 help:
@@ -68,13 +69,17 @@ demo: setup
 
 test: test-python test-extension
 
-# The real-size workspaces tests/test_scale.py judges lspguard on (against bare gopls), built once
+# The real-size workspaces tests/system/test_scale.py judges lspguard on (against bare gopls), built once
 # from the Go module proxy into ~/.cache/lspguard-scale (minutes the first time, then nothing).
 scale-fixtures: setup
 	$(BIN)/python -m tests.scale.workspace --ensure
 
 test-python: setup scale-fixtures
 	$(BIN)/pytest
+
+# The in-process tests alone (tests/unit/<package>/: injected clocks, no subprocess; seconds).
+test-unit: setup
+	$(BIN)/pytest tests/unit
 
 # The extension's integration tests drive a real `lspguard run` guarding real gopls; in this
 # target a missing proxy, gopls or control socket is a failure, not a skip.

@@ -3,7 +3,7 @@
 The sub-packages form layers; a module imports from its own package, from the modules here at
 the top (errors, paths, logs, redact, argtypes: no lspguard imports of their own beyond each
 other), and from lower layers only, never upward and never sideways within a layer.
-tests/test_layout.py enforces it, counting lazy and type-only imports. From the bottom:
+tests/unit/test_layout.py enforces it, counting lazy and type-only imports. From the bottom:
 
 1. protocol (LSP framing, codes), config, status (the status document's contract), procfs (what
    /proc and the mount table say), trace (the recorded-session format), gopls (finding the real

@@ -15,7 +15,8 @@ from .faultproxy import proxies  # noqa: F401 - a fixture shared by the fault-se
 from .polling import wait_until
 from .rawclient import find_gopls
 
-REPO = Path(__file__).resolve().parent.parent
+TESTS_DIR = Path(__file__).resolve().parent  # tests/: its servers/, fixtures/, traces/
+REPO = TESTS_DIR.parent
 SAMPLE = REPO / "examples" / "hello"
 
 

@@ -1,7 +1,8 @@
 """The few LSP constants the proxy itself sends, without importing lsprotocol.
 
 lsprotocol.types costs the proxy ~15 MB of RSS and ~1 s of start-up on a loaded machine; the relay
-needs four error codes and one enum. tests/test_codes.py pins them to lsprotocol's values.
+needs four error codes and one enum. tests/unit/protocol/test_codes.py pins them to
+lsprotocol's values.
 """
 
 from __future__ import annotations

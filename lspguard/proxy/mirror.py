@@ -9,7 +9,8 @@ Why not pygls `TextDocument`, as the design suggests: it rewrites the whole text
 incremental change (measured: 1.5 s for 512 keystrokes on a 5,000-line file, 1 ms of proxy CPU
 per keystroke), and importing lsprotocol costs the proxy ~15 MB of RSS. Documents here are lists
 of lines edited in place, with positions converted from the negotiated encoding (UTF-16 by
-default); tests/test_mirror.py checks the result against pygls `TextDocument` on random edits.
+default); tests/unit/proxy/test_mirror.py checks the result against pygls `TextDocument` on
+random edits.
 """
 
 from __future__ import annotations

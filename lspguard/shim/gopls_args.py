@@ -1,8 +1,8 @@
 """How gopls reads its command line: is this an LSP stdio session, or another gopls command?
 
 A copy of the rules of Go's flag package and gopls's own flag tables (v0.21.1, checked against
-`gopls help` by tests/test_shim.py): `classify` decides whether the shim runs the guarded proxy
-or exec's the real gopls; `explain` says why. Standard library only: the shim imports this on
+`gopls help` by tests/system/test_shim.py): `classify` decides whether the shim runs the guarded
+proxy or exec's the real gopls; `explain` says why. Standard library only: the shim imports this on
 every `gopls version` call vscode-go makes.
 """
 

@@ -25,7 +25,8 @@ State = Literal["starting", "initializing", "running", "slow", "restarting", "wa
                 "degraded", "stopping", "exited"]
 STATES: tuple[str, ...] = get_args(State)
 # The rows of causes/kinds.py `KINDS`, and those of them that are cause classes: this module lies
-# below causes/ and cannot import the table, so tests/test_verdict_kinds.py keeps them equal.
+# below causes/ and cannot import the table, so tests/unit/causes/test_verdict_kinds.py keeps them
+# equal.
 VerdictKind = Literal[
     "crashed", "handshake_timeout", "filesystem_not_answering", "special_file_no_partner",
     "child_never_returns", "network_peer_not_answering", "blocked_in_kernel", "deadlocked",

@@ -14,7 +14,7 @@ took 284 ms on the sample module, and none came back while `go list` hung). So a
 ping during the first load is expected, and a load that is slow for a good reason (modules
 downloading, flat CPU) must not be called hung at the first deadline: while the backend's
 work-done progress is open, the verdict waits for deadline x stuck_grace_factor.
-(tests/test_recovery_gopls.py checks both behaviours.)
+(tests/system/test_recovery_gopls.py checks both behaviours.)
 
 What a late request waits on is found by the cause classifier (causes/): a snapshot of the
 whole process tree, taken off the event loop under a deadline, every tick while a request or

@@ -1,7 +1,7 @@
 package main
 
 // How gopls reads its command line: an LSP session on stdio, or another gopls command?
-// The same rule as lspguard/shim/gopls_args.py (tests/test_shim_native.py runs both over one
+// The same rule as lspguard/shim/gopls_args.py (tests/system/test_shim_native.py runs both over one
 // corpus): gopls v0.21.1's flag tables, parsed the way Go's flag package does.
 
 import (
