@@ -11,7 +11,7 @@ import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from lspguard.proxy.reap import read_stat
+from lspguard.procfs.processes import read_stat
 
 from .polling import wait_until
 

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from lspguard.procfs.processes import split_stat
 from lspguard.procfs.read import read_proc_file
 from lspguard.procfs.syscalls import parse_syscall_line
 
@@ -49,14 +50,12 @@ def task_stat(pid: int, tid: int) -> TaskStat | None:
     stat = read_proc_file(f"/proc/{pid}/task/{tid}/stat")
     if stat is None:
         return None
-    # "TID (comm) S ppid ...": comm may hold spaces and parentheses; split at the last ')'.
-    head, _, rest = stat.rpartition(")")
-    fields = rest.split()
+    comm, fields = split_stat(stat)
     times: tuple[float | None, float | None] = (None, None)
     if len(fields) > 12:
         ticks = os.sysconf("SC_CLK_TCK")
         times = int(fields[11]) / ticks, int(fields[12]) / ticks
-    return TaskStat(head.partition("(")[2], fields[0] if fields else None, *times)
+    return TaskStat(comm, fields[0] if fields else None, *times)
 
 
 def wchan(pid: int, tid: int) -> str | None:

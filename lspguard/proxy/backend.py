@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, cast
 import anyio
 
 from lspguard.errors import BackendError
+from lspguard.procfs.processes import start_ticks
 from lspguard.proxy import early, reap
 from lspguard.proxy.pipes import FrameReader, PipeWriter, connect_pipes
 
@@ -144,7 +145,7 @@ class Backend:
         self.exited = anyio.Event()
         self.pid: int | None = None
         self.adopted = False  # spawned early (early.py), not by start()
-        self.start_ticks: int | None = None  # with pid, names the process (reap.start_ticks)
+        self.start_ticks: int | None = None  # with pid, names the process (procfs start_ticks)
         self._transport: asyncio.SubprocessTransport | _AdoptedProcess | None = None
         self._stderr_partial = b""
         self._tree: reap.ProcessTree | None = None  # its process tree, as last looked at
@@ -233,7 +234,7 @@ class Backend:
         # Our child, not yet reaped (that needs the event loop): the pid is still its own.
         if self.pid is None or self.returncode is not None:
             return
-        self.start_ticks = reap.start_ticks(self.pid)
+        self.start_ticks = start_ticks(self.pid)
         self._tree = self.snapshot_tree()
         self._look_at_tree_after(TREE_FIRST_LOOK_S)
 

@@ -19,72 +19,15 @@ import contextlib
 import os
 import select
 import signal
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from lspguard.procfs.processes import ProcStat, all_processes, read_stat
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from types import TracebackType
 
-__all__ = ["ProcStat", "ProcessTree", "read_stat", "snapshot_tree", "start_ticks"]
-
-_STOPPED = frozenset("Tt")  # stopped by a signal, or by a tracer
-_DEAD = frozenset("ZX")
-
-
-@dataclass(frozen=True)
-class ProcStat:
-    """The fields of /proc/PID/stat that tie a process to a tree and tell it from a reused pid."""
-
-    pid: int
-    state: str
-    ppid: int
-    pgrp: int
-    session: int
-    start_ticks: int  # field 22: start time after boot, in clock ticks
-
-    @property
-    def stopped(self) -> bool:
-        return self.state in _STOPPED
-
-    @property
-    def dead(self) -> bool:
-        return self.state in _DEAD
-
-
-def read_stat(pid: int) -> ProcStat | None:
-    """/proc/PID/stat parsed, or None if there is no such process (or it cannot be read)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
-    except OSError:  # FileNotFoundError, ProcessLookupError (read after exit), PermissionError
-        return None
-    # comm (field 2) may hold spaces and parentheses: the fields after it follow the last ')'.
-    fields = raw[raw.rfind(b")") + 2:].split()
-    try:
-        return ProcStat(pid, fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[3]),
-                        int(fields[19]))
-    except (IndexError, ValueError):
-        return None
-
-
-def start_ticks(pid: int) -> int | None:
-    """When `pid` started (clock ticks after boot): with the pid, names one process for good."""
-    stat = read_stat(pid)
-    return None if stat is None else stat.start_ticks
-
-
-def _all_processes() -> dict[int, ProcStat]:
-    found: dict[int, ProcStat] = {}
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return found
-    for name in names:
-        if name.isdigit() and (stat := read_stat(int(name))) is not None:
-            found[stat.pid] = stat
-    return found
-
+__all__ = ["ProcessTree", "snapshot_tree"]
 
 class _Member:
     """One process of the tree, held by a pidfd where the kernel has them (Linux 5.3+)."""
@@ -239,7 +182,7 @@ def snapshot_tree(root: int, *, root_start_ticks: int | None = None,
     and is a gopls daemon is not taken, nor are its descendants. Only then is a command line
     read (it may wait on a process stuck in a page fault)."""
     tree = ProcessTree(root)
-    processes = _all_processes()
+    processes = all_processes()
     me = os.getpid()
     top = processes.get(root)
     root_is_ours = top is not None and (root_start_ticks is None

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
+from lspguard.procfs.processes import read_stat, start_ticks
 from lspguard.proxy import reap
 from lspguard.proxy.backend import Backend
 from lspguard.proxy.pipes import FrameReader
@@ -96,14 +97,14 @@ def test_the_grandchild_is_outside_the_parents_session_and_group(
     _, parent, grandchild = family
     assert os.getsid(grandchild.pid) == grandchild.pid != os.getsid(parent.pid)
     assert os.getpgid(grandchild.pid) != os.getpgid(parent.pid) == parent.pid
-    stat = reap.read_stat(grandchild.pid)
+    stat = read_stat(grandchild.pid)
     assert stat is not None and stat.ppid == parent.pid
 
 
 def test_a_stopped_tree_ends_whole(family: tuple[subprocess.Popen[str], Held, Held]) -> None:
     proc, parent, grandchild = family
     stop(parent, grandchild)
-    with reap.snapshot_tree(parent.pid, root_start_ticks=reap.start_ticks(parent.pid)) as tree:
+    with reap.snapshot_tree(parent.pid, root_start_ticks=start_ticks(parent.pid)) as tree:
         assert tree.pids == sorted([parent.pid, grandchild.pid])
         assert sorted(tree.kill()) == sorted([parent.pid, grandchild.pid])
         assert proc.wait(10) == -signal.SIGKILL
@@ -173,7 +174,7 @@ def test_a_reused_pid_is_not_taken_for_the_root(
         family: tuple[subprocess.Popen[str], Held, Held]) -> None:
     """A root whose start time differs is another process: neither it nor its tree is taken."""
     _, parent, _ = family
-    ticks = reap.start_ticks(parent.pid)
+    ticks = start_ticks(parent.pid)
     assert ticks is not None
     with reap.snapshot_tree(parent.pid, root_start_ticks=ticks + 1) as tree:
         assert tree.pids == []
@@ -213,7 +214,7 @@ def test_a_process_that_is_gone_has_no_tree() -> None:
     with reap.snapshot_tree(proc.pid) as tree:
         assert tree.pids == []
         assert tree.kill() == []
-    assert reap.read_stat(proc.pid) is None
+    assert read_stat(proc.pid) is None
 
 
 def test_a_kept_tree_forgets_the_ended_and_adds_no_duplicates(

@@ -21,6 +21,7 @@ import pytest
 
 from lspguard import __version__
 from lspguard.gopls.identity import MODULE, is_native_shim, is_script_shim, is_shim
+from lspguard.procfs.processes import read_stat
 from lspguard.shim import native
 from lspguard.shim.install import install_shim, install_shim_report
 from lspguard.shim.main import ShimMode, classify
@@ -139,10 +140,6 @@ def test_other_commands_exec_gopls_with_no_python_at_all(
         f"gopls (pid {pid}) outlived the shim: PDEATHSIG"
 
 
-def _ppid(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
 @pytest.mark.timeout(60)
 def test_the_guard_adopts_the_gopls_the_shim_spawned(tmp_path: Path,
                                                      lspguard_dirs: LspguardDirs) -> None:
@@ -164,7 +161,8 @@ def test_the_guard_adopts_the_gopls_the_shim_spawned(tmp_path: Path,
         client.send({"jsonrpc": "2.0", "id": 1, "method": "initialize",
                      "params": {"processId": os.getpid(), "rootUri": None, "capabilities": {}}})
         server_pid = int(client.wait_response(1, TIMEOUT)["result"]["serverInfo"]["version"])
-        assert _ppid(server_pid) == proc.pid
+        stat = read_stat(server_pid)
+        assert stat is not None and stat.ppid == proc.pid
         assert Path(f"/proc/{proc.pid}/comm").read_text().strip() == "lspguard"
         assert b"-debug=127.0.0.1:0" in Path(f"/proc/{server_pid}/cmdline").read_bytes()
         status_file = lspguard_dirs.runtime / "sessions" / f"{proc.pid}.json"
