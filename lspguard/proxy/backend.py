@@ -135,6 +135,8 @@ class Backend:
                  generation: int = 1, reader: FrameReader,
                  stderr_tail_lines: int = 200, cwd: str | None = None) -> None:
         self.argv = list(argv)
+        # a -remote forwarder: the shared daemon it starts is not its to end (reap.py)
+        self._remote = early.has_flag(self.argv, "remote")
         self.env_overlay = dict(env_overlay or {})
         self.generation = generation
         self.reader = reader
@@ -301,9 +303,8 @@ class Backend:
         pid 1's."""
         if self.pid is None:
             return reap.ProcessTree(0)
-        remote = any(a.lstrip("-").split("=", 1)[0] == "remote" for a in self.argv[1:])
         return reap.snapshot_tree(self.pid, root_start_ticks=self.start_ticks,
-                                  spare_daemons=remote)
+                                  spare_daemons=self._remote)
 
     async def stop(self, grace: float,
                    goodbye: Callable[[], Awaitable[None]] | None = None) -> None:

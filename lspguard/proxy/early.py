@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from lspguard.config.model import Config
 
 __all__ = ["DEBUG_FLAG", "PIPE_SIZE", "EarlyProcess", "adopt", "check_stdio", "child_setup",
-           "claim", "discard", "first_argv", "signal_while_starting", "spawn_first", "take_over",
-           "widen_pipe", "with_gopls_debug"]
+           "claim", "discard", "first_argv", "has_flag", "signal_while_starting", "spawn_first",
+           "take_over", "widen_pipe", "with_gopls_debug"]
 
 _PR_SET_PDEATHSIG = 1
 PIPE_SIZE = 1024 * 1024
@@ -101,13 +101,19 @@ def check_stdio() -> bool:
     return pipes
 
 
+def has_flag(argv: Sequence[str], name: str) -> bool:
+    """Whether the command line `argv` names Go flag `name` (-name, --name, -name=value). A word
+    equal to `name` counts too, as the native shim counts it (launcher/main.go withDebug)."""
+    return any(a.lstrip("-").split("=", 1)[0] == name for a in argv[1:])
+
+
 def with_gopls_debug(argv: Sequence[str]) -> list[str]:
     """gopls argv with a loopback debug server, unless it isn't gopls or -debug is already set
     (the one rule: the early spawn and the session's later generations both apply it)."""
     argv = list(argv)
     if not argv or "gopls" not in os.path.basename(argv[0]):
         return argv
-    if any(a.lstrip("-").split("=", 1)[0] == "debug" for a in argv[1:]):
+    if has_flag(argv, "debug"):
         return argv
     return [argv[0], DEBUG_FLAG, *argv[1:]]
 

@@ -20,7 +20,7 @@ import select
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 __all__ = ["ENV", "ChildProcess", "InheritedChild", "Launch", "from_environment"]
 
@@ -70,20 +70,26 @@ def from_environment(environ: dict[str, str] | os._Environ[str] | None = None) -
         return None
     try:
         data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
         if data.get("v") != PROTOCOL:
             raise ValueError(f"protocol {data.get('v')!r}")
-        launch = Launch(str(data["shim"]), str(data.get("version", "")), str(data.get("go", "")))
+        spawned: dict[str, Any] = {}
         if data.get("pid"):
-            launch = Launch(launch.shim, launch.version, launch.go, int(data["pid"]),
-                            int(data["stdin"]), int(data["stdout"]), int(data["stderr"]),
-                            tuple(str(a) for a in data["argv"]))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        with contextlib.suppress(Exception):
-            pid = int(json.loads(raw).get("pid") or 0)
+            spawned = {"pid": int(data["pid"]), "stdin": int(data["stdin"]),
+                       "stdout": int(data["stdout"]), "stderr": int(data["stderr"]),
+                       "argv": tuple(str(a) for a in data["argv"])}
+        return Launch(str(data["shim"]), str(data.get("version", "")), str(data.get("go", "")),
+                      **spawned)
+    except (ValueError, KeyError, TypeError):
+        with contextlib.suppress(ValueError, TypeError, ProcessLookupError, PermissionError):
+            pid = int(data.get("pid") or 0)
             if pid > 0:
                 os.kill(pid, 9)
         return None
-    return launch
 
 
 class InheritedChild:

@@ -128,8 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             EXIT_NOT_FOUND,
         )
     os.environ[_DEPTH_ENV] = str(depth + 1)
-    mode = ShimMode.LSP if launch is not None and launch.spawned else classify(args)
-    if mode is ShimMode.LSP:
+    adopted = launch is not None and launch.spawned
+    mode = ShimMode.LSP if adopted else classify(args)
+    if mode is ShimMode.LSP and not adopted:  # adopted: renamed already, above
         # First thing, before the heavy imports: this process is named `gopls` (the shim's
         # file name) and must not pass for it (`pkill gopls`). Passthrough never renames: it
         # becomes the real gopls by exec. The comm now (what pkill matches); the command line
