@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import pytest
@@ -28,6 +28,9 @@ from ..held import Holding, holding
 from ..polling import wait_until_async
 from ..recording_client import RecordingClient, ask_until_answered, hover_text
 from ..shimmed import session_status, shim_client
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 pytestmark = [pytest.mark.gopls, pytest.mark.timeout(120),
               pytest.mark.skipif(sys.platform != "linux", reason="needs /proc and pidfds")]
@@ -117,6 +120,19 @@ async def hover_hello(client: RecordingClient, uri: str, within: float) -> str:
                           position=HELLO)), within))
 
 
+@contextlib.asynccontextmanager
+async def answering_gopls(tmp_path: Path, workspace: Path, real_gopls: Path, runtime: Path
+                          ) -> AsyncIterator[tuple[Holding, RecordingClient, str]]:
+    """A session through the shim (telemetry on) that has answered a hover on main.go: what
+    the test holds by pidfd, the client, and main.go's URI."""
+    with holding() as held:
+        async with shim_client(tmp_path, real_gopls, CONFIG, workspace,
+                               telemetry_env(tmp_path)) as client:
+            uri = await opened(client, workspace)
+            assert "Hello returns" in await hover_hello(client, uri, 30)
+            yield held, client, uri
+
+
 async def test_the_telemetry_child_is_outside_goplss_group(
         tmp_path: Path, hello_workspace: Path, real_gopls: Path,
         lspguard_dirs: LspguardDirs) -> None:
@@ -138,26 +154,23 @@ async def test_a_replaced_generation_leaves_no_process(
         lspguard_dirs: LspguardDirs) -> None:
     """gopls and its telemetry child are stopped; lspguard replaces the generation; nothing of
     the old tree is left, the telemetry child (reparented, stopped) included."""
-    with holding() as held:
-        async with shim_client(tmp_path, real_gopls, CONFIG, hello_workspace,
-                               telemetry_env(tmp_path)) as client:
-            uri = await opened(client, hello_workspace)
-            assert "Hello returns" in await hover_hello(client, uri, 30)
-            gopls = session_status(lspguard_dirs.runtime)["backend"]["pid"]
-            telemetry, old_tree = await hold_tree(held, gopls)
-            await stop_by_pid(held, telemetry, gopls)
-            assert "Hello returns" in await hover_hello(client, uri, DEADLINE + 30)
-            status = session_status(lspguard_dirs.runtime)
-            assert status["backend"]["generation"] == 2
-            assert status["last_verdict"]["kind"] == "stopped", status["last_verdict"]
-            await assert_gone(held, old_tree)
-            # the new generation has a telemetry child of its own, and it runs
-            assert held.held[telemetry].gone()
-            new_telemetry, new_tree = await hold_tree(held, status["backend"]["pid"])
-            assert new_telemetry != telemetry
-            await client.shutdown_and_exit(10)
-            await client.stop()
-            await assert_gone(held, new_tree)
+    async with answering_gopls(tmp_path, hello_workspace, real_gopls,
+                               lspguard_dirs.runtime) as (held, client, uri):
+        gopls = session_status(lspguard_dirs.runtime)["backend"]["pid"]
+        telemetry, old_tree = await hold_tree(held, gopls)
+        await stop_by_pid(held, telemetry, gopls)
+        assert "Hello returns" in await hover_hello(client, uri, DEADLINE + 30)
+        status = session_status(lspguard_dirs.runtime)
+        assert status["backend"]["generation"] == 2
+        assert status["last_verdict"]["kind"] == "stopped", status["last_verdict"]
+        await assert_gone(held, old_tree)
+        # the new generation has a telemetry child of its own, and it runs
+        assert held.held[telemetry].gone()
+        new_telemetry, new_tree = await hold_tree(held, status["backend"]["pid"])
+        assert new_telemetry != telemetry
+        await client.shutdown_and_exit(10)
+        await client.stop()
+        await assert_gone(held, new_tree)
 
 
 async def test_the_session_end_leaves_no_process(
@@ -165,14 +178,11 @@ async def test_the_session_end_leaves_no_process(
         lspguard_dirs: LspguardDirs) -> None:
     """The editor ends the session (shutdown, exit) while gopls's telemetry child is stopped:
     gopls exits as asked, and its stopped child must not stay behind."""
-    with holding() as held:
-        async with shim_client(tmp_path, real_gopls, CONFIG, hello_workspace,
-                               telemetry_env(tmp_path)) as client:
-            uri = await opened(client, hello_workspace)
-            assert "Hello returns" in await hover_hello(client, uri, 30)
-            gopls = session_status(lspguard_dirs.runtime)["backend"]["pid"]
-            telemetry, tree = await hold_tree(held, gopls)
-            await stop_by_pid(held, telemetry)
-            await client.shutdown_and_exit(10)
-            await client.stop()
-            await assert_gone(held, tree)
+    async with answering_gopls(tmp_path, hello_workspace, real_gopls,
+                               lspguard_dirs.runtime) as (held, client, _):
+        gopls = session_status(lspguard_dirs.runtime)["backend"]["pid"]
+        telemetry, tree = await hold_tree(held, gopls)
+        await stop_by_pid(held, telemetry)
+        await client.shutdown_and_exit(10)
+        await client.stop()
+        await assert_gone(held, tree)

@@ -17,7 +17,7 @@ from lspguard.causes.model import CauseClass
 from lspguard.causes.policy import POLICY, Action, policy_for
 from lspguard.causes.tree import ProcessFacts, SocketFacts, ThreadWait, TreeSnapshot
 from lspguard.causes.verdict import VerdictKind
-from lspguard.procfs.mounts import Mount, mount_for, parse_mountinfo
+from lspguard.procfs.mounts import Mount
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -87,20 +87,6 @@ def test_the_filesystem_family_is_named_by_the_wchan() -> None:
     assert classify_wait("S", "request_wait_answer", "newfstatat")[1] == "fuse"
     assert classify_wait("D", "nfs_wait_bit_killable", "read")[1] == "nfs"
     assert classify_wait("S", "p9_client_rpc", "openat")[1] == "9p"
-
-
-def test_mountinfo_and_the_longest_mount_point() -> None:
-    text = ("22 1 0:21 / / rw - overlay overlay rw\n"
-            "35 22 0:40 / /work\\040space rw,nosuid - fuse.grpcfuse grpcfuse rw\n"
-            "36 35 8:1 / /work\\040space/sub rw shared:1 - ext4 /dev/vda1 rw\n")
-    mounts = parse_mountinfo(text)
-    assert [m.mount_point for m in mounts] == ["/", "/work space", "/work space/sub"]
-    found = mount_for("/work space/go.work", mounts)
-    assert found is not None and found.fs_type == "fuse.grpcfuse"
-    found = mount_for("/work space/sub/x.go", mounts)
-    assert found is not None and found.fs_type == "ext4"
-    found = mount_for("/work spacex/y", mounts)
-    assert found is not None and found.mount_point == "/"
 
 
 @pytest.mark.parametrize(("argv", "label"), [
